@@ -1,0 +1,56 @@
+# Pharos Node. `make run` is the main job; `make test` runs every test on OTP 25, 27 and 29.
+SHELL := /bin/bash
+GO ?= go
+PKGS := ./...
+STATICCHECK_VERSION := v0.8.2
+# Releases the tests run against; `make test OTP_RELEASES=25` for a quick pass.
+OTP_RELEASES ?= 25 27 29
+GOTEST_FLAGS ?= -count=1 -timeout 15m
+
+.PHONY: all build test unit-and-interop run bench otp lint fuzz fuzz-long clean
+
+all: build
+
+build:
+	$(GO) build -o bin/pharos-node ./cmd/pharos-node
+
+## otp: install OTP 25 (Debian packages) and build or reuse OTP 27 and 29 (scripts/otp.sh)
+otp:
+	scripts/otp.sh install all
+
+## test: provision Erlang, lint, then every Go test (unit and real-erl interop) once per OTP release
+test: otp lint
+	@set -e; for rel in $(OTP_RELEASES); do \
+	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
+	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $(PKGS); \
+	done
+
+## run: the main job on an embedded default: a local reference Brain (later: pharos-node run beside it)
+run:
+	scripts/run.sh
+
+## bench: Go benchmarks; each package compares itself with the BEAM doing the same work in the same run
+bench: otp
+	PHAROS_OTP=$${PHAROS_OTP:-25} $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+## fuzz: run each fuzz target briefly (fuzz-long: for minutes)
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "=== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=3m
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
+	  $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS); \
+	else echo "lint: staticcheck could not be installed from the Go module proxy; skipped"; fi
+
+clean:
+	rm -rf bin _build

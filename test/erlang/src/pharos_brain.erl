@@ -1,0 +1,64 @@
+%% @doc The reference Brain: a gen_server registered under a configurable name that accepts every
+%% delivery mode of WIRE.md and records what it receives in pharos_brain_store.
+%%
+%% Modes, told apart by the message's shape:
+%%   Bin when is_binary(Bin)                             payload: binary_to_term(Bin, [safe])
+%%   {metric, ...} | {alert, ...}                        term
+%%   {Tag, Bin} when is_atom(Tag), is_binary(Bin)        subject
+%%   {pharos_batch, ReplyTo, SourceId, FirstSeq, Bins}   acked (see pharos_acked)
+%% Anything else is counted as invalid with reason unknown_message.
+-module(pharos_brain).
+-behaviour(gen_server).
+-export([start_link/2, set_delay/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+start_link(Name, DelayMs) -> gen_server:start_link({local, Name}, ?MODULE, DelayMs, []).
+
+%% @doc Make the Brain slow: every message then costs DelayMs milliseconds.
+set_delay(Name, DelayMs) when is_integer(DelayMs), DelayMs >= 0 -> gen_server:call(Name, {set_delay, DelayMs}).
+
+init(DelayMs) ->
+    process_flag(message_queue_data, off_heap),
+    %% binary_to_term(_, [safe]) refuses atoms the node does not know yet: load the module that
+    %% names every atom of WIRE.md before the first record arrives.
+    {module, _} = code:ensure_loaded(pharos_brain_wire),
+    {ok, #{delay => pharos_brain_store:get_delay(DelayMs)}}.
+
+handle_call({set_delay, D}, _From, S) ->
+    pharos_brain_store:set_delay(D),
+    {reply, ok, S#{delay := D}};
+handle_call(ping, _From, S) -> {reply, pong, S};
+handle_call(_Other, _From, S) -> {reply, {error, unknown_call}, S}.
+
+handle_cast(_Msg, S) -> {noreply, S}.
+
+handle_info(Msg, #{delay := D} = S) ->
+    D > 0 andalso timer:sleep(D),
+    handle(Msg),
+    {noreply, S}.
+
+handle(Bin) when is_binary(Bin) -> payload(payload, Bin);
+handle({metric, _, _, _, _, _, _} = Rec) -> record(term, Rec);
+handle({alert, _, _, _, _, _, _} = Rec) -> record(term, Rec);
+handle({pharos_batch, _ReplyTo, _SourceId, _FirstSeq, _Payloads} = Batch) ->
+    case pharos_acked:handle_batch(Batch, pharos_brain_store:acked_state(), fun(Bin) -> payload(acked, Bin) end) of
+        {ok, State, {ReplyTo, Ack}} ->
+            pharos_brain_store:set_acked_state(State),   % persisted before the ack goes out
+            ReplyTo ! Ack;
+        {error, Reason} ->
+            pharos_brain_store:invalid(acked, Reason)
+    end;
+handle({Tag, Bin}) when is_atom(Tag), is_binary(Bin) -> payload(subject, Bin);
+handle(_Other) -> pharos_brain_store:invalid(unknown, unknown_message).
+
+payload(Mode, Bin) ->
+    try binary_to_term(Bin, [safe]) of
+        Rec -> record(Mode, Rec)
+    catch error:badarg -> pharos_brain_store:invalid(Mode, bad_etf)
+    end.
+
+record(Mode, Rec) ->
+    case pharos_brain_wire:validate(Rec) of
+        ok -> pharos_brain_store:record(Mode, Rec);
+        {error, Reason} -> pharos_brain_store:invalid(Mode, Reason)
+    end.

@@ -1,0 +1,157 @@
+%% @doc The reference Brain's statistics, in a public ETS table owned by this process so that they
+%% survive crashes of the Brain server. Only the Brain server writes records; the control port reads.
+%%
+%% Sequence tracking, per source (the record's Source field), of the `seq` tag: `next` is the length
+%% of the contiguous prefix 0..next-1 seen, `ahead` the seen numbers above it. A number seen before
+%% is a duplicate; one below the highest seen so far is a reorder; `missing` counts the numbers in
+%% 0..max_seq never seen.
+%%
+%% With a state_dir, the table and the acked-mode state are written to state_dir/brain.state (write
+%% to a temporary file, then rename) before every acknowledgement, and loaded at start, so a Brain
+%% node killed with -9 and restarted keeps its deduplication and its counts of acknowledged records.
+-module(pharos_brain_store).
+-behaviour(gen_server).
+-export([start_link/1, record/2, invalid/2, stats/0, reset/0, last/1,
+         acked_state/0, set_acked_state/1, get_delay/1, set_delay/1, brain_starts/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(T, pharos_brain_stats).
+-define(LAST_MAX, 100).
+
+start_link(StateDir) -> gen_server:start_link({local, ?MODULE}, ?MODULE, StateDir, []).
+
+init(StateDir) ->
+    ets:new(?T, [named_table, public, set, {write_concurrency, true}]),
+    load(StateDir),
+    ets:insert(?T, {state_dir, StateDir}),
+    {ok, StateDir}.
+
+handle_call(_, _From, S) -> {reply, ok, S}.
+handle_cast(_, S) -> {noreply, S}.
+handle_info(_, S) -> {noreply, S}.
+
+bump(Key) -> ets:update_counter(?T, Key, 1, {Key, 0}).
+
+%% @doc Count a valid record received in Mode.
+record(Mode, Rec) ->
+    bump(received),
+    bump({mode, Mode}),
+    bump({type, element(1, Rec)}),
+    remember(Rec),
+    Source = pharos_brain_wire:source(Rec),
+    case pharos_brain_wire:seq(Rec) of
+        none -> bump({no_seq, Source});
+        Seq -> track(Source, Seq)
+    end.
+
+remember(Rec) ->
+    N = bump(last_n),
+    ets:insert(?T, {{last, N rem ?LAST_MAX}, N, Rec}).
+
+%% @doc The last (at most 100) valid records, oldest first.
+last(Max) ->
+    All = [{N, R} || {{last, _}, N, R} <- ets:tab2list(?T)],
+    [R || {_, R} <- lists:nthtail(max(0, length(All) - Max), lists:keysort(1, All))].
+
+track(Source, Seq) ->
+    {Recv, Uniq, Dup, Reord, Next, Max, Ahead} =
+        case ets:lookup(?T, {seq, Source}) of
+            [{_, V}] -> V;
+            [] -> {0, 0, 0, 0, 0, -1, #{}}
+        end,
+    Dupe = Seq < Next orelse maps:is_key(Seq, Ahead),
+    V1 = if
+             Dupe -> {Recv + 1, Uniq, Dup + 1, Reord, Next, Max, Ahead};
+             true ->
+                 Reord1 = if Seq < Max -> Reord + 1; true -> Reord end,
+                 {Next1, Ahead1} = advance(Seq, Next, Ahead),
+                 {Recv + 1, Uniq + 1, Dup, Reord1, Next1, max(Max, Seq), Ahead1}
+         end,
+    ets:insert(?T, {{seq, Source}, V1}).
+
+advance(Seq, Next, Ahead) when Seq =:= Next -> absorb(Next + 1, Ahead);
+advance(Seq, Next, Ahead) -> {Next, Ahead#{Seq => true}}.
+
+absorb(Next, Ahead) ->
+    case maps:take(Next, Ahead) of
+        {_, Ahead1} -> absorb(Next + 1, Ahead1);
+        error -> {Next, Ahead}
+    end.
+
+%% @doc Count an invalid message with its reason.
+invalid(Mode, Reason) ->
+    bump(invalid),
+    bump({invalid_mode, Mode}),
+    bump({invalid_reason, Reason}).
+
+acked_state() ->
+    case ets:lookup(?T, acked) of [{_, S}] -> S; [] -> pharos_acked:new() end.
+
+set_acked_state(S) ->
+    ets:insert(?T, {acked, S}),
+    save().
+
+get_delay(Default) ->
+    bump(brain_starts),
+    case ets:lookup(?T, delay) of [{_, D}] -> D; [] -> Default end.
+set_delay(D) -> ets:insert(?T, {delay, D}).
+
+brain_starts() -> case ets:lookup(?T, brain_starts) of [{_, N}] -> N; [] -> 0 end.
+
+reset() ->
+    Keep = [E || {K, _} = E <- ets:tab2list(?T), lists:member(K, [state_dir, delay, brain_starts])],
+    ets:delete_all_objects(?T),
+    ets:insert(?T, Keep),
+    save(),
+    ok.
+
+%% @doc All statistics as a map (the control port prints it as JSON).
+stats() ->
+    Rows = ets:tab2list(?T),
+    Get = fun(K) -> proplists:get_value(K, Rows, 0) end,
+    Sources = maps:from_list(
+                [{S, #{received => R, unique => U, duplicates => D, reorders => Re, next => N,
+                       max_seq => M, missing => M + 1 - U}}
+                 || {{seq, S}, {R, U, D, Re, N, M, _}} <- Rows]),
+    NoSeq = maps:from_list([{S, N} || {{no_seq, S}, N} <- Rows]),
+    #{received => Get(received),
+      metrics => Get({type, metric}),
+      alerts => Get({type, alert}),
+      invalid => Get(invalid),
+      modes => maps:from_list([{M, N} || {{mode, M}, N} <- Rows]),
+      invalid_modes => maps:from_list([{M, N} || {{invalid_mode, M}, N} <- Rows]),
+      invalid_reasons => maps:from_list([{reason_key(R), N} || {{invalid_reason, R}, N} <- Rows]),
+      sources => Sources,
+      no_seq => NoSeq,
+      acked => acked_state(),
+      brain_starts => Get(brain_starts),
+      delay_ms => proplists:get_value(delay, Rows, 0)}.
+
+reason_key({bad, Field}) -> iolist_to_binary(["bad_", atom_to_list(Field)]);
+reason_key(R) when is_atom(R) -> atom_to_binary(R).
+
+state_file(Dir) -> filename:join(Dir, "brain.state").
+
+save() ->
+    case ets:lookup(?T, state_dir) of
+        [{_, Dir}] when Dir =/= undefined ->
+            Rows = [E || {K, _} = E <- ets:tab2list(?T), persisted(K)] ++
+                   [E || {K, _, _} = E <- ets:tab2list(?T), persisted(K)],
+            Tmp = state_file(Dir) ++ ".tmp",
+            ok = file:write_file(Tmp, term_to_binary(Rows), [raw, sync]),
+            ok = file:rename(Tmp, state_file(Dir));
+        _ -> ok
+    end.
+
+persisted(state_dir) -> false;
+persisted(delay) -> false;
+persisted(brain_starts) -> false;
+persisted(_) -> true.
+
+load(undefined) -> ok;
+load(Dir) ->
+    ok = filelib:ensure_dir(state_file(Dir)),
+    case file:read_file(state_file(Dir)) of
+        {ok, Bin} -> ets:insert(?T, binary_to_term(Bin));
+        {error, enoent} -> ok
+    end.

@@ -1,0 +1,45 @@
+%% @doc Validation of Pharos records against WIRE.md, version 1.
+-module(pharos_brain_wire).
+-export([validate/1, seq/1, source/1, atoms/0]).
+
+%% @doc Every atom of WIRE.md, version 1 (binary_to_term(_, [safe]) needs them to exist).
+atoms() -> [metric, alert, counter, gauge, histogram, info, warning, critical, none, some, nil,
+            pharos_batch, pharos_ack].
+
+%% @doc ok, or {error, Reason} naming the first rule the record breaks.
+validate({metric, Name, Kind, Value, Tags, Ts, Source}) ->
+    check([{name, is_text(Name) andalso Name =/= <<>>},
+           {kind, lists:member(Kind, [counter, gauge, histogram])},
+           {value, is_float(Value)},
+           {tags, valid_tags(Tags)},
+           {timestamp_ms, is_integer(Ts)},
+           {source, is_text(Source)}]);
+validate({alert, Name, Severity, Message, Tags, Ts, Source}) ->
+    check([{name, is_text(Name) andalso Name =/= <<>>},
+           {severity, lists:member(Severity, [info, warning, critical])},
+           {message, is_text(Message)},
+           {tags, valid_tags(Tags)},
+           {timestamp_ms, is_integer(Ts)},
+           {source, is_text(Source)}]);
+validate(_) -> {error, not_a_record}.
+
+check([]) -> ok;
+check([{_, true} | Rest]) -> check(Rest);
+check([{Field, false} | _]) -> {error, {bad, Field}}.
+
+is_text(B) when is_binary(B) -> unicode:characters_to_binary(B) =:= B;
+is_text(_) -> false.
+
+valid_tags(Tags) when is_list(Tags) ->
+    lists:all(fun({K, V}) -> is_text(K) andalso is_text(V); (_) -> false end, Tags)
+        andalso length(lists:usort([K || {K, _} <- Tags])) =:= length(Tags);
+valid_tags(_) -> false.
+
+%% @doc The record's `seq` tag as an integer, or none.
+seq({_, _, _, _, Tags, _, _}) ->
+    case lists:keyfind(<<"seq">>, 1, Tags) of
+        {_, S} -> try binary_to_integer(S) catch error:badarg -> none end;
+        false -> none
+    end.
+
+source({_, _, _, _, _, _, Source}) -> Source.
