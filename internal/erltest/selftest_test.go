@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +138,18 @@ func TestBrainBuildsWithItsOwnRelease(t *testing.T) {
 	assert.Contains(t, ebin, "otp-"+rel.Major+"-")
 	b := StartBrain(t, BrainOptions{})
 	assert.Equal(t, `"`+rel.Major+`"`, b.Eval("erlang:system_info(otp_release)"))
+}
+
+func TestCheckNoLeaksFindsAStraggler(t *testing.T) {
+	require.NoError(t, CheckNoLeaks(), "nothing may be running between tests")
+	cmd := exec.Command("sleep", "60")
+	cmd.Env = append(os.Environ(), ownerEnv+"="+owner())
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	err := CheckNoLeaks()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sleep 60")
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	assert.NoError(t, CheckNoLeaks())
 }
