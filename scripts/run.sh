@@ -26,7 +26,7 @@ export ERL_EPMD_PORT="$EPMD_PORT"
 echo "run.sh: starting the reference Brain $BRAIN_NAME on $BRAIN_NODE (OTP $OTP, epmd port $EPMD_PORT); Ctrl-C stops it"
 echo "run.sh: the Brain uses the cookie in ~/.erlang.cookie; send it records with"
 echo "run.sh:   pharos-node send --brain-node $BRAIN_NODE --brain-name $BRAIN_NAME --count 1000"
-erl -noshell -noinput -name "$BRAIN_NODE" -pa "$EBIN" \
+erl +Bd -noshell -noinput -name "$BRAIN_NODE" -pa "$EBIN" \
   -pharos_brain name "$BRAIN_NAME" -pharos_brain report_interval_ms 1000 \
   -eval '{ok, _} = application:ensure_all_started(pharos_brain)' & pids+=($!)
 wait "${pids[-1]}"
