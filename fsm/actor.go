@@ -1,0 +1,206 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"ergo.services/ergo/act"
+	"ergo.services/ergo/gen"
+	"github.com/rs/zerolog"
+)
+
+// ActorOptions configure the Ergo actor that runs a Manager. The same value
+// is reused on every supervisor restart, so the Ring and Spill it holds (and
+// their content) survive a crash of the manager.
+type ActorOptions struct {
+	Config Config
+	// NewTransport builds the transport in the actor's Init, from the
+	// actor's own process (the Brain transport monitors the Brain from it;
+	// the DOWN message then reaches the manager as a lost connection).
+	// Required.
+	NewTransport func(p gen.Process) (Transport, error)
+	// Ring is the RAM tier. Required.
+	Ring Ring
+	// Spill is the optional disk tier.
+	Spill Spill
+	// Clock defaults to SystemClock. Its timers send the state timeouts to
+	// the actor's mailbox.
+	Clock Clock
+	// Rand drives the jitter; nil uses math/rand/v2's top-level functions.
+	// It is used by one actor at a time.
+	Rand Rand
+	// Logger; the zero value discards.
+	Logger zerolog.Logger
+	// Metrics may be nil; create it once, outside the child spec.
+	Metrics *Metrics
+}
+
+// Validate checks what can be checked before spawning.
+func (o ActorOptions) Validate() error {
+	if err := o.Config.Validate(); err != nil {
+		return err
+	}
+	if o.NewTransport == nil {
+		return &ConfigError{Field: "NewTransport", Reason: "must not be nil"}
+	}
+	if o.Ring == nil {
+		return &ConfigError{Field: "Ring", Reason: "must not be nil"}
+	}
+	return checkRingCap(o.Ring, o.Config.MaxPending)
+}
+
+// StaticTransport adapts a Transport that needs no process to
+// ActorOptions.NewTransport.
+func StaticTransport(t Transport) func(gen.Process) (Transport, error) {
+	return func(gen.Process) (Transport, error) { return t, nil }
+}
+
+// Messages specific to the manager actor.
+type (
+	deliverMessage  struct{ record []byte }
+	connLostMessage struct{}
+)
+
+// translateManagerMessage maps the manager actor's mailbox to events: the
+// handle's messages, and monitor DOWNs as a lost connection.
+func translateManagerMessage(message any) (ManagerEvent, bool) {
+	switch m := message.(type) {
+	case deliverMessage:
+		return ManagerEvent{Type: EventDeliver, Record: m.record}, true
+	case connLostMessage, gen.MessageDownProcessID, gen.MessageDownPID, gen.MessageDownNode:
+		return ManagerEvent{Type: EventConnectionLost}, true
+	default:
+		return ManagerEvent{}, false
+	}
+}
+
+// Factory returns the process factory of a manager actor with these
+// options: the generic machine actor around a Manager built in Init (so a
+// restart starts from Disconnected with a fresh attempt counter). ChildSpec
+// and Spawn use it; it does not validate opts (Init does).
+func Factory(opts ActorOptions) gen.ProcessFactory {
+	spec := MachineActorSpec[ManagerEvent]{
+		Clock:     opts.Clock,
+		Translate: translateManagerMessage,
+		New: func(p gen.Process, timers TimerFunc) (Runnable[ManagerEvent], error) {
+			if err := opts.Validate(); err != nil {
+				return nil, err
+			}
+			transport, err := opts.NewTransport(p)
+			if err != nil {
+				return nil, fmt.Errorf("fsm: build transport: %w", err)
+			}
+			return NewManager(ManagerOptions{
+				Config:    opts.Config,
+				Transport: transport,
+				Ring:      opts.Ring,
+				Spill:     opts.Spill,
+				Clock:     opts.Clock,
+				Rand:      opts.Rand,
+				Logger:    opts.Logger.With().Str("process", string(p.Name())).Logger(),
+				Metrics:   opts.Metrics,
+				Timers:    timers,
+			})
+		},
+		OnTerminate: func(r Runnable[ManagerEvent], reason error) {
+			m := r.(*Manager)
+			m.data.log.Info().Err(reason).Str("state", m.State().String()).Msg("connection manager stopped")
+		},
+	}
+	return spec.Factory()
+}
+
+// ChildSpec is a worker spec for an act.Supervisor (one-for-one and the
+// like register a child under its spec name, which is what Handle uses).
+// procOpts.MailboxSize bounds every queue of the mailbox (0: unbounded);
+// with a bound, Handle.Deliver fails with ErrMailboxFull instead of blocking.
+func ChildSpec(name gen.Atom, opts ActorOptions, procOpts gen.ProcessOptions) (act.SupervisorChildSpec, error) {
+	if err := opts.Validate(); err != nil {
+		return act.SupervisorChildSpec{}, err
+	}
+	return act.SupervisorChildSpec{
+		Name:    name,
+		Factory: Factory(opts),
+		Options: procOpts,
+	}, nil
+}
+
+// Spawn starts an unsupervised manager registered under name (the
+// original's start_link) and returns its handle.
+func Spawn(node gen.Node, name gen.Atom, opts ActorOptions, procOpts gen.ProcessOptions) (Handle, error) {
+	if err := opts.Validate(); err != nil {
+		return Handle{}, err
+	}
+	if _, err := node.SpawnRegister(name, Factory(opts), procOpts); err != nil {
+		return Handle{}, fmt.Errorf("fsm: spawn %s: %w", name, err)
+	}
+	return NewHandle(node, name), nil
+}
+
+// Handle addresses a manager by its registered name, so it stays valid
+// across supervisor restarts (the original's from_name). Its methods are
+// safe from any goroutine and never block: they push into the mailbox.
+type Handle struct {
+	node gen.Node
+	name gen.Atom
+}
+
+// NewHandle wraps a registered name as a handle.
+func NewHandle(node gen.Node, name gen.Atom) Handle { return Handle{node: node, name: name} }
+
+// Name is the registered name.
+func (h Handle) Name() gen.Atom { return h.name }
+
+// Deliver enqueues one pre-encoded record. The manager takes ownership of
+// the slice: do not modify it afterwards. It fails with ErrEmptyRecord,
+// ErrMailboxFull (bounded mailbox) or ErrNotRunning (between a crash and the
+// restart, or after Stop); it never blocks.
+func (h Handle) Deliver(record []byte) error {
+	if len(record) == 0 {
+		return ErrEmptyRecord
+	}
+	return h.send(deliverMessage{record: record})
+}
+
+// ConnectionLost tells the manager its sink went away.
+func (h Handle) ConnectionLost() error { return h.send(connLostMessage{}) }
+
+// Stop asks the manager to terminate normally (a supervisor with the
+// transient strategy will not restart it) and waits until its name is
+// released or ctx ends.
+func (h Handle) Stop(ctx context.Context) error {
+	if err := h.send(stopMessage{}); err != nil {
+		return err
+	}
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := h.send(probeMessage{}); errors.Is(err, ErrNotRunning) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fsm: stop %s: %w", h.name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (h Handle) send(message any) error {
+	if h.node == nil {
+		return ErrNotRunning
+	}
+	err := h.node.Send(h.name, message)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gen.ErrProcessMailboxFull):
+		return fmt.Errorf("%w: %s: %w", ErrMailboxFull, h.name, err)
+	case errors.Is(err, gen.ErrProcessUnknown), errors.Is(err, gen.ErrProcessTerminated), errors.Is(err, gen.ErrNodeTerminated):
+		return fmt.Errorf("%w: %s: %w", ErrNotRunning, h.name, err)
+	default:
+		return fmt.Errorf("fsm: send to %s: %w", h.name, err)
+	}
+}

@@ -1,0 +1,163 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors callers can branch on with errors.Is.
+var (
+	// ErrInvalidConfig is wrapped by every *ConfigError.
+	ErrInvalidConfig = errors.New("fsm: invalid configuration")
+	// ErrNotRunning: the manager's process is not (or no longer) registered.
+	ErrNotRunning = errors.New("fsm: connection manager not running")
+	// ErrMailboxFull: the manager's bounded mailbox refused the record.
+	ErrMailboxFull = errors.New("fsm: connection manager mailbox full")
+	// ErrEmptyRecord: Deliver was given a record of zero length.
+	ErrEmptyRecord = errors.New("fsm: empty record")
+)
+
+// ConfigError names the offending configuration field. It matches
+// ErrInvalidConfig with errors.Is.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("fsm: invalid configuration: %s %s", e.Field, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// JitterMode selects how the retry delay is drawn from the backoff window.
+type JitterMode uint8
+
+const (
+	// JitterFull (the default) draws the delay uniformly from [0, backoff),
+	// "Full Jitter" as in the original.
+	JitterFull JitterMode = iota
+	// JitterNone waits exactly the backoff. Only for comparisons (the fleet
+	// simulation): a fleet without jitter reconnects in lockstep.
+	JitterNone
+)
+
+// MaxBackoffExponent caps the exponent of the backoff curve, as the original
+// does: backoff = min(MaxBackoff, BaseBackoff * 2^min(attempt, 16)).
+const MaxBackoffExponent = 16
+
+// Config holds the tuning knobs. Every duration and count must be positive;
+// Validate refuses anything else with a *ConfigError naming the field.
+type Config struct {
+	// BaseBackoff is the first retry's backoff window (the original's base_ms).
+	BaseBackoff time.Duration
+	// MaxBackoff caps the exponential growth (max_ms). >= BaseBackoff.
+	MaxBackoff time.Duration
+	// MaxPending is the backlog (ring plus disk) above which the manager is
+	// Throttled, and the ring depth at which buffering spills the ring to disk.
+	MaxPending int
+	// FlushInterval is how often Streaming drains the ring (flush_interval_ms);
+	// it is also the "tick interval" over which records written before a drop
+	// are counted as possibly lost (WIRE.md).
+	FlushInterval time.Duration
+	// DrainInterval paces Throttled (the original used base_ms for it).
+	DrainInterval time.Duration
+	// DrainBatch caps the records one flush delivers (disk first, then ring),
+	// which is what makes Throttled drain at a pace instead of all at once.
+	DrainBatch int
+	// ConnectTimeout bounds one Transport.Connect call.
+	ConnectTimeout time.Duration
+	// DeliverTimeout bounds one Transport.Deliver (or DeliverBatch) call.
+	DeliverTimeout time.Duration
+	// DropLogInterval is the minimum time between two log lines about
+	// dropped records (their count is always in the metrics).
+	DropLogInterval time.Duration
+	// Jitter selects full jitter (default) or none.
+	Jitter JitterMode
+}
+
+// DefaultConfig returns the values the node starts with unless configured:
+// 1 s base, 60 s cap, 10,000 pending, 100 ms flush, DrainInterval = base,
+// DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s.
+func DefaultConfig() Config {
+	return Config{
+		BaseBackoff:     time.Second,
+		MaxBackoff:      time.Minute,
+		MaxPending:      10_000,
+		FlushInterval:   100 * time.Millisecond,
+		DrainInterval:   time.Second,
+		DrainBatch:      1_000,
+		ConnectTimeout:  5 * time.Second,
+		DeliverTimeout:  5 * time.Second,
+		DropLogInterval: 10 * time.Second,
+		Jitter:          JitterFull,
+	}
+}
+
+// Validate returns a *ConfigError for the first field that is zero,
+// negative or inconsistent.
+func (c Config) Validate() error {
+	durations := []struct {
+		name  string
+		value time.Duration
+	}{
+		{"BaseBackoff", c.BaseBackoff},
+		{"MaxBackoff", c.MaxBackoff},
+		{"FlushInterval", c.FlushInterval},
+		{"DrainInterval", c.DrainInterval},
+		{"ConnectTimeout", c.ConnectTimeout},
+		{"DeliverTimeout", c.DeliverTimeout},
+		{"DropLogInterval", c.DropLogInterval},
+	}
+	for _, d := range durations {
+		if d.value <= 0 {
+			return &ConfigError{Field: d.name, Reason: fmt.Sprintf("must be positive, got %v", d.value)}
+		}
+	}
+	if c.MaxBackoff < c.BaseBackoff {
+		return &ConfigError{Field: "MaxBackoff", Reason: fmt.Sprintf("must be >= BaseBackoff (%v), got %v", c.BaseBackoff, c.MaxBackoff)}
+	}
+	if c.MaxPending <= 0 {
+		return &ConfigError{Field: "MaxPending", Reason: fmt.Sprintf("must be positive, got %d", c.MaxPending)}
+	}
+	if c.DrainBatch <= 0 {
+		return &ConfigError{Field: "DrainBatch", Reason: fmt.Sprintf("must be positive, got %d", c.DrainBatch)}
+	}
+	if c.Jitter != JitterFull && c.Jitter != JitterNone {
+		return &ConfigError{Field: "Jitter", Reason: fmt.Sprintf("unknown mode %d", c.Jitter)}
+	}
+	return nil
+}
+
+// BackoffDelay is the deterministic backoff for the given number of failed
+// attempts: min(MaxBackoff, BaseBackoff * 2^min(attempt, 16)). A negative
+// attempt counts as zero; the multiplication never overflows.
+func BackoffDelay(c Config, attempt int) time.Duration {
+	exponent := min(max(attempt, 0), MaxBackoffExponent)
+	if c.BaseBackoff <= 0 {
+		return 0
+	}
+	if c.BaseBackoff > c.MaxBackoff>>exponent {
+		return c.MaxBackoff
+	}
+	return min(c.BaseBackoff<<exponent, c.MaxBackoff)
+}
+
+// Rand is the random source for jitter; *math/rand/v2.Rand satisfies it.
+type Rand interface {
+	// Int64N returns a uniform value in [0, n); n > 0.
+	Int64N(n int64) int64
+}
+
+// JitteredDelay is the retry delay for the given attempt: with JitterFull a
+// uniform draw from [0, BackoffDelay) ("Full Jitter"), with JitterNone the
+// backoff itself. It never exceeds MaxBackoff.
+func JitteredDelay(c Config, attempt int, rnd Rand) time.Duration {
+	backoff := BackoffDelay(c, attempt)
+	if c.Jitter == JitterNone || backoff <= 0 {
+		return backoff
+	}
+	return time.Duration(rnd.Int64N(int64(backoff)))
+}

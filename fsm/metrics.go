@@ -1,0 +1,144 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the manager's Prometheus collectors. Create them once with
+// NewMetrics and hand the same value to every restart of the manager (a
+// second registration of the same names would fail). A nil *Metrics is valid
+// and records nothing.
+type Metrics struct {
+	state          *prometheus.GaugeVec
+	transitions    *prometheus.CounterVec
+	backoff        prometheus.Gauge
+	ringRecords    prometheus.Gauge
+	ringBytes      prometheus.Gauge
+	spillRecords   prometheus.Gauge
+	spillBytes     prometheus.Gauge
+	delivered      prometheus.Counter
+	dropped        prometheus.Counter
+	possiblyLost   prometheus.Counter
+	reconnects     prometheus.Counter
+	connectResults *prometheus.CounterVec
+	staleTimeouts  prometheus.Counter
+}
+
+// NewMetrics builds the collectors and registers them with reg. A nil reg
+// builds working but unregistered collectors. constLabels (may be nil)
+// distinguish several managers in one registry, e.g. {"sink": "brain"}.
+func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metrics, error) {
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: "pharos", Subsystem: "fsm", Name: name, Help: help, ConstLabels: constLabels}
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts(opts(name, help)))
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
+	}
+	m := &Metrics{
+		state:          prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("state", "1 for the manager's current state, 0 for the others.")), []string{"state"}),
+		transitions:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("transitions_total", "State changes.")), []string{"from", "to"}),
+		backoff:        gauge("backoff_seconds", "Retry delay armed on the last disconnection."),
+		ringRecords:    gauge("ring_records", "Records in the RAM ring."),
+		ringBytes:      gauge("ring_bytes", "Bytes in the RAM ring."),
+		spillRecords:   gauge("spill_records", "Records on the disk tier, not yet replayed."),
+		spillBytes:     gauge("spill_bytes", "Bytes on the disk tier, not yet replayed."),
+		delivered:      counter("delivered_total", "Records handed to the transport successfully."),
+		dropped:        counter("dropped_total", "Records evicted from the RAM ring (no disk tier, or the disk tier refused them)."),
+		possiblyLost:   counter("possibly_lost_total", "Records delivered in the last flush interval before a connection drop; distribution gives no receipt, so they may be lost (WIRE.md)."),
+		reconnects:     counter("reconnects_total", "Successful connections after the first one."),
+		connectResults: prometheus.NewCounterVec(prometheus.CounterOpts(opts("connect_attempts_total", "Connection attempts by result.")), []string{"result"}),
+		staleTimeouts:  counter("stale_timeouts_total", "Timer firings dropped because their state timeout had been cancelled or replaced."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{
+		m.state, m.transitions, m.backoff, m.ringRecords, m.ringBytes, m.spillRecords, m.spillBytes,
+		m.delivered, m.dropped, m.possiblyLost, m.reconnects, m.connectResults, m.staleTimeouts,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("fsm: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) setState(s State) {
+	if m == nil {
+		return
+	}
+	for _, each := range States() {
+		v := 0.0
+		if each == s {
+			v = 1
+		}
+		m.state.WithLabelValues(each.String()).Set(v)
+	}
+}
+
+func (m *Metrics) transition(from, to State) {
+	if m == nil {
+		return
+	}
+	m.transitions.WithLabelValues(from.String(), to.String()).Inc()
+	m.setState(to)
+}
+
+func (m *Metrics) setBackoffSeconds(s float64) {
+	if m != nil {
+		m.backoff.Set(s)
+	}
+}
+
+func (m *Metrics) setDepths(ringRecords, ringBytes int, spillRecords int, spillBytes int64) {
+	if m == nil {
+		return
+	}
+	m.ringRecords.Set(float64(ringRecords))
+	m.ringBytes.Set(float64(ringBytes))
+	m.spillRecords.Set(float64(spillRecords))
+	m.spillBytes.Set(float64(spillBytes))
+}
+
+func (m *Metrics) addDelivered(n int) {
+	if m != nil && n > 0 {
+		m.delivered.Add(float64(n))
+	}
+}
+
+func (m *Metrics) addDropped(n int) {
+	if m != nil && n > 0 {
+		m.dropped.Add(float64(n))
+	}
+}
+
+func (m *Metrics) addPossiblyLost(n int) {
+	if m != nil && n > 0 {
+		m.possiblyLost.Add(float64(n))
+	}
+}
+
+func (m *Metrics) connectResult(ok, reconnect bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.connectResults.WithLabelValues("ok").Inc()
+		if reconnect {
+			m.reconnects.Inc()
+		}
+		return
+	}
+	m.connectResults.WithLabelValues("error").Inc()
+}
+
+func (m *Metrics) staleTimeout() {
+	if m != nil {
+		m.staleTimeouts.Inc()
+	}
+}
