@@ -21,6 +21,12 @@ OTP27_SOURCE_VERSION=""          # trixie's current erlang source package
 OTP29_VERSION=29.1.1
 OTP29_SUITE=sid
 OTP29_SOURCE_VERSION="1:29.1.1+dfsg-1"
+# The orig tarballs are pinned by checksum. sid's index may already list a newer upload (29.1.2, whose
+# tarball the mirror lacks) and no longer 29.1.1; the 29.1.1 tarball is still in Debian's pool, so a
+# failed `apt-get source` falls back to fetching it from the pool by name.
+OTP27_SHA256=0834643ef1e17886d5e334a39527d8429bcf50613b86d59d4757466f32984b7e
+OTP29_SHA256=b711f4e9dff76c51aded2574322a18129033594c5244a3710b2b00d9cb0ff348
+DEBIAN_POOL=http://deb.debian.org/debian/pool/main/e/erlang
 CONFIGURE_FLAGS=(--without-javac --without-wx --without-odbc --without-debugger --without-observer
   --without-et --without-megaco --without-jinterface --without-common_test)
 STAMP=.pharos-complete
@@ -59,11 +65,14 @@ root_of() {
 }
 
 fetch_source() { # release workdir -> path of the orig tarball
-  local rel=$1 work=$2 suite srcver ver
+  local rel=$1 work=$2 suite srcver ver sha
   ver=$(version_of "$rel")
-  if [ "$rel" = 27 ]; then suite=$OTP27_SUITE; srcver=$OTP27_SOURCE_VERSION; else suite=$OTP29_SUITE; srcver=$OTP29_SOURCE_VERSION; fi
+  if [ "$rel" = 27 ]; then suite=$OTP27_SUITE; srcver=$OTP27_SOURCE_VERSION; sha=$OTP27_SHA256
+  else suite=$OTP29_SUITE; srcver=$OTP29_SOURCE_VERSION; sha=$OTP29_SHA256; fi
   local tarball="erlang_${ver}+dfsg.orig.tar.xz"
-  if [ -f "$CACHE/src/$tarball" ]; then echo "$CACHE/src/$tarball"; return; fi
+  if [ -f "$CACHE/src/$tarball" ] && echo "$sha  $CACHE/src/$tarball" | sha256sum -c --status; then
+    echo "$CACHE/src/$tarball"; return
+  fi
   local apt="$work/apt"
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/parts" "$apt/dl"
   cat > "$apt/sources.list" <<SRC
@@ -76,7 +85,12 @@ SRC
   local spec=erlang; [ -n "$srcver" ] && spec="erlang=$srcver"
   log "downloading $tarball"
   (cd "$apt/dl" && as_root apt-get "${opts[@]}" source --download-only "$spec" >&2) || log "apt-get source reported an error (the .dsc may 404); checking for the tarball"
-  [ -f "$apt/dl/$tarball" ] || die "$tarball did not arrive"
+  if [ ! -f "$apt/dl/$tarball" ]; then
+    log "$tarball is not in the $suite index; fetching it from Debian's pool"
+    command -v curl >/dev/null || apt_install curl
+    curl -fsSL --retry 3 -o "$apt/dl/$tarball" "$DEBIAN_POOL/$tarball" || die "$tarball did not arrive"
+  fi
+  echo "$sha  $apt/dl/$tarball" | sha256sum -c --status || die "$tarball does not match its pinned sha256"
   mkdir -p "$CACHE/src"
   mv "$apt/dl/$tarball" "$CACHE/src/$tarball.tmp" && mv "$CACHE/src/$tarball.tmp" "$CACHE/src/$tarball"
   echo "$CACHE/src/$tarball"
