@@ -1,0 +1,463 @@
+package spill
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// framePos locates one record on disk.
+type framePos struct {
+	seg  string // path
+	off  int64
+	size int64
+	seq  uint64
+	data []byte
+}
+
+// layout lists every record frame of a closed directory, in order.
+func layout(t *testing.T, dir string) []framePos {
+	t.Helper()
+	var out []framePos
+	for _, path := range segFiles(t, dir) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		sc := newScanner(f, startState(), st.Size(), 0, true)
+		for {
+			fr, skipped, _, ok := sc.next()
+			if skipped.n > 0 {
+				t.Fatalf("layout: damage in a fresh directory: %+v", skipped)
+			}
+			if !ok {
+				break
+			}
+			if fr.typ == typeRecord {
+				out = append(out, framePos{seg: path, off: fr.off, size: fr.size(), seq: fr.seq, data: bytes.Clone(fr.payload)})
+			}
+		}
+		f.Close()
+	}
+	return out
+}
+
+// bySeg groups the frames by segment, in order.
+func bySeg(frames []framePos) [][]framePos {
+	var out [][]framePos
+	for i, f := range frames {
+		if i == 0 || f.seg != frames[i-1].seg {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], f)
+	}
+	return out
+}
+
+func flipBit(t *testing.T, path string, off int64, bit uint) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off] ^= 1 << bit
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func zeroRange(t *testing.T, path string, off, n int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b[off : off+n])
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func truncate(t *testing.T, path string, size int64) {
+	t.Helper()
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// overlapping returns the frames that share a byte with [off, off+n) of path.
+func overlapping(frames []framePos, path string, off, n int64) []framePos {
+	var out []framePos
+	for _, f := range frames {
+		if f.seg == path && f.off < off+n && off < f.off+f.size {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// corruption damages a directory and returns the records it destroyed. countable says whether
+// the recovery can count them exactly: records cut off the end with their headers leave no
+// trace, and are then counted at most.
+type corruption struct {
+	name      string
+	damage    func(t *testing.T, dir string, frames []framePos) (lost []framePos)
+	countable bool
+	metaLost  bool
+}
+
+var corruptions = []corruption{
+	{name: "flipped bit in a payload", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		f := bySeg(fr)[1][5]
+		flipBit(t, f.seg, f.off+frameHeaderSize+3, 2)
+		return []framePos{f}
+	}},
+	{name: "flipped bit in a length", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		f := bySeg(fr)[1][7]
+		flipBit(t, f.seg, f.off+1, 4) // grows the length by 4096: the frame now runs over the next ones
+		return []framePos{f}
+	}},
+	{name: "flipped bit in a sequence number", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		f := bySeg(fr)[2][3]
+		flipBit(t, f.seg, f.off+9, 0)
+		return []framePos{f}
+	}},
+	{name: "flipped bit in the last record of a middle segment", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		s := bySeg(fr)[1]
+		f := s[len(s)-1]
+		flipBit(t, f.seg, f.off+frameHeaderSize, 0)
+		return []framePos{f}
+	}},
+	{name: "two damaged regions in one segment", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		s := bySeg(fr)[2]
+		flipBit(t, s[2].seg, s[2].off+frameHeaderSize, 7)
+		zeroRange(t, s[6].seg, s[6].off, s[6].size+s[7].size)
+		return []framePos{s[2], s[6], s[7]}
+	}},
+	{name: "zero-filled 1 KiB block", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		seg := bySeg(fr)[1][0].seg
+		zeroRange(t, seg, 2048, 1024)
+		return overlapping(fr, seg, 2048, 1024)
+	}},
+	{name: "garbage block", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		seg := bySeg(fr)[2][0].seg
+		b, _ := os.ReadFile(seg)
+		for i := int64(1000); i < 1600; i++ {
+			b[i] = byte(i*7 + 3)
+		}
+		os.WriteFile(seg, b, 0o644)
+		return overlapping(fr, seg, 1000, 600)
+	}},
+	{name: "deleted middle segment", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		s := bySeg(fr)[2]
+		os.Remove(s[0].seg)
+		return s
+	}},
+	{name: "deleted first segment", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		s := bySeg(fr)[0]
+		os.Remove(s[0].seg)
+		return s
+	}},
+	{name: "truncated in the middle of the last record", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		f := fr[len(fr)-1]
+		truncate(t, f.seg, f.off+frameHeaderSize+5)
+		return []framePos{f}
+	}},
+	{name: "truncated inside the last record's header", countable: false, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		f := fr[len(fr)-1]
+		truncate(t, f.seg, f.off+20)
+		return []framePos{f}
+	}},
+	{name: "truncated tail of three records", countable: false, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		// The cut leaves the first of the three whole but for its last byte: one intact header,
+		// so one record counted; the two after it leave no trace.
+		last := fr[len(fr)-3:]
+		truncate(t, last[0].seg, last[0].off+last[0].size-1)
+		return last
+	}},
+	{name: "garbage after the last record", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		f, _ := os.OpenFile(fr[len(fr)-1].seg, os.O_APPEND|os.O_WRONLY, 0)
+		f.Write(bytes.Repeat([]byte{0xA5, 0x17, 0x00, 0x42}, 100))
+		f.Close()
+		return nil
+	}},
+	{name: "corrupt segment header", countable: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		flipBit(t, bySeg(fr)[1][0].seg, 3, 1)
+		return nil
+	}},
+	{name: "corrupt meta file", countable: true, metaLost: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		flipBit(t, filepath.Join(dir, metaName), 20, 3)
+		return nil
+	}},
+	{name: "deleted meta file", countable: true, metaLost: true, damage: func(t *testing.T, dir string, fr []framePos) []framePos {
+		os.Remove(filepath.Join(dir, metaName))
+		return nil
+	}},
+}
+
+// fill writes n records into a fresh directory of 8 KiB segments and closes it.
+func fill(t *testing.T, dir string, n int) (sourceID string) {
+	t.Helper()
+	l := mustOpen(t, dir, WithSegmentSize(8<<10), WithMaxBytes(1<<20), WithSync(SyncNever), WithLogger(testLogger(t)))
+	for i := range n {
+		if _, err := l.Append(payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := l.SourceID()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestCorruption damages a directory in each named way and checks that Open keeps every intact
+// record, counts the losses exactly, and keeps working (append, restart, replay); then that
+// Repair keeps every intact record, leaves .broken copies, and leaves a directory that verifies
+// and opens without damage.
+func TestCorruption(t *testing.T) {
+	for _, c := range corruptions {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			dir := t.TempDir()
+			id := fill(t, dir, 300)
+			frames := layout(t, dir)
+			if n := len(bySeg(frames)); n < 4 {
+				t.Fatalf("only %d segments", n)
+			}
+			lost := c.damage(t, dir, frames)
+			gone := map[uint64]bool{}
+			var lostBytes uint64
+			for _, f := range lost {
+				gone[f.seq] = true
+				lostBytes += uint64(len(f.data))
+			}
+			var intact []framePos
+			for _, f := range frames {
+				if !gone[f.seq] {
+					intact = append(intact, f)
+				}
+			}
+
+			// Inspect sees it without changing anything.
+			before := dirBytes(t, dir)
+			rep, err := Verify(dir)
+			if err == nil {
+				t.Fatal("Verify found nothing wrong")
+			}
+			var ce *CorruptionError
+			if !c.metaLost && !errors.As(err, &ce) {
+				t.Fatalf("Verify error %v is not a *CorruptionError", err)
+			}
+			if c.metaLost && !errors.Is(err, ErrBadMeta) {
+				t.Fatalf("Verify error %v is not ErrBadMeta", err)
+			}
+			if !bytes.Equal(before, dirBytes(t, dir)) {
+				t.Fatal("Verify changed the directory")
+			}
+
+			// Repair, straight on the damage (on a copy): every intact record stays.
+			repaired := t.TempDir()
+			copyDir(t, dir, repaired)
+			res, err := Repair(repaired, WithLogger(testLogger(t)))
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			t.Logf("repair of the damage: rewritten %v, truncated %v, broken %v", res.Rewritten, res.Truncated, res.Broken)
+			if res.Before.LostRecords != rep.LostRecords {
+				t.Errorf("Repair saw %d lost records, Inspect %d", res.Before.LostRecords, rep.LostRecords)
+			}
+			if r, err := Verify(repaired); err != nil {
+				t.Fatalf("Verify after Repair: %v (damage %+v)", err, r.Damage)
+			}
+			l := mustOpen(t, repaired, WithSegmentSize(8<<10))
+			if rec := l.Recovery(); rec.LostRecords != 0 || len(rec.Damage) != 0 || rec.TornBytes != 0 {
+				t.Errorf("Open after Repair found %+v", rec)
+			}
+			checkRecords(t, readAll(t, l), intact)
+			l.Close()
+
+			// Open recovers, counts, replays the intact records oldest first.
+			opts := []Option{WithSegmentSize(8 << 10), WithMaxBytes(1 << 20), WithLogger(testLogger(t))}
+			l = mustOpen(t, dir, opts...)
+			rec := l.Recovery()
+			t.Logf("recovery: %d lost records, %d lost bytes, %d torn bytes, %d damaged regions", rec.LostRecords, rec.LostBytes, rec.TornBytes, len(rec.Damage))
+			if c.countable {
+				if rec.LostRecords != uint64(len(lost)) || rec.LostBytes != lostBytes {
+					t.Errorf("counted %d records / %d bytes lost, want %d / %d; damage %+v", rec.LostRecords, rec.LostBytes, len(lost), lostBytes, rec.Damage)
+				}
+			} else if rec.LostRecords > uint64(len(lost)) || rec.LostBytes > lostBytes {
+				t.Errorf("counted %d records / %d bytes lost, more than the %d / %d destroyed", rec.LostRecords, rec.LostBytes, len(lost), lostBytes)
+			}
+			if rep.LostRecords != rec.LostRecords || rep.LostBytes != rec.LostBytes {
+				t.Errorf("Inspect counted %d/%d, Open %d/%d", rep.LostRecords, rep.LostBytes, rec.LostRecords, rec.LostBytes)
+			}
+			if c.metaLost {
+				if !rec.MetaRebuilt || l.SourceID() != id {
+					t.Errorf("meta rebuilt %v, source id %q, want %q", rec.MetaRebuilt, l.SourceID(), id)
+				}
+			}
+			checkRecords(t, readAll(t, l), intact)
+			if rep.Records != len(intact) {
+				t.Errorf("Inspect counted %d records, want %d", rep.Records, len(intact))
+			}
+
+			// It keeps working: append, restart, replay all.
+			var added []framePos
+			for i := range 40 {
+				seq, err := l.Append(payload(1000 + i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seq <= frames[len(frames)-1].seq {
+					t.Fatalf("sequence went back: %d", seq)
+				}
+				added = append(added, framePos{seq: seq, data: payload(1000 + i)})
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = mustOpen(t, dir, opts...)
+			checkRecords(t, readAll(t, l), append(slices.Clone(intact), added...))
+			l.Close()
+
+			// Repair: every intact record stays, the directory verifies, nothing left to count.
+			res, err = Repair(dir, WithLogger(testLogger(t)))
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			t.Logf("repair: rewritten %v, truncated %v, broken %v, removed %v", res.Rewritten, res.Truncated, res.Broken, res.Removed)
+			for _, b := range res.Broken {
+				if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+					t.Errorf("no .broken copy %s: %v", b, err)
+				}
+			}
+			if r, err := Verify(dir); err != nil {
+				t.Fatalf("Verify after Repair: %v (damage %+v)", err, r.Damage)
+			}
+			l = mustOpen(t, dir, opts...)
+			if rec := l.Recovery(); rec.LostRecords != 0 || len(rec.Damage) != 0 || rec.MetaRebuilt {
+				t.Errorf("Open after Repair found %+v", rec)
+			}
+			checkRecords(t, readAll(t, l), append(slices.Clone(intact), added...))
+			if _, err := l.Append([]byte("after repair")); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+		})
+	}
+}
+
+// checkRecords compares records read with the expected frames, in order.
+func checkRecords(t *testing.T, got []Record, want []framePos) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Seq != want[i].seq || !bytes.Equal(got[i].Data, want[i].data) {
+			t.Fatalf("record %d: seq %d %q, want seq %d %q", i, got[i].Seq, got[i].Data, want[i].seq, want[i].data)
+		}
+	}
+}
+
+// dirBytes is the content of every file of dir but LOCK, for detecting changes.
+func dirBytes(t *testing.T, dir string) []byte {
+	t.Helper()
+	var out []byte
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() == lockName {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		out = append(out, e.Name()...)
+		out = append(out, b...)
+	}
+	return out
+}
+
+// TestTornTailIsCut: Open truncates a torn tail and appends after the last good record.
+func TestTornTailIsCut(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 50)
+	frames := layout(t, dir)
+	last := frames[len(frames)-1]
+	truncate(t, last.seg, last.off+frameHeaderSize+2)
+	l := mustOpen(t, dir, WithSegmentSize(8<<10))
+	if rec := l.Recovery(); rec.TornBytes != frameHeaderSize+2 || rec.LostRecords != 1 {
+		t.Fatalf("recovery %+v", rec)
+	}
+	st, _ := os.Stat(last.seg)
+	if st.Size() != last.off {
+		t.Fatalf("segment is %d bytes, want %d (cut at the last good record)", st.Size(), last.off)
+	}
+	l.Append([]byte("next"))
+	l.Close()
+	l = mustOpen(t, dir, WithSegmentSize(8<<10))
+	defer l.Close()
+	if rec := l.Recovery(); len(rec.Damage) != 0 {
+		t.Fatalf("damage after the cut: %+v", rec.Damage)
+	}
+	recs := readAll(t, l)
+	if len(recs) != 50 || string(recs[49].Data) != "next" {
+		t.Fatalf("%d records, last %q", len(recs), recs[len(recs)-1].Data)
+	}
+}
+
+// TestRepairLocked: Repair refuses a directory a Log has open.
+func TestRepairLocked(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir)
+	defer l.Close()
+	if _, err := Repair(dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Repair of an open directory: %v, want ErrLocked", err)
+	}
+	if _, err := Open(dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestEmptySegmentFromInterruptedRotation: a 0-byte segment (created, header never written) is
+// removed at Open, not reported as damage.
+func TestEmptySegmentFromInterruptedRotation(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 100)
+	segs := segFiles(t, dir)
+	empty := filepath.Join(dir, segmentName(uint64(len(segs)+1)))
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(dir); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	l := mustOpen(t, dir, WithSegmentSize(8<<10))
+	defer l.Close()
+	if rec := l.Recovery(); len(rec.Damage) != 0 || rec.StaleSegments != 1 || l.Len() != 100 {
+		t.Fatalf("recovery %+v, %d records", rec, l.Len())
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Fatalf("empty segment still there: %v", err)
+	}
+}

@@ -1,0 +1,890 @@
+package spill
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Log is a spill directory opened for appending and replay. Its methods are safe for concurrent
+// use: any number of goroutines may Append while one consumer reads, trims and drains.
+type Log struct {
+	dir  string
+	o    options
+	fs   FS
+	log  zerolog.Logger
+	lock io.Closer
+	reg  *collector
+
+	// syncSem serializes syncs (the group commit): a send takes it, a receive releases it. It
+	// is taken before mu, never after. A channel rather than a mutex so that an Append can wait
+	// for its batch to be committed or for its turn to commit, whichever comes first.
+	syncSem chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+
+	sourceID      string
+	nextSeq       uint64 // next sequence number to issue
+	seqLimit      uint64 // the meta file says no sequence number >= seqLimit was issued
+	lastSeq       uint64 // highest sequence number stored (written or buffered)
+	trimmedSeq    uint64
+	persistedTrim uint64    // trimmedSeq as the meta file has it
+	metaWritten   time.Time // when the meta file was last written
+	headOrd       uint64    // as the meta file has them
+	headPos       uint64
+	nextOrd       uint64 // of the next frame appended
+	nextPos       uint64
+
+	segs      []*segment // oldest first; the active one, if any, is last
+	active    *segment   // nil: the next Append starts a segment
+	w         File       // the active segment, open for writing
+	written   int64      // bytes of the active segment in its file
+	wDirty    bool       // bytes written since the last fsync
+	wTail     bool       // a failed write may have left garbage past written
+	buf       []byte     // frames appended but not yet written, going at offset written
+	bufd      bufInfo
+	unsynced  []File // sealed segments still to fsync and close
+	dirDirty  bool   // a segment was created since the last directory fsync
+	diskBytes int64  // bytes in the segment files (buffered bytes not included)
+	flushErr  error  // the last write failed; cleared by a successful one
+	syncErr   error  // the last sync failed
+	batch     *batch // SyncAlways: the group commit the next Append joins
+	scratch   []byte // scan window for trimming
+
+	cur cursor
+
+	stats    Stats
+	recovery Recovery
+	lastSync time.Time
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// bufInfo describes the records in Log.buf.
+type bufInfo struct {
+	records  int
+	bytes    int64
+	firstSeq uint64
+	lastSeq  uint64
+	startOrd uint64 // ord and pos of the first buffered frame, to roll back to
+	startPos uint64
+	prevSeq  uint64 // lastSeq before the first buffered record
+}
+
+// batch is one group commit under SyncAlways: the Appends whose records it writes wait on done.
+type batch struct {
+	done chan struct{}
+	err  error
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+// Record is a record read back from the log.
+type Record struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Stats are a Log's counters since Open (Records, Bytes, Segments, DiskBytes and the sequence
+// numbers are current values).
+type Stats struct {
+	Records    int    // untrimmed records, buffered ones included
+	Bytes      int64  // their payload bytes
+	Segments   int    // segment files
+	DiskBytes  int64  // bytes in the segment files and the write buffer
+	NextSeq    uint64 // the next sequence number Append gives
+	LastSeq    uint64 // the highest sequence number stored or trimmed, 0 if none
+	TrimmedSeq uint64 // every record with seq <= TrimmedSeq is trimmed
+
+	Appended      uint64 // records stored by Append and AppendSeq
+	AppendedBytes uint64
+	Trimmed       uint64 // records trimmed
+	TrimmedBytes  uint64
+	Dropped       uint64 // untrimmed records deleted by the DropOldest overflow policy
+	DroppedBytes  uint64
+	Refused       uint64 // Appends refused with ErrFull (the Refuse policy)
+	WriteErrors   uint64 // failed writes (ENOSPC among them)
+	SyncErrors    uint64 // failed fsyncs
+	Syncs         uint64 // fsyncs of the active segment
+	LostRecords   uint64 // found lost by the recovery at Open, or by a read since
+	LostBytes     uint64
+}
+
+// Open opens (creating if needed) the spill directory dir. It recovers whatever a crash or
+// damage left: it validates every record, cuts a torn tail, skips damaged regions and counts
+// what they cost (see Recovery); it fails only when the directory cannot be used at all (it
+// cannot be created, listed or locked; a new one cannot be written).
+func Open(dir string, opts ...Option) (*Log, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	lock, err := o.fs.Lock(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("spill: lock %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, o: o, fs: o.fs, log: o.logger.With().Str("spill", dir).Logger(), lock: lock, syncSem: make(chan struct{}, 1)}
+	if err := l.recover(); err != nil {
+		l.closeFiles()
+		lock.Close()
+		return nil, err
+	}
+	if o.reg != nil {
+		l.reg = newCollector(l)
+		if err := o.reg.Register(l.reg); err != nil {
+			l.log.Warn().Err(err).Msg("spill metrics not registered")
+			l.reg = nil
+		}
+	}
+	if o.sync == SyncAlways {
+		l.batch = newBatch()
+	}
+	if o.sync == SyncInterval {
+		l.stop, l.done = make(chan struct{}), make(chan struct{})
+		go l.syncLoop()
+	}
+	return l, nil
+}
+
+// recover scans the directory and sets the Log up from what it found.
+func (l *Log) recover() error {
+	ds, err := scanDir(l.fs, l.dir)
+	if err != nil {
+		return fmt.Errorf("spill: scan %s: %w", l.dir, err)
+	}
+	for _, name := range ds.stray {
+		if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
+			l.log.Warn().Err(err).Str("file", name).Msg("cannot remove leftover temporary file")
+		}
+	}
+	rec := Recovery{
+		LostRecords: ds.lostRecords, LostBytes: ds.lostBytes, TornBytes: ds.tornBytes,
+		Damage: ds.damage(), StaleSegments: len(ds.stale),
+	}
+	for _, seg := range ds.foreign {
+		rec.Foreign = append(rec.Foreign, seg.name)
+	}
+	m := ds.meta
+	switch {
+	case ds.metaErr == nil:
+	case errors.Is(ds.metaErr, fs.ErrNotExist) && len(ds.segs) == 0 && len(ds.foreign) == 0:
+		id := l.o.sourceID
+		if id == "" {
+			if id, err = newSourceID(l.o.rand); err != nil {
+				return err
+			}
+		}
+		m = meta{sourceID: id, nextSeq: 1}
+		if err := writeAtomic(l.fs, l.dir, filepath.Join(l.dir, metaName), encodeMeta(m)); err != nil {
+			return err
+		}
+	default:
+		rec.MetaRebuilt, rec.MetaErr = true, ds.metaErr
+		m = meta{sourceID: ds.sourceID(), nextSeq: ds.maxSeq() + 1 + l.o.seqLease}
+		if m.sourceID == "" {
+			m.sourceID = l.o.sourceID
+		}
+		if m.sourceID == "" {
+			if m.sourceID, err = newSourceID(l.o.rand); err != nil {
+				return err
+			}
+		}
+		if len(ds.segs) > 0 {
+			m.headOrd, m.headPos = ds.segs[0].firstOrd, ds.segs[0].firstPos
+		}
+		metaPath := filepath.Join(l.dir, metaName)
+		if !errors.Is(ds.metaErr, fs.ErrNotExist) {
+			if err := l.fs.Rename(metaPath, metaPath+brokenExt); err != nil {
+				l.log.Warn().Err(err).Msg("cannot keep the invalid meta file")
+			}
+		}
+		if err := writeAtomic(l.fs, l.dir, metaPath, encodeMeta(m)); err != nil {
+			l.log.Error().Err(err).Msg("cannot rewrite the meta file; appends wait for it")
+			m.nextSeq = 0 // no sequence number may be issued before the meta file is written
+		}
+		l.log.Warn().Err(ds.metaErr).Str("source_id", m.sourceID).Msg("meta file rebuilt from the segments")
+	}
+	for _, seg := range ds.stale {
+		if err := l.fs.Remove(seg.path); err != nil {
+			l.log.Warn().Err(err).Str("segment", seg.name).Msg("cannot remove stale segment")
+		}
+	}
+	l.sourceID = m.sourceID
+	l.trimmedSeq, l.persistedTrim = m.trimmedSeq, m.trimmedSeq
+	l.headOrd, l.headPos = m.headOrd, m.headPos
+	l.nextOrd, l.nextPos = ds.endOrd, ds.endPos
+	l.lastSeq = max(ds.maxSeq(), m.trimmedSeq) // trimmed numbers are taken too, even once deleted
+	l.seqLimit = m.nextSeq
+	l.nextSeq = max(m.nextSeq, l.lastSeq+1, 1)
+	if rec.MetaRebuilt && m.nextSeq == 0 {
+		l.nextSeq = ds.maxSeq() + 1 + l.o.seqLease
+	}
+	l.segs = ds.segs
+	for _, seg := range l.segs {
+		l.diskBytes += seg.size
+	}
+	if n := len(l.segs); n > 0 && l.segs[n-1].hdrErr == nil {
+		seg := l.segs[n-1]
+		if err := l.reopenActive(seg); err != nil {
+			l.log.Warn().Err(err).Str("segment", seg.name).Msg("cannot append to the last segment; the next append starts a new one")
+		}
+	}
+	for _, seg := range l.segs {
+		r, b := seg.pending()
+		rec.Records += r
+		rec.Bytes += b
+	}
+	rec.Segments = len(l.segs)
+	l.stats.LostRecords, l.stats.LostBytes = rec.LostRecords, rec.LostBytes
+	l.recovery = rec
+	l.cur = cursor{}
+	l.fixCursorLocked()
+	ev := l.log.Info()
+	if rec.LostRecords > 0 || rec.TornBytes > 0 || len(rec.Damage) > 0 {
+		ev = l.log.Warn()
+	}
+	ev.Int("segments", rec.Segments).Int("records", rec.Records).Uint64("lost_records", rec.LostRecords).
+		Uint64("lost_bytes", rec.LostBytes).Int64("torn_bytes", rec.TornBytes).Int("damaged_regions", len(rec.Damage)).
+		Str("source_id", l.sourceID).Uint64("next_seq", l.nextSeq).Msg("spill opened")
+	return nil
+}
+
+// reopenActive opens the last segment for appending, cutting a damaged tail.
+func (l *Log) reopenActive(seg *segment) error {
+	f, err := l.fs.OpenFile(seg.path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if seg.size > seg.validEnd {
+		if err := f.Truncate(seg.validEnd); err != nil {
+			f.Close()
+			return writeErr("truncate", seg.path, err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return writeErr("sync", seg.path, err)
+		}
+		l.diskBytes -= seg.size - seg.validEnd
+		seg.size = seg.validEnd
+	}
+	l.active, l.w, l.written = seg, f, seg.size
+	l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq}
+	return nil
+}
+
+// newSourceID returns 16 random bytes in hex.
+func newSourceID(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("spill: source id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Dir returns the directory.
+func (l *Log) Dir() string { return l.dir }
+
+// SourceID returns the sender identity kept in the directory (WIRE.md's SourceId). It is the
+// same across restarts.
+func (l *Log) SourceID() string { return l.sourceID }
+
+// Recovery returns what Open found.
+func (l *Log) Recovery() Recovery { return l.recovery }
+
+// NextSeq returns the sequence number the next Append will give.
+func (l *Log) NextSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nextSeq
+}
+
+// Append stores rec after every record already stored and returns its sequence number, which
+// is greater than any number the directory ever gave before, across restarts too. Under
+// SyncAlways it returns once the record is fsynced; otherwise at once (see SyncPolicy for the
+// loss window). On error nothing was stored: ErrFull (Refuse policy), ErrRecordTooLarge,
+// ErrClosed, or a *WriteError (errors.Is(err, ErrNoSpace) for a full disk). Under SyncAlways a
+// failed fsync is the one exception: the record may or may not survive a crash.
+func (l *Log) Append(rec []byte) (uint64, error) {
+	return l.append(rec, 0, false)
+}
+
+// AppendSeq stores rec under a sequence number obtained from Reserve: for a record that was
+// numbered while it was in RAM and is spilled later. seq must be reserved and greater than every
+// number stored or trimmed so far, else ErrSeqOrder.
+func (l *Log) AppendSeq(seq uint64, rec []byte) error {
+	_, err := l.append(rec, seq, true)
+	return err
+}
+
+// Reserve hands out n consecutive sequence numbers without storing anything, for records that
+// are numbered in RAM (acknowledged mode). They are never handed out again, across restarts too.
+func (l *Log) Reserve(n int) (first uint64, err error) {
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: reserve %d", ErrBadOption, n)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	return l.issueLocked(uint64(n))
+}
+
+func (l *Log) append(rec []byte, seq uint64, haveSeq bool) (uint64, error) {
+	if len(rec) > l.o.maxRecordSize {
+		return 0, fmt.Errorf("%w: %d bytes, at most %d", ErrRecordTooLarge, len(rec), l.o.maxRecordSize)
+	}
+	size := frameSize(len(rec))
+	l.mu.Lock()
+	for {
+		if l.closed {
+			l.mu.Unlock()
+			return 0, ErrClosed
+		}
+		if haveSeq && (seq <= l.lastSeq || seq >= l.nextSeq) {
+			l.mu.Unlock()
+			return 0, fmt.Errorf("%w: %d (last stored or trimmed %d, next unreserved %d)", ErrSeqOrder, seq, l.lastSeq, l.nextSeq)
+		}
+		needSync, err := l.roomLocked(size)
+		if err != nil {
+			l.mu.Unlock()
+			return 0, err
+		}
+		if !needSync {
+			break
+		}
+		// SyncAlways rotates only with an empty buffer: commit the pending batch first.
+		l.mu.Unlock()
+		l.syncSem <- struct{}{}
+		err = l.syncLocked()
+		<-l.syncSem
+		if err != nil {
+			return 0, err
+		}
+		l.mu.Lock()
+	}
+	if !haveSeq {
+		var err error
+		if seq, err = l.issueLocked(1); err != nil {
+			l.mu.Unlock()
+			return 0, err
+		}
+	}
+	if len(l.buf) == 0 {
+		l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq, firstSeq: seq}
+	}
+	l.buf = appendFrame(l.buf, typeRecord, seq, l.nextOrd, l.nextPos, rec)
+	l.bufd.records++
+	l.bufd.bytes += int64(len(rec))
+	l.bufd.lastSeq = seq
+	l.nextOrd++
+	l.nextPos += uint64(len(rec))
+	l.lastSeq = seq
+	l.stats.Appended++
+	l.stats.AppendedBytes += uint64(len(rec))
+	if l.o.sync == SyncAlways {
+		b := l.batch
+		l.mu.Unlock()
+		return seq, l.commit(b)
+	}
+	if len(l.buf) >= l.o.flushBytes || seq <= l.trimmedSeq {
+		// (A record already trimmed is written at once, to be counted as trimmed.)
+		l.flushLocked() // a failure keeps the buffer; it is retried, and reported when it is full
+	}
+	l.mu.Unlock()
+	return seq, nil
+}
+
+// issueLocked hands out n sequence numbers, first moving the limit in the meta file if needed.
+func (l *Log) issueLocked(n uint64) (uint64, error) {
+	if l.nextSeq+n > l.seqLimit {
+		limit := l.nextSeq + n + l.o.seqLease
+		if err := l.writeMetaLocked(limit); err != nil {
+			return 0, err
+		}
+		l.seqLimit = limit
+	}
+	first := l.nextSeq
+	l.nextSeq += n
+	return first, nil
+}
+
+// roomLocked makes room for a frame of size bytes: it starts a segment if the active one cannot
+// take it, and applies the overflow policy if the size cap would be passed. needSync asks the
+// caller to commit the pending SyncAlways batch first.
+func (l *Log) roomLocked(size int64) (needSync bool, err error) {
+	rotate := l.active == nil || l.written+int64(len(l.buf))+size > l.o.segmentSize
+	if rotate && l.o.sync == SyncAlways && len(l.buf) > 0 {
+		return true, nil
+	}
+	if !rotate && l.o.sync != SyncAlways && len(l.buf) > 0 && len(l.buf)+int(size) > 16*l.o.flushBytes {
+		// The buffer is full: it must reach the file before it takes more.
+		if err := l.flushLocked(); err != nil {
+			return false, err
+		}
+	}
+	need := size
+	if rotate {
+		need += segmentHeaderSize
+	}
+	for l.diskBytes+int64(len(l.buf))+need > l.o.maxBytes {
+		if l.deleteTrimmedLocked() > 0 {
+			continue
+		}
+		if l.o.overflow == Refuse || len(l.segs) < 2 {
+			l.stats.Refused++
+			return false, fmt.Errorf("%w: %d of %d bytes", ErrFull, l.diskBytes+int64(len(l.buf)), l.o.maxBytes)
+		}
+		if err := l.dropOldestLocked(); err != nil {
+			return false, err
+		}
+	}
+	if rotate {
+		if err := l.rotateLocked(); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// rotateLocked seals the active segment (writing its buffer) and starts the next one.
+func (l *Log) rotateLocked() error {
+	if l.active != nil {
+		if err := l.flushLocked(); err != nil {
+			return err
+		}
+		if l.wTail {
+			if err := l.w.Truncate(l.written); err == nil {
+				l.wTail = false
+			}
+		}
+		if l.o.sync == SyncNever {
+			l.w.Close()
+		} else {
+			l.unsynced = append(l.unsynced, l.w)
+		}
+		l.active, l.w = nil, nil
+	}
+	var index uint64 = 1
+	if n := len(l.segs); n > 0 {
+		index = l.segs[n-1].index + 1
+	}
+	seg := &segment{index: index, name: segmentName(index), trim: startState(), validEnd: segmentHeaderSize,
+		endOrd: l.nextOrd, endPos: l.nextPos, sourceID: l.sourceID}
+	seg.path = filepath.Join(l.dir, seg.name)
+	f, err := l.fs.OpenFile(seg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		l.stats.WriteErrors++
+		return writeErr("create", seg.path, err)
+	}
+	hdr := encodeSegmentHeader(index, l.sourceID)
+	if n, err := f.WriteAt(hdr, 0); err != nil || n < len(hdr) {
+		if err == nil {
+			err = errShortWrite
+		}
+		f.Close()
+		l.fs.Remove(seg.path)
+		l.stats.WriteErrors++
+		return writeErr("write", seg.path, err)
+	}
+	seg.size = segmentHeaderSize
+	l.segs = append(l.segs, seg)
+	l.active, l.w, l.written, l.wTail, l.wDirty = seg, f, segmentHeaderSize, false, true
+	l.diskBytes += segmentHeaderSize
+	l.dirDirty = true
+	l.deleteTrimmedLocked()
+	return nil
+}
+
+// flushLocked writes the buffer to the active segment. On failure the buffer is kept, to be
+// written again at the same offset.
+func (l *Log) flushLocked() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	n, err := l.w.WriteAt(l.buf, l.written)
+	if err == nil && n < len(l.buf) {
+		err = errShortWrite
+	}
+	if err != nil {
+		l.wTail = true
+		l.stats.WriteErrors++
+		err = writeErr("write", l.active.path, err)
+		if l.flushErr == nil {
+			l.log.Error().Err(err).Int("buffered", len(l.buf)).Msg("spill write failed; retrying")
+		}
+		l.flushErr = err
+		return err
+	}
+	if l.flushErr != nil {
+		l.log.Info().Msg("spill writes resumed")
+		l.flushErr = nil
+	}
+	seg, d := l.active, l.bufd
+	if !seg.hasFrames {
+		seg.hasFrames = true
+		seg.firstOff, seg.firstOrd, seg.firstPos = l.written, d.startOrd, d.startPos
+	}
+	if seg.records == 0 {
+		seg.firstSeq = d.firstSeq
+	}
+	seg.records += d.records
+	seg.bytes += d.bytes
+	seg.lastSeq = d.lastSeq
+	seg.endOrd, seg.endPos = l.nextOrd, l.nextPos
+	l.written += int64(n)
+	seg.size, seg.validEnd = l.written, l.written
+	l.diskBytes += int64(n)
+	l.wDirty = true
+	l.buf = l.buf[:0]
+	if cap(l.buf) > 4*l.o.flushBytes && l.o.sync != SyncAlways {
+		l.buf = nil
+	}
+	l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq}
+	if d.firstSeq <= l.trimmedSeq {
+		l.advanceTrimLocked()
+	}
+	return nil
+}
+
+// rollbackLocked forgets the buffered records of a failed SyncAlways batch: their Appends fail.
+func (l *Log) rollbackLocked() {
+	d := l.bufd
+	l.nextOrd, l.nextPos, l.lastSeq = d.startOrd, d.startPos, max(d.prevSeq, l.trimmedSeq)
+	l.stats.Appended -= uint64(d.records)
+	l.stats.AppendedBytes -= uint64(d.bytes)
+	l.buf = l.buf[:0]
+	l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq}
+}
+
+// commit waits until batch b is written and fsynced, doing it if nobody else is. Every Append
+// of a batch wakes at once when the batch is committed; while one commit runs, the Appends that
+// come meanwhile gather in the next batch, which one of them commits next.
+func (l *Log) commit(b *batch) error {
+	select {
+	case <-b.done:
+		return b.err
+	case l.syncSem <- struct{}{}:
+	}
+	defer func() { <-l.syncSem }()
+	select {
+	case <-b.done:
+	default:
+		l.syncLocked() // b is the pending batch: this commits it
+	}
+	return b.err
+}
+
+// Sync writes everything appended and fsyncs it, whatever the policy.
+func (l *Log) Sync() error {
+	l.syncSem <- struct{}{}
+	defer func() { <-l.syncSem }()
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return l.syncLocked()
+}
+
+// syncLocked is one group commit: write the buffer, fsync the sealed segments, the active one
+// and the directory, persist the trim point. Called holding syncSem.
+func (l *Log) syncLocked() error {
+	l.mu.Lock()
+	b := l.batch
+	if b != nil {
+		l.batch = newBatch()
+	}
+	err := l.flushLocked()
+	if err != nil && l.o.sync == SyncAlways {
+		l.rollbackLocked()
+	}
+	files := l.unsynced
+	l.unsynced = nil
+	var w File
+	if l.wDirty {
+		w = l.w
+		l.wDirty = false
+	}
+	dirDirty := l.dirDirty
+	l.dirDirty = false
+	dirty := w != nil || len(files) > 0 || dirDirty
+	l.mu.Unlock()
+
+	var serr error
+	for _, f := range files {
+		if e := f.Sync(); e != nil && !errors.Is(e, os.ErrClosed) && serr == nil {
+			serr = writeErr("sync", "sealed segment", e)
+		}
+		f.Close()
+	}
+	if w != nil {
+		if e := w.Sync(); e != nil && !errors.Is(e, os.ErrClosed) && serr == nil {
+			serr = writeErr("sync", "active segment", e)
+		}
+	}
+	if dirDirty {
+		if e := l.fs.SyncDir(l.dir); e != nil && serr == nil {
+			serr = writeErr("sync", l.dir, e)
+		}
+	}
+
+	l.mu.Lock()
+	if serr != nil {
+		l.stats.SyncErrors++
+		if dirDirty {
+			l.dirDirty = true
+		}
+		if l.syncErr == nil {
+			l.log.Error().Err(serr).Msg("spill fsync failed")
+		}
+		l.syncErr = serr
+	} else if dirty {
+		l.stats.Syncs++
+		l.lastSync = l.o.clock.Now()
+		l.syncErr = nil
+	}
+	if e := l.persistTrimLocked(); e != nil && serr == nil {
+		serr = e
+	}
+	l.mu.Unlock()
+	if err == nil {
+		err = serr
+	}
+	if b != nil {
+		b.err = err
+		close(b.done)
+	}
+	return err
+}
+
+// syncLoop is the SyncInterval group commit.
+func (l *Log) syncLoop() {
+	defer close(l.done)
+	tick, stop := l.o.clock.Tick(l.o.interval)
+	defer stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick:
+			l.syncSem <- struct{}{}
+			l.syncLocked() // failures are counted, logged and retried next tick
+			<-l.syncSem
+		}
+	}
+}
+
+// writeMetaLocked persists the meta file with the given sequence limit and the current trim
+// point and head. If the atomic replacement fails (a full disk cannot hold meta.tmp), it
+// overwrites the file in place: 120 bytes in one sector, checked by their CRC when read.
+func (l *Log) writeMetaLocked(seqLimit uint64) error {
+	m := meta{sourceID: l.sourceID, nextSeq: seqLimit, trimmedSeq: l.trimmedSeq, headOrd: l.headOrd, headPos: l.headPos}
+	b := encodeMeta(m)
+	path := filepath.Join(l.dir, metaName)
+	err := writeAtomic(l.fs, l.dir, path, b)
+	if err != nil {
+		f, oerr := l.fs.OpenFile(path, os.O_WRONLY, 0)
+		if oerr == nil {
+			_, oerr = f.WriteAt(b, 0)
+			if oerr == nil {
+				oerr = f.Sync()
+			}
+			f.Close()
+		}
+		if oerr != nil {
+			l.stats.WriteErrors++
+			return err
+		}
+	}
+	l.persistedTrim = m.trimmedSeq
+	l.metaWritten = l.o.clock.Now()
+	return nil
+}
+
+// persistTrimLocked writes a moved trim point to the meta file, at most once per sync interval
+// (SyncNever: only with segment deletions and at Close).
+func (l *Log) persistTrimLocked() error {
+	if l.trimmedSeq == l.persistedTrim || l.closed || l.o.sync == SyncNever {
+		return nil
+	}
+	if l.o.clock.Now().Sub(l.metaWritten) < l.o.interval {
+		return nil
+	}
+	return l.writeMetaLocked(l.seqLimit)
+}
+
+// deleteTrimmedLocked deletes the sealed segments at the front whose records are all trimmed.
+func (l *Log) deleteTrimmedLocked() int {
+	n := 0
+	for n < len(l.segs) && l.segs[n] != l.active && l.segs[n].trimRecs == l.segs[n].records && l.segs[n].trim.off >= l.segs[n].size {
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	if err := l.removeFrontLocked(n); err != nil {
+		l.log.Warn().Err(err).Msg("cannot delete trimmed segments")
+		return 0
+	}
+	return n
+}
+
+// dropOldestLocked deletes the oldest sealed segment to stay under the size cap, counting the
+// untrimmed records it held as dropped.
+func (l *Log) dropOldestLocked() error {
+	seg := l.segs[0]
+	recs, bytes := seg.pending()
+	if err := l.removeFrontLocked(1); err != nil {
+		return err
+	}
+	l.stats.Dropped += uint64(recs)
+	l.stats.DroppedBytes += uint64(bytes)
+	l.log.Warn().Str("segment", seg.name).Int("records", recs).Int64("bytes", bytes).Msg("size cap reached: oldest segment dropped")
+	return nil
+}
+
+// removeFrontLocked deletes the n oldest segments: the meta file first learns the new head, so
+// that a crash in between leaves stale segments (removed at the next Open), never a loss.
+func (l *Log) removeFrontLocked(n int) error {
+	last := l.segs[n-1]
+	l.headOrd, l.headPos = last.endOrd, last.endPos
+	if err := l.writeMetaLocked(l.seqLimit); err != nil {
+		return err
+	}
+	for _, seg := range l.segs[:n] {
+		if seg.rf != nil {
+			seg.rf.Close()
+			seg.rf = nil
+		}
+		if err := l.fs.Remove(seg.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.log.Warn().Err(err).Str("segment", seg.name).Msg("cannot remove segment")
+		}
+		l.diskBytes -= seg.size
+		if l.cur.seg == seg {
+			l.cur = cursor{}
+		}
+	}
+	l.segs = append(l.segs[:0:0], l.segs[n:]...)
+	l.fixCursorLocked()
+	return nil
+}
+
+// Close writes and (unless SyncNever) fsyncs what is buffered, records the exact next sequence
+// number and the trim point, and releases the directory. If buffered records cannot be written
+// (a full disk) they are lost, and Close says so in its error. Close is idempotent.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	if l.stop != nil {
+		close(l.stop)
+		<-l.done
+	}
+	l.syncSem <- struct{}{}
+	defer func() { <-l.syncSem }()
+	var err error
+	if l.o.sync == SyncNever {
+		l.mu.Lock()
+		err = l.flushLocked()
+		l.mu.Unlock()
+	} else {
+		err = l.syncLocked()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.bufd.records; n > 0 {
+		l.log.Error().Err(err).Int("records", n).Msg("closing with records that could not be written: they are lost")
+	}
+	if l.wTail && l.w != nil && l.flushErr == nil {
+		l.w.Truncate(l.written)
+	}
+	if l.nextSeq <= l.seqLimit {
+		if e := l.writeMetaLocked(l.nextSeq); e == nil {
+			l.seqLimit = l.nextSeq
+		} else if err == nil {
+			err = e
+		}
+	}
+	l.closeFiles()
+	if l.reg != nil {
+		l.o.reg.Unregister(l.reg)
+	}
+	if e := l.lock.Close(); e != nil && err == nil {
+		err = e
+	}
+	return err
+}
+
+func (l *Log) closeFiles() {
+	if l.w != nil {
+		l.w.Close()
+		l.w = nil
+	}
+	for _, f := range l.unsynced {
+		f.Close()
+	}
+	l.unsynced = nil
+	for _, seg := range l.segs {
+		if seg.rf != nil {
+			seg.rf.Close()
+			seg.rf = nil
+		}
+	}
+}
+
+// Stats returns the Log's counters.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats
+	s.Records, s.Bytes = l.pendingLocked()
+	s.Segments = len(l.segs)
+	s.DiskBytes = l.diskBytes + int64(len(l.buf))
+	s.NextSeq, s.LastSeq, s.TrimmedSeq = l.nextSeq, l.lastSeq, l.trimmedSeq
+	return s
+}
+
+// Len returns the number of untrimmed records.
+func (l *Log) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, _ := l.pendingLocked()
+	return n
+}
+
+// Bytes returns the payload bytes of the untrimmed records.
+func (l *Log) Bytes() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, b := l.pendingLocked()
+	return b
+}
+
+func (l *Log) pendingLocked() (int, int64) {
+	n, b := l.bufd.records, l.bufd.bytes
+	for _, seg := range l.segs {
+		r, rb := seg.pending()
+		n += r
+		b += rb
+	}
+	return n, b
+}

@@ -1,0 +1,259 @@
+package spill
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// logModel is the simple model of a Log: the untrimmed records in order, a read cursor (an index
+// into them), the trim point and the sequence numbers handed out.
+type logModel struct {
+	pending  []Record
+	cursor   int
+	trimmed  uint64
+	lastSeq  uint64 // highest stored
+	maxSeq   uint64 // highest handed out (stored or reserved)
+	reserved []uint64
+}
+
+func (m *logModel) bytes() int64 {
+	var n int64
+	for _, r := range m.pending {
+		n += int64(len(r.Data))
+	}
+	return n
+}
+
+// trim removes the records with seq <= upTo.
+func (m *logModel) trim(upTo uint64) {
+	m.trimmed = max(m.trimmed, upTo)
+	k := 0
+	for k < len(m.pending) && m.pending[k].Seq <= m.trimmed {
+		k++
+	}
+	m.drop(k)
+}
+
+// drop removes the k oldest records; the cursor keeps its place among the rest.
+func (m *logModel) drop(k int) {
+	m.pending = m.pending[k:]
+	m.cursor = max(m.cursor-k, 0)
+}
+
+// TestLogModel drives a Log with random appends, reserved appends, reads, rewinds, trims, syncs,
+// clean restarts and (under SyncAlways) crashes, and checks it against logModel after every
+// step: the records read, Len, Bytes, the monotonic sequence, the size cap, and the overflow
+// policy (a drop must take the oldest records and count them).
+func TestLogModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		dir := tempDir(t)
+		policy := rapid.SampledFrom([]SyncPolicy{SyncAlways, SyncInterval, SyncNever}).Draw(t, "sync")
+		overflow := rapid.SampledFrom([]OverflowPolicy{DropOldest, Refuse}).Draw(t, "overflow")
+		segments := rapid.IntRange(2, 8).Draw(t, "segments")
+		opts := []Option{
+			WithSync(policy), WithOverflow(overflow), WithSegmentSize(4096),
+			WithMaxBytes(int64(segments) * 4096), WithSeqLease(uint64(rapid.IntRange(1, 50).Draw(t, "lease"))),
+			WithFlushBytes(rapid.IntRange(1, 8192).Draw(t, "flush")),
+		}
+		if policy == SyncAlways {
+			// Every trim point reaches the meta file at once, so that a crash loses none
+			// and the model stays exact. (SyncAlways runs no ticker on this interval.)
+			opts = append(opts, WithSyncInterval(time.Nanosecond))
+		}
+		l := mustOpen(t, dir, opts...)
+		defer func() { l.Close() }()
+		m := &logModel{}
+		var prevDropped, prevDroppedBytes uint64
+		next := 0
+
+		store := func(t *rapid.T, seq uint64, err error, rec []byte) {
+			st := l.Stats()
+			if errors.Is(err, ErrFull) {
+				if overflow != Refuse {
+					t.Fatalf("ErrFull under %v", overflow)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("append: %v", err)
+			}
+			if seq <= m.lastSeq {
+				t.Fatalf("seq %d after %d", seq, m.lastSeq)
+			}
+			// A drop takes whole segments: the oldest untrimmed records, counted.
+			if d := st.Dropped - prevDropped; d > 0 {
+				if overflow != DropOldest || int(d) > len(m.pending) {
+					t.Fatalf("dropped %d records under %v with %d pending", d, overflow, len(m.pending))
+				}
+				var b uint64
+				for _, r := range m.pending[:d] {
+					b += uint64(len(r.Data))
+				}
+				if b != st.DroppedBytes-prevDroppedBytes {
+					t.Fatalf("dropped %d bytes, the %d oldest records hold %d", st.DroppedBytes-prevDroppedBytes, d, b)
+				}
+				m.drop(int(d))
+			}
+			prevDropped, prevDroppedBytes = st.Dropped, st.DroppedBytes
+			m.lastSeq = seq
+			m.maxSeq = max(m.maxSeq, seq)
+			if seq > m.trimmed {
+				m.pending = append(m.pending, Record{Seq: seq, Data: rec})
+			}
+		}
+		newRec := func(t *rapid.T) []byte {
+			size := rapid.IntRange(0, 300).Draw(t, "size")
+			if rapid.IntRange(0, 20).Draw(t, "big") == 0 {
+				size = rapid.IntRange(1000, 4096-segmentHeaderSize-frameHeaderSize).Draw(t, "bigSize")
+			}
+			rec := bytes.Repeat([]byte{byte('a' + next%26)}, size)
+			copy(rec, fmt.Sprint(next))
+			next++
+			return rec
+		}
+
+		t.Repeat(map[string]func(*rapid.T){
+			"": func(t *rapid.T) {
+				st := l.Stats()
+				if st.Records != len(m.pending) || st.Bytes != m.bytes() {
+					t.Fatalf("Len/Bytes = %d/%d, model %d/%d", st.Records, st.Bytes, len(m.pending), m.bytes())
+				}
+				if st.DiskBytes > int64(segments)*4096 {
+					t.Fatalf("disk bytes %d over the cap %d", st.DiskBytes, segments*4096)
+				}
+				if st.NextSeq <= m.maxSeq {
+					t.Fatalf("NextSeq %d, but %d was handed out", st.NextSeq, m.maxSeq)
+				}
+			},
+			"append": func(t *rapid.T) {
+				rec := newRec(t)
+				seq, err := l.Append(rec)
+				store(t, seq, err, rec)
+			},
+			"reserve": func(t *rapid.T) {
+				n := rapid.IntRange(1, 5).Draw(t, "n")
+				first, err := l.Reserve(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if first <= m.maxSeq {
+					t.Fatalf("reserved %d, but %d was handed out already", first, m.maxSeq)
+				}
+				m.reserved = m.reserved[:0]
+				for i := range uint64(n) {
+					m.reserved = append(m.reserved, first+i)
+				}
+				m.maxSeq = first + uint64(n) - 1
+			},
+			"appendReserved": func(t *rapid.T) {
+				for len(m.reserved) > 0 && m.reserved[0] <= m.lastSeq {
+					m.reserved = m.reserved[1:] // overtaken by a plain Append
+				}
+				if len(m.reserved) == 0 {
+					t.Skip("nothing reserved")
+				}
+				i := rapid.IntRange(0, len(m.reserved)-1).Draw(t, "i")
+				seq := m.reserved[i]
+				m.reserved = m.reserved[i+1:]
+				rec := newRec(t)
+				store(t, seq, l.AppendSeq(seq, rec), rec)
+			},
+			"appendSeqOutOfOrder": func(t *rapid.T) {
+				if m.lastSeq == 0 {
+					t.Skip("nothing stored")
+				}
+				if err := l.AppendSeq(m.lastSeq, []byte("x")); !errors.Is(err, ErrSeqOrder) {
+					t.Fatalf("AppendSeq(last) = %v, want ErrSeqOrder", err)
+				}
+			},
+			"read": func(t *rapid.T) {
+				n := rapid.IntRange(1, 40).Draw(t, "n")
+				got, err := l.Read(nil, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := m.pending[m.cursor:min(m.cursor+n, len(m.pending))]
+				if len(got) != len(want) {
+					t.Fatalf("Read(%d) gave %d records, model %d (cursor %d of %d)", n, len(got), len(want), m.cursor, len(m.pending))
+				}
+				for i := range got {
+					if got[i].Seq != want[i].Seq || !bytes.Equal(got[i].Data, want[i].Data) {
+						t.Fatalf("Read record %d: seq %d %q, model seq %d %q", i, got[i].Seq, got[i].Data, want[i].Seq, want[i].Data)
+					}
+				}
+				m.cursor += len(got)
+			},
+			"rewind": func(t *rapid.T) {
+				l.Rewind()
+				m.cursor = 0
+			},
+			"trim": func(t *rapid.T) {
+				var upTo uint64
+				if len(m.pending) > 0 && rapid.Bool().Draw(t, "existing") {
+					upTo = m.pending[rapid.IntRange(0, len(m.pending)-1).Draw(t, "k")].Seq
+				} else {
+					upTo = uint64(rapid.IntRange(0, int(m.maxSeq)+3).Draw(t, "upTo"))
+				}
+				if err := l.Trim(upTo); err != nil {
+					t.Fatal(err)
+				}
+				// Trim never reaches numbers not handed out yet.
+				upTo = min(upTo, l.NextSeq()-1)
+				m.trim(upTo)
+				m.lastSeq = max(m.lastSeq, upTo) // a trimmed number is never stored again
+			},
+			"sync": func(t *rapid.T) {
+				if err := l.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			"restart": func(t *rapid.T) {
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				l = mustOpen(t, dir, opts...)
+				checkRecovered(t, l)
+				m.cursor, m.reserved = 0, nil
+				prevDropped, prevDroppedBytes = 0, 0 // a new Log counts from zero
+			},
+			"crash": func(t *rapid.T) {
+				if policy != SyncAlways {
+					t.Skip("only SyncAlways loses nothing in a crash")
+				}
+				l.crash()
+				l = mustOpen(t, dir, opts...)
+				checkRecovered(t, l)
+				m.cursor, m.reserved = 0, nil
+				prevDropped, prevDroppedBytes = 0, 0 // a new Log counts from zero
+			},
+		})
+	})
+}
+
+func checkRecovered(t *rapid.T, l *Log) {
+	rec := l.Recovery()
+	if rec.LostRecords != 0 || len(rec.Damage) != 0 {
+		t.Fatalf("clean restart found damage: %+v", rec)
+	}
+}
+
+// tempDir is a fresh directory per rapid run, removed when the run ends. It is on /dev/shm
+// (tmpfs) where there is one: the model is about logic, and fsyncs there cost nothing.
+func tempDir(t *rapid.T) string {
+	base := ""
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "spill-model-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
