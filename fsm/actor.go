@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
+	"github.com/pharos-node/pharos-node/etf"
 	"github.com/rs/zerolog"
 )
 
@@ -19,12 +21,20 @@ type ActorOptions struct {
 	// NewTransport builds the transport in the actor's Init, from the
 	// actor's own process (the Brain transport monitors the Brain from it;
 	// the DOWN message then reaches the manager as a lost connection).
-	// Required.
+	// Required in the unacknowledged modes.
 	NewTransport func(p gen.Process) (Transport, error)
-	// Ring is the RAM tier. Required.
+	// Ring is the RAM tier. Required in the unacknowledged modes.
 	Ring Ring
-	// Spill is the optional disk tier.
+	// Spill is the optional disk tier of the unacknowledged modes.
 	Spill Spill
+	// NewAckTransport builds the acknowledged mode's transport in Init, from
+	// the actor's process: its pid is the batches' ReplyTo, so the Brain's
+	// pharos_ack reaches this actor. Required in the acknowledged mode.
+	NewAckTransport func(p gen.Process) (AckTransport, error)
+	// Log keeps the acknowledged mode's records until acknowledged (the
+	// spill directory's adapter, or a MemoryLog); like Ring it outlives
+	// restarts. Required in the acknowledged mode.
+	Log SeqLog
 	// Clock defaults to SystemClock. Its timers send the state timeouts to
 	// the actor's mailbox.
 	Clock Clock
@@ -41,6 +51,15 @@ type ActorOptions struct {
 func (o ActorOptions) Validate() error {
 	if err := o.Config.Validate(); err != nil {
 		return err
+	}
+	if o.Config.Delivery == DeliveryAcked {
+		if o.NewAckTransport == nil {
+			return &ConfigError{Field: "NewAckTransport", Reason: "must not be nil in the acknowledged mode"}
+		}
+		if o.Log == nil {
+			return &ConfigError{Field: "Log", Reason: "must not be nil in the acknowledged mode"}
+		}
+		return nil
 	}
 	if o.NewTransport == nil {
 		return &ConfigError{Field: "NewTransport", Reason: "must not be nil"}
@@ -64,15 +83,84 @@ type (
 )
 
 // translateManagerMessage maps the manager actor's mailbox to events: the
-// handle's messages, and monitor DOWNs as a lost connection.
+// handle's messages, monitor DOWNs as a lost connection, and the Brain's
+// acknowledgements.
 func translateManagerMessage(message any) (ManagerEvent, bool) {
 	switch m := message.(type) {
 	case deliverMessage:
 		return ManagerEvent{Type: EventDeliver, Record: m.record}, true
 	case connLostMessage, gen.MessageDownProcessID, gen.MessageDownPID, gen.MessageDownNode:
 		return ManagerEvent{Type: EventConnectionLost}, true
+	case Ack:
+		return ManagerEvent{Type: EventAck, SourceID: m.SourceID, NextSeq: m.NextSeq}, true
+	case etf.Tuple:
+		if ack, ok := ParseAck(m); ok {
+			return ManagerEvent{Type: EventAck, SourceID: ack.SourceID, NextSeq: ack.NextSeq}, true
+		}
+		return ManagerEvent{}, false
 	default:
 		return ManagerEvent{}, false
+	}
+}
+
+// ParseAck decodes {pharos_ack, SourceId, NextSeq} as the etf package
+// decodes it: a Tuple of an Atom (etf.Atom or gen.Atom) "pharos_ack", a
+// binary ([]byte, or a string) and a non-negative integer (any Go integer
+// type, or a *big.Int that fits 64 bits). Anything else is not an ack.
+func ParseAck(t etf.Tuple) (Ack, bool) {
+	if len(t) != 3 {
+		return Ack{}, false
+	}
+	switch tag := t[0].(type) {
+	case etf.Atom:
+		if tag != "pharos_ack" {
+			return Ack{}, false
+		}
+	case gen.Atom:
+		if tag != "pharos_ack" {
+			return Ack{}, false
+		}
+	default:
+		return Ack{}, false
+	}
+	var ack Ack
+	switch id := t[1].(type) {
+	case []byte:
+		ack.SourceID = string(id)
+	case string:
+		ack.SourceID = id
+	default:
+		return Ack{}, false
+	}
+	next, ok := nonNegative(t[2])
+	if !ok {
+		return Ack{}, false
+	}
+	ack.NextSeq = next
+	return ack, true
+}
+
+func nonNegative(v any) (uint64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return uint64(n), n >= 0
+	case int:
+		return uint64(n), n >= 0
+	case int32:
+		return uint64(n), n >= 0
+	case uint64:
+		return n, true
+	case uint32:
+		return uint64(n), true
+	case uint8:
+		return uint64(n), true
+	case *big.Int:
+		if n == nil || !n.IsUint64() {
+			return 0, false
+		}
+		return n.Uint64(), true
+	default:
+		return 0, false
 	}
 }
 
@@ -88,20 +176,29 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			if err := opts.Validate(); err != nil {
 				return nil, err
 			}
-			transport, err := opts.NewTransport(p)
+			var transport Transport
+			var ackTransport AckTransport
+			var err error
+			if opts.Config.Delivery == DeliveryAcked {
+				ackTransport, err = opts.NewAckTransport(p)
+			} else {
+				transport, err = opts.NewTransport(p)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("fsm: build transport: %w", err)
 			}
 			return NewManager(ManagerOptions{
-				Config:    opts.Config,
-				Transport: transport,
-				Ring:      opts.Ring,
-				Spill:     opts.Spill,
-				Clock:     opts.Clock,
-				Rand:      opts.Rand,
-				Logger:    opts.Logger.With().Str("process", string(p.Name())).Logger(),
-				Metrics:   opts.Metrics,
-				Timers:    timers,
+				Config:       opts.Config,
+				Transport:    transport,
+				AckTransport: ackTransport,
+				Log:          opts.Log,
+				Ring:         opts.Ring,
+				Spill:        opts.Spill,
+				Clock:        opts.Clock,
+				Rand:         opts.Rand,
+				Logger:       opts.Logger.With().Str("process", string(p.Name())).Logger(),
+				Metrics:      opts.Metrics,
+				Timers:       timers,
 			})
 		},
 		OnTerminate: func(r Runnable[ManagerEvent], reason error) {

@@ -76,11 +76,86 @@ type Config struct {
 	DropLogInterval time.Duration
 	// Jitter selects full jitter (default) or none.
 	Jitter JitterMode
+	// Delivery selects the unacknowledged modes (the zero value: payload,
+	// term and subject, which differ only in the transport) or the
+	// acknowledged mode of WIRE.md.
+	Delivery DeliveryMode
+	// Acked tunes the acknowledged mode; it is validated only when Delivery
+	// is DeliveryAcked.
+	Acked AckedConfig
+}
+
+// DeliveryMode selects how the manager delivers records.
+type DeliveryMode uint8
+
+const (
+	// DeliveryUnacked is the default: records go through Transport (or
+	// BatchTransport) with no receipt; what was written in the last
+	// FlushInterval before a drop is counted as possibly lost.
+	DeliveryUnacked DeliveryMode = iota
+	// DeliveryAcked numbers every record, sends pharos_batch messages
+	// through an AckTransport with a window in flight, and keeps each
+	// record in the SeqLog until a cumulative pharos_ack covers it.
+	DeliveryAcked
+)
+
+// String names the mode as in configuration files.
+func (m DeliveryMode) String() string {
+	switch m {
+	case DeliveryUnacked:
+		return "unacked"
+	case DeliveryAcked:
+		return "acked"
+	default:
+		return fmt.Sprintf("delivery(%d)", uint8(m))
+	}
+}
+
+// AckedConfig tunes the acknowledged mode.
+type AckedConfig struct {
+	// BatchSize is the most records one pharos_batch carries (N).
+	BatchSize int
+	// BatchDelay is how long a batch that is not full may wait for more
+	// records before it is sent anyway (T).
+	BatchDelay time.Duration
+	// Window is the most batches sent and not yet fully acknowledged.
+	Window int
+	// AckTimeout: with batches (or the resynchronisation probe) in flight
+	// and no acknowledgement progress for this long, the Brain is taken as
+	// lost (alive but stuck): the manager disconnects, backs off,
+	// reconnects and resends from the oldest unacknowledged record.
+	AckTimeout time.Duration
+}
+
+// DefaultAckedConfig returns N = 1,000 records, T = 10 ms, a window of 8
+// batches and a 30 s acknowledgement timeout.
+func DefaultAckedConfig() AckedConfig {
+	return AckedConfig{BatchSize: 1_000, BatchDelay: 10 * time.Millisecond, Window: 8, AckTimeout: 30 * time.Second}
+}
+
+// Validate returns a *ConfigError (Field "Acked.<name>") for the first
+// field that is zero or negative.
+func (a AckedConfig) Validate() error {
+	if a.BatchSize <= 0 {
+		return &ConfigError{Field: "Acked.BatchSize", Reason: fmt.Sprintf("must be positive, got %d", a.BatchSize)}
+	}
+	if a.BatchDelay <= 0 {
+		return &ConfigError{Field: "Acked.BatchDelay", Reason: fmt.Sprintf("must be positive, got %v", a.BatchDelay)}
+	}
+	if a.Window <= 0 {
+		return &ConfigError{Field: "Acked.Window", Reason: fmt.Sprintf("must be positive, got %d", a.Window)}
+	}
+	if a.AckTimeout <= 0 {
+		return &ConfigError{Field: "Acked.AckTimeout", Reason: fmt.Sprintf("must be positive, got %v", a.AckTimeout)}
+	}
+	return nil
 }
 
 // DefaultConfig returns the values the node starts with unless configured:
 // 1 s base, 60 s cap, 10,000 pending, 100 ms flush, DrainInterval = base,
-// DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s.
+// DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s, the
+// unacknowledged delivery modes, and DefaultAckedConfig for the acknowledged
+// one.
 func DefaultConfig() Config {
 	return Config{
 		BaseBackoff:     time.Second,
@@ -93,6 +168,8 @@ func DefaultConfig() Config {
 		DeliverTimeout:  5 * time.Second,
 		DropLogInterval: 10 * time.Second,
 		Jitter:          JitterFull,
+		Delivery:        DeliveryUnacked,
+		Acked:           DefaultAckedConfig(),
 	}
 }
 
@@ -127,6 +204,13 @@ func (c Config) Validate() error {
 	}
 	if c.Jitter != JitterFull && c.Jitter != JitterNone {
 		return &ConfigError{Field: "Jitter", Reason: fmt.Sprintf("unknown mode %d", c.Jitter)}
+	}
+	switch c.Delivery {
+	case DeliveryUnacked:
+	case DeliveryAcked:
+		return c.Acked.Validate()
+	default:
+		return &ConfigError{Field: "Delivery", Reason: fmt.Sprintf("unknown mode %d", c.Delivery)}
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -67,6 +69,9 @@ const (
 	// EventConnectionLost reports that the transport saw the sink go away
 	// (for the Brain: a monitor DOWN), not in the original.
 	EventConnectionLost
+	// EventAck is a pharos_ack from the Brain (acknowledged mode only; the
+	// unacknowledged modes ignore it in every state).
+	EventAck
 )
 
 // String names the event for logs and tests.
@@ -84,6 +89,8 @@ func (e EventType) String() string {
 		return "flush_tick"
 	case EventConnectionLost:
 		return "connection_lost"
+	case EventAck:
+		return "ack"
 	default:
 		return fmt.Sprintf("event(%d)", uint8(e))
 	}
@@ -93,6 +100,9 @@ func (e EventType) String() string {
 type ManagerEvent struct {
 	Type   EventType
 	Record []byte // EventDeliver only
+	// SourceID and NextSeq: EventAck only.
+	SourceID string
+	NextSeq  uint64
 }
 
 type step = Result[State, ManagerEvent]
@@ -101,12 +111,19 @@ type step = Result[State, ManagerEvent]
 type ManagerOptions struct {
 	// Config is validated by NewManager.
 	Config Config
-	// Transport delivers records. Required.
+	// Transport delivers records. Required in the unacknowledged modes.
 	Transport Transport
-	// Ring is the RAM tier. Required; Cap() must exceed Config.MaxPending.
+	// Ring is the RAM tier. Required in the unacknowledged modes; Cap()
+	// must exceed Config.MaxPending.
 	Ring Ring
-	// Spill is the optional disk tier; nil keeps the manager RAM-only.
+	// Spill is the optional disk tier of the unacknowledged modes; nil keeps
+	// the manager RAM-only.
 	Spill Spill
+	// AckTransport sends batches. Required in the acknowledged mode.
+	AckTransport AckTransport
+	// Log numbers and keeps records until acknowledged. Required in the
+	// acknowledged mode: the spill directory's adapter, or a MemoryLog.
+	Log SeqLog
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// Rand drives the jitter; nil uses math/rand/v2's top-level functions.
@@ -129,6 +146,15 @@ type Stats struct {
 	PossiblyLost uint64
 	Reconnects   uint64
 	Attempt      int
+
+	// Acknowledged mode only.
+	Acked       uint64 // records the Brain acknowledged (or had already processed)
+	InFlight    uint64 // records sent and not yet acknowledged
+	BatchesSent uint64 // batches sent, resends included
+	Resent      uint64 // records sent again (go-back-N, reconnects)
+	AckTimeouts uint64 // times the Brain was taken as lost for not acknowledging
+	AcksIgnored uint64 // stale, foreign or protocol-violating acknowledgements
+	SeqGaps     uint64 // holes in the log's numbering closed by renumbering
 }
 
 // Manager is the connection manager's state machine without the actor
@@ -151,6 +177,8 @@ type connData struct {
 	rnd       Rand
 	log       zerolog.Logger
 	metrics   *Metrics
+
+	acked *ackedData // nil in the unacknowledged modes
 
 	attempt       int  // consecutive failed attempts; drives the backoff
 	connected     bool // a connection was made and not yet lost
@@ -185,14 +213,23 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Transport == nil {
-		return nil, &ConfigError{Field: "Transport", Reason: "must not be nil"}
-	}
-	if opts.Ring == nil {
-		return nil, &ConfigError{Field: "Ring", Reason: "must not be nil"}
-	}
-	if err := checkRingCap(opts.Ring, opts.Config.MaxPending); err != nil {
-		return nil, err
+	if opts.Config.Delivery == DeliveryAcked {
+		if opts.AckTransport == nil {
+			return nil, &ConfigError{Field: "AckTransport", Reason: "must not be nil in the acknowledged mode"}
+		}
+		if opts.Log == nil {
+			return nil, &ConfigError{Field: "Log", Reason: "must not be nil in the acknowledged mode"}
+		}
+	} else {
+		if opts.Transport == nil {
+			return nil, &ConfigError{Field: "Transport", Reason: "must not be nil"}
+		}
+		if opts.Ring == nil {
+			return nil, &ConfigError{Field: "Ring", Reason: "must not be nil"}
+		}
+		if err := checkRingCap(opts.Ring, opts.Config.MaxPending); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Timers == nil {
 		return nil, &ConfigError{Field: "Timers", Reason: "must not be nil"}
@@ -209,6 +246,26 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	}
 	if b, ok := opts.Transport.(BatchTransport); ok {
 		d.batch = b
+	}
+	if opts.Config.Delivery == DeliveryAcked {
+		d.acked = &ackedData{
+			cfg:       opts.Config.Acked,
+			transport: opts.AckTransport,
+			log:       opts.Log,
+			sourceID:  opts.Log.SourceID(),
+		}
+		d.acked.setSpans(nil)
+		if store, ok := opts.Log.(NumberingStore); ok {
+			spans, err := store.LoadNumbering()
+			if err != nil {
+				return nil, fmt.Errorf("fsm: load numbering: %w", err)
+			}
+			if !sort.SliceIsSorted(spans, func(i, j int) bool { return spans[i].FromSeq < spans[j].FromSeq }) {
+				return nil, fmt.Errorf("fsm: load numbering: %w", errSpansOrder)
+			}
+			d.acked.store = store
+			d.acked.setSpans(slices.Clone(spans))
+		}
 	}
 	if d.clock == nil {
 		d.clock = SystemClock{}
@@ -244,6 +301,11 @@ func (m *Manager) Deliver(record []byte) {
 	m.Cast(ManagerEvent{Type: EventDeliver, Record: record})
 }
 
+// Ack hands over a pharos_ack (acknowledged mode).
+func (m *Manager) Ack(sourceID string, nextSeq uint64) {
+	m.Cast(ManagerEvent{Type: EventAck, SourceID: sourceID, NextSeq: nextSeq})
+}
+
 // ConnectionLost tells the manager the sink went away (e.g. the Brain's
 // process or node is down). Ignored unless Streaming or Throttled.
 func (m *Manager) ConnectionLost() { m.Cast(ManagerEvent{Type: EventConnectionLost}) }
@@ -271,6 +333,9 @@ func (m *Manager) State() State { return m.machine.State() }
 func (m *Manager) Stats() Stats {
 	s := m.data.stats
 	s.Attempt = m.data.attempt
+	if m.data.acked != nil {
+		s.InFlight = m.data.acked.inflightRecords()
+	}
 	return s
 }
 
@@ -282,6 +347,9 @@ func (m *Manager) Close() { m.machine.Close() }
 // ---------------------------------------------------------------------------
 
 func handleEvent(state State, ev Event[ManagerEvent], d *connData) step {
+	if d.acked != nil {
+		return d.handleAcked(state, ev.Content)
+	}
 	switch ev.Content.Type {
 	case EventDeliver:
 		return d.onDeliver(state, ev.Content.Record)
@@ -295,7 +363,7 @@ func handleEvent(state State, ev Event[ManagerEvent], d *connData) step {
 		return d.onFlushTick(state)
 	case EventConnectionLost:
 		return d.onConnectionLost(state)
-	default:
+	default: // EventAck: no acknowledgements in these modes.
 		return KeepState[State, ManagerEvent]()
 	}
 }
@@ -307,7 +375,7 @@ func onEnter(from, to State, d *connData) []Action[ManagerEvent] {
 	}
 	d.metrics.transition(from, to)
 	d.log.Info().Str("from", from.String()).Str("to", to.String()).Int("attempt", d.attempt).
-		Int("ring", d.ring.Len()).Int("spill", d.spillLen()).Msg("connection state changed")
+		Int("ring", d.ringLen()).Int("spill", d.spillLen()).Msg("connection state changed")
 	return nil
 }
 
@@ -403,6 +471,9 @@ func (d *connData) onConnectionLost(state State) step {
 
 var errConnectionLost = errors.New("connection lost")
 
+// errSpansOrder: a NumberingStore returned spans out of order.
+var errSpansOrder = errors.New("spans not ordered by FromSeq")
+
 // maybeThrottle picks Streaming or Throttled after a successful flush, from
 // the backlog left (ring plus disk) against MaxPending.
 func (d *connData) maybeThrottle() step {
@@ -415,6 +486,9 @@ func (d *connData) maybeThrottle() step {
 // goDisconnected arms the jittered retry drawn for the current attempt
 // count, then bumps it.
 func (d *connData) goDisconnected(from State, cause error) step {
+	if d.acked != nil {
+		d.acked.disconnect()
+	}
 	delay := JitteredDelay(d.cfg, d.attempt, d.rnd)
 	if d.attempt < math.MaxInt32 {
 		d.attempt++
@@ -586,14 +660,28 @@ func (d *connData) dropped(n int) {
 }
 
 func (d *connData) spillLen() int {
+	if d.acked != nil {
+		return d.acked.log.Len()
+	}
 	if d.spill == nil {
 		return 0
 	}
 	return d.spill.Len()
 }
 
+func (d *connData) ringLen() int {
+	if d.ring == nil {
+		return 0
+	}
+	return d.ring.Len()
+}
+
 func (d *connData) updateDepths() {
 	if d.metrics == nil {
+		return
+	}
+	if d.acked != nil {
+		d.metrics.setAckedDepths(d.acked.inflightRecords(), d.acked.log.Len(), d.acked.log.Bytes())
 		return
 	}
 	var spillRecords int

@@ -24,6 +24,18 @@ type Metrics struct {
 	reconnects     prometheus.Counter
 	connectResults *prometheus.CounterVec
 	staleTimeouts  prometheus.Counter
+
+	// Acknowledged mode.
+	ackTimeouts    prometheus.Counter
+	ackedRecords   prometheus.Counter
+	inflight       prometheus.Gauge
+	unackedRecords prometheus.Gauge
+	unackedBytes   prometheus.Gauge
+	batchesSent    prometheus.Counter
+	batchRecords   prometheus.Counter
+	resent         prometheus.Counter
+	acksIgnored    *prometheus.CounterVec
+	seqGaps        prometheus.Counter
 }
 
 // NewMetrics builds the collectors and registers them with reg. A nil reg
@@ -53,6 +65,16 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 		reconnects:     counter("reconnects_total", "Successful connections after the first one."),
 		connectResults: prometheus.NewCounterVec(prometheus.CounterOpts(opts("connect_attempts_total", "Connection attempts by result.")), []string{"result"}),
 		staleTimeouts:  counter("stale_timeouts_total", "Timer firings dropped because their state timeout had been cancelled or replaced."),
+		ackTimeouts:    counter("ack_timeouts_total", "Acknowledged mode: times the Brain was taken as lost for not acknowledging within the ack timeout."),
+		ackedRecords:   counter("acked_records_total", "Acknowledged mode: records the Brain acknowledged (or had already processed)."),
+		inflight:       gauge("inflight_records", "Acknowledged mode: records sent and not yet acknowledged."),
+		unackedRecords: gauge("unacked_records", "Acknowledged mode: records held (RAM or disk) until acknowledged, in flight or not yet sent."),
+		unackedBytes:   gauge("unacked_bytes", "Acknowledged mode: bytes of the records held until acknowledged."),
+		batchesSent:    counter("batches_sent_total", "Acknowledged mode: pharos_batch messages sent, resends included (not the probes)."),
+		batchRecords:   counter("batch_records_total", "Acknowledged mode: records sent in batches, resends included."),
+		resent:         counter("resent_records_total", "Acknowledged mode: records sent again after a go-back, a reconnect or an ack timeout."),
+		acksIgnored:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("acks_ignored_total", "Acknowledged mode: pharos_ack messages ignored, by reason (stale, foreign, beyond, state).")), []string{"reason"}),
+		seqGaps:        counter("seq_gaps_total", "Acknowledged mode: holes in the log's sequence numbers closed by renumbering."),
 	}
 	if reg == nil {
 		return m, nil
@@ -60,6 +82,8 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 	for _, c := range []prometheus.Collector{
 		m.state, m.transitions, m.backoff, m.ringRecords, m.ringBytes, m.spillRecords, m.spillBytes,
 		m.delivered, m.dropped, m.possiblyLost, m.reconnects, m.connectResults, m.staleTimeouts,
+		m.ackTimeouts, m.ackedRecords, m.inflight, m.unackedRecords, m.unackedBytes, m.batchesSent,
+		m.batchRecords, m.resent, m.acksIgnored, m.seqGaps,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("fsm: register metrics: %w", err)
@@ -141,4 +165,48 @@ func (m *Metrics) staleTimeout() {
 	if m != nil {
 		m.staleTimeouts.Inc()
 	}
+}
+
+func (m *Metrics) ackTimeout() {
+	if m != nil {
+		m.ackTimeouts.Inc()
+	}
+}
+
+func (m *Metrics) addAcked(n uint64) {
+	if m != nil && n > 0 {
+		m.ackedRecords.Add(float64(n))
+	}
+}
+
+func (m *Metrics) batchSent(records int, resent uint64) {
+	if m == nil {
+		return
+	}
+	m.batchesSent.Inc()
+	m.batchRecords.Add(float64(records))
+	if resent > 0 {
+		m.resent.Add(float64(resent))
+	}
+}
+
+func (m *Metrics) ackIgnored(reason string) {
+	if m != nil {
+		m.acksIgnored.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) seqGap() {
+	if m != nil {
+		m.seqGaps.Inc()
+	}
+}
+
+func (m *Metrics) setAckedDepths(inflight uint64, records int, bytes int64) {
+	if m == nil {
+		return
+	}
+	m.inflight.Set(float64(inflight))
+	m.unackedRecords.Set(float64(records))
+	m.unackedBytes.Set(float64(bytes))
 }

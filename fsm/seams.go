@@ -101,3 +101,93 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // AfterFunc wraps time.AfterFunc.
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// AckTransport sends the acknowledged mode's pharos_batch messages (WIRE.md,
+// "Acknowledged mode"). It is called from the manager's goroutine only, one
+// call at a time, with a deadline in ctx. The transport fills in ReplyTo
+// (the actor's own pid, so the Brain's pharos_ack comes back to the
+// manager); acknowledgements reach the manager as EventAck, never through
+// this interface.
+type AckTransport interface {
+	// Connect establishes or verifies the connection, as Transport.Connect.
+	Connect(ctx context.Context) error
+	// SendBatch sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads}:
+	// payloads carry the consecutive sequence numbers firstSeq,
+	// firstSeq+1, ... An empty payloads is the resynchronisation probe: the
+	// Brain processes nothing and acknowledges its NextSeq. An error means
+	// the connection is considered lost; the records stay in the SeqLog.
+	SendBatch(ctx context.Context, sourceID string, firstSeq uint64, payloads [][]byte) error
+}
+
+// SeqLog is the acknowledged mode's record store: it numbers each record
+// and keeps it until Trim, read through a cursor that Rewind moves back to
+// the oldest untrimmed record (the go-back-N resend). The spill directory
+// (an adapter over spill.Log) keeps the records, the SourceId and the
+// numbering across restarts; MemoryLog is the RAM-only version.
+//
+// Contract, on which zero loss and zero duplicates depend:
+//   - SourceID is the same for as long as the numbering continues (for a
+//     spill directory: across restarts).
+//   - Append numbers records with strictly increasing sequence numbers that
+//     never go back, across restarts too. Ideally they are dense (each one
+//     the previous plus one, from 0 for a new SourceID): the Brain refuses
+//     a batch that starts above its NextSeq, so the manager renumbers at
+//     every hole, exactly across restarts only if the log is also a
+//     NumberingStore (see doc.go, "Holes").
+//   - Read never returns a trimmed record; Rewind makes the next Read start
+//     at the oldest untrimmed record.
+//
+// Only the manager's goroutine calls it, one call at a time.
+type SeqLog interface {
+	// SourceID is the sender identity sent in every batch.
+	SourceID() string
+	// Append stores rec and returns its sequence number. An error (full,
+	// disk refused) means rec was not stored.
+	Append(rec []byte) (seq uint64, err error)
+	// Read appends up to max records that follow the cursor to dst, oldest
+	// first, and moves the cursor past them. No records and a nil error
+	// when the cursor has caught up. Data stays valid until the record is
+	// trimmed.
+	Read(dst []SpillRecord, max int) ([]SpillRecord, error)
+	// Rewind moves the cursor back to the oldest untrimmed record.
+	Rewind()
+	// Trim discards every record with a sequence number <= throughSeq.
+	Trim(throughSeq uint64) error
+	// Len is the number of untrimmed records.
+	Len() int
+	// Bytes is the size of the untrimmed records.
+	Bytes() int64
+}
+
+// Ack is a decoded {pharos_ack, SourceId, NextSeq}: every sequence number
+// below NextSeq is processed. The actor also accepts it as a mailbox
+// message, for transports that decode the term themselves.
+type Ack struct {
+	SourceID string
+	NextSeq  uint64
+}
+
+// Renumbering is one span of the acknowledged mode's numbering: from the
+// log number FromSeq on (up to the next span), a record's wire sequence
+// number is its log number minus Delta, modulo 2^64. Before the first span
+// the two are equal.
+type Renumbering struct {
+	FromSeq uint64
+	Delta   uint64
+}
+
+// NumberingStore is optionally implemented by a SeqLog whose numbers can
+// have holes (a spill directory after a crash). The manager renumbers at
+// every hole so that the Brain sees consecutive numbers; a store keeps the
+// spans across restarts, so that a restarted manager numbers every record
+// it resends as before, and the Brain's dedup stays exact. Without one the
+// spans live in RAM (see doc.go, "Holes").
+type NumberingStore interface {
+	// LoadNumbering returns the spans saved last, ordered by FromSeq; none
+	// for a new log.
+	LoadNumbering() ([]Renumbering, error)
+	// SaveNumbering durably replaces the saved spans (ordered by FromSeq)
+	// before it returns; the manager sends nothing under a new span until
+	// then.
+	SaveNumbering(spans []Renumbering) error
+}

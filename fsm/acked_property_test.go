@@ -1,0 +1,142 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// TestPropertyAckedExactlyOnce: whatever the network, the Brain and the
+// manager's process do (batches and acks lost, connections dropped with
+// part of the traffic through, the Brain's process restarted, send
+// failures, timers early or late, the manager killed and restarted over
+// the same disk with a trim point not yet persisted; with a
+// NumberingStore, a disk whose numbers start at 1 and jump after each
+// crash, as a spill directory's do), the Brain processes
+// every record exactly once, in order: at every step what it processed is
+// a prefix of what was delivered, and after healing it is all of it.
+func TestPropertyAckedExactlyOnce(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, true) })
+}
+
+// TestPropertyAckedExactlyOnceInRAM: the same with a MemoryLog; a restart
+// is then a crash of the actor only (the log outlives it, as
+// ActorOptions.Log does).
+func TestPropertyAckedExactlyOnceInRAM(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, false) })
+}
+
+func checkAckedExactlyOnce(rt *rapid.T, disk bool) {
+	cfg := ackedTestConfig()
+	cfg.Acked.BatchSize = rapid.IntRange(1, 6).Draw(rt, "batchSize")
+	cfg.Acked.Window = rapid.IntRange(1, 4).Draw(rt, "window")
+	var log SeqLog
+	var dlog *fakeDiskLog
+	holes := false
+	if disk {
+		dlog = newFakeDiskLog("disk-source")
+		log = dlog
+		if rapid.Bool().Draw(rt, "numberingStore") {
+			// A log like a spill directory: numbers start at 1 and jump
+			// after a crash; the store keeps the renumbering exact.
+			dlog.nextSeq = rapid.Uint64Range(0, 1).Draw(rt, "firstSeq")
+			dlog.jumpOnCrash = rapid.SampledFrom([]uint64{0, 1, 1 << 20}).Draw(rt, "jumpOnCrash")
+			log = &numberedDiskLog{fakeDiskLog: dlog}
+			holes = dlog.nextSeq != 0 || dlog.jumpOnCrash != 0
+		}
+	} else {
+		mem, err := NewMemoryLog(1<<20, nil)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		log = mem
+	}
+	net := newFakeNet()
+	h := newAckHarness(rt, cfg, log, net, newFakeClock(), nil)
+	h.manager.Start()
+	src := log.SourceID()
+	var all []string
+	check := func() {
+		got := net.processed(src)
+		if len(got) > len(all) || !slices.Equal(got, all[:len(got)]) {
+			rt.Fatalf("processed %v\nnot a prefix of %v", got, all)
+		}
+	}
+	actions := map[string]func(*rapid.T){
+		"deliver": func(rt *rapid.T) {
+			for range rapid.IntRange(1, 10).Draw(rt, "burst") {
+				rec := fmt.Sprintf("r%d", len(all))
+				all = append(all, rec)
+				h.deliver(rec)
+			}
+		},
+		"brainTakes": func(rt *rapid.T) { net.brainTakes(rapid.IntRange(1, 4).Draw(rt, "k")) },
+		"acksArrive": func(rt *rapid.T) { net.acksArrive(h.manager, rapid.IntRange(1, 4).Draw(rt, "k")) },
+		"loseBatch": func(rt *rapid.T) {
+			if len(net.toBrain) > 0 {
+				i := rapid.IntRange(0, len(net.toBrain)-1).Draw(rt, "i")
+				net.toBrain = slices.Delete(net.toBrain, i, i+1)
+			}
+		},
+		"loseAck": func(rt *rapid.T) {
+			if len(net.toSender) > 0 {
+				i := rapid.IntRange(0, len(net.toSender)-1).Draw(rt, "i")
+				net.toSender = slices.Delete(net.toSender, i, i+1)
+			}
+		},
+		"brainRestart": func(rt *rapid.T) {
+			// The Brain's process dies with its mailbox; its state is saved.
+			net.toBrain = nil
+			if rapid.Bool().Draw(rt, "monitorDown") {
+				h.manager.ConnectionLost()
+			}
+		},
+		"dropConnection": func(rt *rapid.T) {
+			net.drop(rapid.IntRange(0, len(net.toBrain)).Draw(rt, "keepToBrain"),
+				rapid.IntRange(0, len(net.toSender)).Draw(rt, "keepToSender"))
+			if rapid.Bool().Draw(rt, "nodeDown") {
+				h.manager.ConnectionLost()
+			}
+		},
+		"netDown":  func(rt *rapid.T) { net.up = false },
+		"netUp":    func(rt *rapid.T) { net.up = true },
+		"failSend": func(rt *rapid.T) { net.failSendN = rapid.IntRange(1, 2).Draw(rt, "n") },
+		"advance": func(rt *rapid.T) {
+			h.clock.Advance(time.Duration(rapid.IntRange(0, 1500).Draw(rt, "ms")) * time.Millisecond)
+		},
+		"persistTrim": func(rt *rapid.T) {
+			if dlog != nil {
+				dlog.persistTrim()
+			}
+		},
+		"restart": func(rt *rapid.T) { h.restart() },
+		"":        func(rt *rapid.T) { check() },
+	}
+	for range 4 { // four rounds of -rapid.steps actions: long enough histories
+		rt.Repeat(actions)
+	}
+	// Heal: the network works and the Brain answers; run until the log is
+	// empty.
+	net.up, net.failSendN = true, 0
+	for i := 0; ; i++ {
+		if i == 2000 {
+			rt.Fatalf("did not converge: state %v, log %d, processed %d of %d, stats %+v",
+				h.manager.State(), log.Len(), len(net.processed(src)), len(all), h.manager.Stats())
+		}
+		net.exchange(h.manager)
+		check()
+		if log.Len() == 0 && len(net.processed(src)) == len(all) {
+			break
+		}
+		h.clock.Advance(100 * time.Millisecond)
+	}
+	if got := net.processed(src); !slices.Equal(got, all) {
+		rt.Fatalf("processed %v, want %v", got, all)
+	}
+	if s := h.manager.Stats(); s.Dropped != 0 || !holes && s.SeqGaps != 0 {
+		rt.Fatalf("stats %+v", s)
+	}
+}

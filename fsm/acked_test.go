@@ -1,0 +1,621 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+
+	"ergo.services/ergo/gen"
+	"github.com/pharos-node/pharos-node/etf"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func newMemLog(t *testing.T, capacity int) *MemoryLog {
+	t.Helper()
+	l, err := NewMemoryLog(capacity, bytes.NewReader(make([]byte, 16)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestAckedConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		field  string
+		mutate func(*Config)
+	}{
+		{"Acked.BatchSize", func(c *Config) { c.Acked.BatchSize = 0 }},
+		{"Acked.BatchDelay", func(c *Config) { c.Acked.BatchDelay = -time.Millisecond }},
+		{"Acked.Window", func(c *Config) { c.Acked.Window = 0 }},
+		{"Acked.AckTimeout", func(c *Config) { c.Acked.AckTimeout = 0 }},
+		{"Delivery", func(c *Config) { c.Delivery = 7 }},
+	} {
+		cfg := DefaultConfig()
+		cfg.Delivery = DeliveryAcked
+		tc.mutate(&cfg)
+		var ce *ConfigError
+		if err := cfg.Validate(); !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: got %v", tc.field, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Acked = AckedConfig{} // not validated in the unacknowledged modes
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("unacked mode with a zero AckedConfig: %v", err)
+	}
+	cfg.Delivery = DeliveryAcked
+	if _, err := NewManager(ManagerOptions{Config: DefaultConfig(), Timers: func(time.Duration, TimeoutID) func() bool { return nil }}); err == nil {
+		t.Fatal("unacked manager without transport accepted")
+	}
+	acked := DefaultConfig()
+	acked.Delivery = DeliveryAcked
+	for _, opts := range []ManagerOptions{
+		{Config: acked, Log: newMemLog(t, 1), Timers: func(time.Duration, TimeoutID) func() bool { return nil }},
+		{Config: acked, AckTransport: newFakeNet(), Timers: func(time.Duration, TimeoutID) func() bool { return nil }},
+	} {
+		if _, err := NewManager(opts); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("acked manager without log or transport: %v", err)
+		}
+	}
+	if got := DeliveryAcked.String() + DeliveryUnacked.String(); got != "ackedunacked" {
+		t.Errorf("names: %q", got)
+	}
+}
+
+// TestAckedBatchBySize: full batches go at once, up to the window.
+func TestAckedBatchBySize(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 8)...)
+	if got := h.net.firstSeqs(0); !slices.Equal(got, []uint64{0, 4}) {
+		t.Fatalf("batches = %v, want [0 4]", got)
+	}
+	if s := h.manager.Stats(); s.InFlight != 8 || s.BatchesSent != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestAckedBatchByDelay: a batch that is not full leaves after BatchDelay.
+func TestAckedBatchByDelay(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver("a", "b", "c")
+	h.clock.Advance(9 * time.Millisecond)
+	if len(h.net.sent) != 0 {
+		t.Fatalf("sent before the delay: %v", h.net.sent)
+	}
+	h.clock.Advance(time.Millisecond)
+	if len(h.net.sent) != 1 || !slices.Equal(h.net.sent[0].payloads, []string{"a", "b", "c"}) {
+		t.Fatalf("sent %+v, want one batch a b c", h.net.sent)
+	}
+}
+
+// TestAckedWindowLimit: no more than Window batches in flight; an ack
+// opens the window again.
+func TestAckedWindowLimit(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 20)...)
+	if len(h.net.sent) != 2 {
+		t.Fatalf("%d batches in flight, window is 2", len(h.net.sent))
+	}
+	h.clock.Advance(50 * time.Millisecond) // the delay does not bypass the window
+	if len(h.net.sent) != 2 {
+		t.Fatalf("%d batches after the delay", len(h.net.sent))
+	}
+	h.net.brainTakes(1)
+	h.net.acksArrive(h.manager, -1)
+	if got := h.net.firstSeqs(0); !slices.Equal(got, []uint64{0, 4, 8}) {
+		t.Fatalf("batches %v, want [0 4 8]", got)
+	}
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 20)) {
+		t.Fatalf("processed %v", got)
+	}
+	if h.log.Len() != 0 || h.manager.Stats().Acked != 20 || h.manager.Stats().InFlight != 0 {
+		t.Fatalf("log %d, stats %+v", h.log.Len(), h.manager.Stats())
+	}
+}
+
+// TestAckedCumulativeAck: one ack covers every batch below it; the log
+// keeps exactly what is not acknowledged.
+func TestAckedCumulativeAck(t *testing.T) {
+	cfg := ackedTestConfig()
+	cfg.Acked.Window = 4
+	h := newAckHarness(t, cfg, newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 16)...)
+	h.net.brainTakes(3)
+	h.net.toSender = h.net.toSender[2:] // the first two acks are lost
+	h.net.acksArrive(h.manager, -1)     // ack 12 covers batches 0, 4 and 8
+	if got := h.log.Len(); got != 4 {
+		t.Fatalf("log holds %d, want 4", got)
+	}
+	if s := h.manager.Stats(); s.Acked != 12 || s.InFlight != 4 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestAckedIgnoredAcks: stale, foreign and too-large acks change nothing
+// and are counted by reason.
+func TestAckedIgnoredAcks(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), metrics)
+	h.startSynced()
+	h.deliver(recs("r", 8)...)
+	h.net.brainTakes(1)
+	h.net.acksArrive(h.manager, -1) // ack 4
+	before := h.manager.Stats()
+	id := h.log.SourceID()
+	h.manager.Ack(id, 3)        // stale
+	h.manager.Ack("someone", 8) // foreign
+	h.manager.Ack(id, 9)        // beyond the 8 sent
+	after := h.manager.Stats()
+	if after.Acked != before.Acked || h.log.Len() != 4 || after.AcksIgnored != 3 || len(h.net.sent) != 2 {
+		t.Fatalf("before %+v after %+v, log %d", before, after, h.log.Len())
+	}
+	for _, reason := range []string{ackIgnoredStale, ackIgnoredForeign, ackIgnoredBeyond} {
+		if got := gathered(t, reg, "pharos_fsm_acks_ignored_total", map[string]string{"reason": reason}); got != 1 {
+			t.Errorf("%s: %v", reason, got)
+		}
+	}
+	h.mustState(Streaming)
+}
+
+// TestAckedTimeoutReconnectsAndResends: a Brain that stops acknowledging
+// is a lost connection; after the backoff the manager reconnects,
+// resynchronises and resends from the oldest unacknowledged record.
+func TestAckedTimeoutReconnectsAndResends(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), metrics)
+	h.startSynced()
+	h.deliver(recs("r", 8)...)
+	h.net.brainTakes(1)
+	h.net.acksArrive(h.manager, -1) // 0..3 acknowledged, 4..7 in flight: the Brain is stuck
+	h.clock.Advance(999 * time.Millisecond)
+	h.mustState(Streaming)
+	h.clock.Advance(time.Millisecond)
+	h.mustState(Disconnected)
+	if s := h.manager.Stats(); s.AckTimeouts != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if got := gathered(t, reg, "pharos_fsm_ack_timeouts_total", nil); got != 1 {
+		t.Fatalf("metric = %v", got)
+	}
+	// The Brain wakes up and processes the stuck batch; its ack goes to the
+	// old connection and is lost.
+	h.net.drop(1, 0)
+	h.clock.Advance(time.Second) // backoff, reconnect, probe
+	h.net.exchange(h.manager)
+	h.clock.Advance(h.cfg.Acked.BatchDelay)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 8)) {
+		t.Fatalf("processed %v", got)
+	}
+	if h.log.Len() != 0 {
+		t.Fatalf("log holds %d", h.log.Len())
+	}
+	// The probe told the manager 8: nothing was resent.
+	if s := h.manager.Stats(); s.Resent != 0 || s.Acked != 8 || s.Attempt != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// Again, but the stuck batch is really lost: it is resent.
+	h.deliver(recs("s", 4)...)
+	h.clock.Advance(time.Second)
+	h.mustState(Disconnected)
+	h.net.drop(0, 0)
+	h.clock.Advance(500 * time.Millisecond)
+	h.net.exchange(h.manager)
+	h.clock.Advance(h.cfg.Acked.BatchDelay)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, append(recs("r", 8), recs("s", 4)...)) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); s.Resent != 4 || s.AckTimeouts != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestAckedGoBackN: the Brain loses a batch (its process restarted), then
+// refuses the next one and re-acknowledges its NextSeq; the manager goes
+// back and resends from there, once.
+func TestAckedGoBackN(t *testing.T) {
+	cfg := ackedTestConfig()
+	cfg.Acked.Window = 3
+	h := newAckHarness(t, cfg, newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 12)...)
+	h.net.toBrain = h.net.toBrain[1:] // batch 0 lost
+	h.net.brainTakes(1)               // batch 4 refused: ack 0
+	h.net.acksArrive(h.manager, -1)
+	if got := h.net.firstSeqs(3); !slices.Equal(got, []uint64{0, 4, 8}) {
+		t.Fatalf("resent batches %v, want [0 4 8]", got)
+	}
+	// Batch 8 of the first round is refused too: that ack must not cause a
+	// second go-back.
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 12)) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); len(h.net.sent) != 6 || s.Resent != 12 {
+		t.Fatalf("%d batches sent, stats %+v", len(h.net.sent), s)
+	}
+}
+
+// TestAckedConnectionLostResends: a drop loses batches in flight; after the
+// reconnect the probe says where the Brain is and the rest is resent.
+func TestAckedConnectionLostResends(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 8)...)
+	h.net.drop(1, 0) // batch 0 arrived, its ack and batch 4 lost
+	h.manager.ConnectionLost()
+	h.mustState(Disconnected)
+	h.deliver("late")
+	h.clock.Advance(time.Second)
+	h.net.exchange(h.manager)
+	h.clock.Advance(h.cfg.Acked.BatchDelay)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, append(recs("r", 8), "late")) {
+		t.Fatalf("processed %v", got)
+	}
+	if h.net.firstSeqs(2)[0] != 4 {
+		t.Fatalf("resend started at %v, want 4", h.net.firstSeqs(2))
+	}
+}
+
+// TestAckedRestartOnSameLog: a restart over the same disk, after the Brain
+// processed records whose ack and trim were lost, resends nothing the
+// Brain already has.
+func TestAckedRestartOnSameLog(t *testing.T) {
+	disk := newFakeDiskLog("src-a")
+	h := newAckHarness(t, ackedTestConfig(), disk, newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 8)...)
+	h.net.brainTakes(1)
+	h.net.acksArrive(h.manager, -1) // trims 0..3, not persisted
+	h.net.brainTakes(-1)            // 4..7 processed, ack lost with the process
+	h.restart()
+	h.deliver("s0")
+	h.clock.Advance(0)
+	h.net.exchange(h.manager)
+	h.clock.Advance(h.cfg.Acked.BatchDelay)
+	h.net.exchange(h.manager)
+	if got := h.net.processed("src-a"); !slices.Equal(got, append(recs("r", 8), "s0")) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); s.Acked != 9 || disk.Len() != 0 {
+		t.Fatalf("stats %+v, disk %d", s, disk.Len())
+	}
+}
+
+// TestAckedHoleRenumbered: a hole in the log's numbering (a spill lease
+// after a crash) is closed: the Brain still sees consecutive numbers.
+func TestAckedHoleRenumbered(t *testing.T) {
+	disk := newFakeDiskLog("src-b")
+	disk.jumpOnCrash = 1000
+	h := newAckHarness(t, ackedTestConfig(), disk, newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 4)...)
+	h.net.exchange(h.manager)
+	disk.persistTrim()
+	h.restart()
+	h.deliver(recs("s", 4)...)
+	h.clock.Advance(0)
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	if got := h.net.processed("src-b"); !slices.Equal(got, append(recs("r", 4), recs("s", 4)...)) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); s.SeqGaps != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if got := h.net.firstSeqs(1); !slices.Equal(got, []uint64{4}) {
+		t.Fatalf("batches after the restart %v, want [4]", got)
+	}
+}
+
+// TestAckedEventsOutsideStreaming: acks before the connection are ignored,
+// records are kept, and nothing is sent until the probe is answered.
+func TestAckedEventsOutsideStreaming(t *testing.T) {
+	net := newFakeNet()
+	net.up = false
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), net, newFakeClock(), nil)
+	h.manager.Start()
+	h.clock.Advance(0)
+	h.mustState(Disconnected)
+	h.deliver(recs("r", 5)...)
+	h.manager.Ack(h.log.SourceID(), 3)
+	for _, e := range []EventType{EventAttempt, EventDrainTick, EventFlushTick, EventConnectionLost} {
+		h.manager.Cast(ManagerEvent{Type: e})
+		h.mustState(Disconnected)
+	}
+	if s := h.manager.Stats(); s.AcksIgnored != 1 || s.Acked != 0 || h.log.Len() != 5 {
+		t.Fatalf("stats %+v", s)
+	}
+	net.up = true
+	h.clock.Advance(time.Second)
+	h.mustState(Streaming)
+	if len(net.sent) != 0 || net.probes != 1 {
+		t.Fatalf("sent %d batches before the probe was answered", len(net.sent))
+	}
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	h.clock.Advance(h.cfg.Acked.BatchDelay)
+	h.net.exchange(h.manager)
+	if got := net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 5)) {
+		t.Fatalf("processed %v", got)
+	}
+}
+
+// TestAckedSendFailure: a failed send disconnects; the records stay.
+func TestAckedSendFailure(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.net.failSendN = 1
+	h.deliver(recs("r", 4)...)
+	h.mustState(Disconnected)
+	h.clock.Advance(time.Second)
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 4)) {
+		t.Fatalf("processed %v", got)
+	}
+}
+
+// TestAckedLogFull: a full log refuses records; they are counted as dropped
+// and never leave a hole.
+func TestAckedLogFull(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 3), newFakeNet(), newFakeClock(), nil)
+	h.manager.Start() // not connected yet: records wait in the log
+	h.deliver(recs("r", 5)...)
+	if s := h.manager.Stats(); s.Dropped != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	h.clock.Advance(0)
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 3)) {
+		t.Fatalf("processed %v", got)
+	}
+}
+
+func TestParseAck(t *testing.T) {
+	for _, tc := range []struct {
+		term etf.Tuple
+		want Ack
+		ok   bool
+	}{
+		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), int64(7)}, Ack{"id", 7}, true},
+		{etf.Tuple{gen.Atom("pharos_ack"), "id", uint64(1 << 40)}, Ack{"id", 1 << 40}, true},
+		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), new(big.Int).SetUint64(1 << 63)}, Ack{"id", 1 << 63}, true},
+		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), int64(-1)}, Ack{}, false},
+		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), new(big.Int).Lsh(big.NewInt(1), 70)}, Ack{}, false},
+		{etf.Tuple{etf.Atom("pharos_nack"), []byte("id"), int64(7)}, Ack{}, false},
+		{etf.Tuple{etf.Atom("pharos_ack"), etf.Atom("id"), int64(7)}, Ack{}, false},
+		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id")}, Ack{}, false},
+		{etf.Tuple{"pharos_ack", []byte("id"), int64(7)}, Ack{}, false},
+		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), 1.5}, Ack{}, false},
+	} {
+		got, ok := ParseAck(tc.term)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("%v: got %+v %v", tc.term, got, ok)
+		}
+	}
+	if ev, ok := translateManagerMessage(etf.Tuple{etf.Atom("pharos_ack"), []byte("x"), int64(3)}); !ok || ev.Type != EventAck || ev.NextSeq != 3 || ev.SourceID != "x" {
+		t.Errorf("translate tuple: %+v %v", ev, ok)
+	}
+	if ev, ok := translateManagerMessage(Ack{SourceID: "y", NextSeq: 4}); !ok || ev.Type != EventAck || ev.NextSeq != 4 {
+		t.Errorf("translate Ack: %+v %v", ev, ok)
+	}
+	if _, ok := translateManagerMessage(etf.Tuple{etf.Atom("other")}); ok {
+		t.Error("a foreign tuple translated")
+	}
+}
+
+func TestMemoryLog(t *testing.T) {
+	l := newMemLog(t, 4)
+	if l.SourceID() != "00000000000000000000000000000000" {
+		t.Fatalf("source id %q", l.SourceID())
+	}
+	for i, r := range recs("r", 4) {
+		if seq, err := l.Append([]byte(r)); err != nil || seq != uint64(i) {
+			t.Fatalf("append %d: %d %v", i, seq, err)
+		}
+	}
+	if _, err := l.Append([]byte("x")); !errors.Is(err, ErrLogFull) {
+		t.Fatalf("append to a full log: %v", err)
+	}
+	got, _ := l.Read(nil, 3)
+	if len(got) != 3 || got[2].Seq != 2 {
+		t.Fatalf("read %+v", got)
+	}
+	if err := l.Trim(1); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = l.Read(got[:0], 10)
+	if len(got) != 1 || got[0].Seq != 3 {
+		t.Fatalf("read after trim %+v", got)
+	}
+	l.Rewind()
+	got, _ = l.Read(got[:0], 10)
+	if len(got) != 2 || got[0].Seq != 2 || string(got[0].Data) != "r2" {
+		t.Fatalf("read after rewind %+v", got)
+	}
+	if l.Len() != 2 || l.Bytes() != 4 || l.NextSeq() != 4 {
+		t.Fatalf("len %d bytes %d next %d", l.Len(), l.Bytes(), l.NextSeq())
+	}
+	if seq, err := l.Append([]byte("r4")); err != nil || seq != 4 {
+		t.Fatalf("append after trim: %d %v", seq, err)
+	}
+	_ = l.Trim(100)
+	if l.Len() != 0 || l.Bytes() != 0 || l.NextSeq() != 5 {
+		t.Fatalf("after full trim: len %d bytes %d next %d", l.Len(), l.Bytes(), l.NextSeq())
+	}
+	if _, err := NewMemoryLog(0, nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("capacity 0: %v", err)
+	}
+	if _, err := NewMemoryLog(1, bytes.NewReader(nil)); err == nil {
+		t.Fatal("short id source accepted")
+	}
+	if a, _ := NewMemoryLog(1, nil); a.SourceID() == l.SourceID() {
+		t.Fatal("crypto/rand gave zeros")
+	}
+}
+
+func TestAckedMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), metrics)
+	h.startSynced()
+	h.deliver(recs("r", 10)...) // batches 0 and 4 in flight, 8 and 9 wait
+	h.net.toBrain = h.net.toBrain[:0]
+	h.manager.ConnectionLost()
+	h.clock.Advance(time.Second)
+	h.net.brainTakes(-1) // the probe
+	h.net.acksArrive(h.manager, -1)
+	h.net.brainTakes(1) // resync at 0: 0..7 resent, 0..3 acknowledged, 8..9 sent
+	h.net.acksArrive(h.manager, -1)
+	for name, want := range map[string]float64{
+		"pharos_fsm_batches_sent_total":   5,
+		"pharos_fsm_batch_records_total":  18,
+		"pharos_fsm_resent_records_total": 8,
+		"pharos_fsm_acked_records_total":  4,
+		"pharos_fsm_inflight_records":     6, // 4..7 and 8..9
+		"pharos_fsm_unacked_records":      6,
+		"pharos_fsm_unacked_bytes":        12,
+		"pharos_fsm_ack_timeouts_total":   0,
+		"pharos_fsm_seq_gaps_total":       0,
+	} {
+		if got := gathered(t, reg, name, nil); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestUnackedModesIgnoreAck: EventAck changes nothing in any state of the
+// unacknowledged modes (STYLE rule 11).
+func TestUnackedModesIgnoreAck(t *testing.T) {
+	for _, s := range States() {
+		t.Run(s.String(), func(t *testing.T) {
+			h := newHarness(t, withClock(newFakeClock()), withTransport(&fakeTransport{up: true}))
+			reach(t, h, s)
+			before := h.snap()
+			h.manager.Ack("any", 42)
+			if after := h.snap(); !after.equal(before) {
+				t.Fatalf("ack changed %+v into %+v", before, after)
+			}
+		})
+	}
+}
+
+func TestActorOptionsAcked(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Delivery = DeliveryAcked
+	ackTransport := func(gen.Process) (AckTransport, error) { return newFakeNet(), nil }
+	for _, tc := range []struct {
+		field string
+		opts  ActorOptions
+	}{
+		{"NewAckTransport", ActorOptions{Config: cfg, Log: newMemLog(t, 1)}},
+		{"Log", ActorOptions{Config: cfg, NewAckTransport: ackTransport}},
+	} {
+		var ce *ConfigError
+		if err := tc.opts.Validate(); !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("%s: %v", tc.field, err)
+		}
+	}
+	// No Ring and no Transport needed in this mode.
+	if err := (ActorOptions{Config: cfg, NewAckTransport: ackTransport, Log: newMemLog(t, 1)}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAckedNumberingStore: a log numbered from 1 (a spill directory) is
+// renumbered from the Brain's 0; the span is saved before anything goes out
+// under it, a failed save sends nothing, and a restart loads the spans.
+func TestAckedNumberingStore(t *testing.T) {
+	disk := &numberedDiskLog{fakeDiskLog: newFakeDiskLog("src-n")}
+	disk.nextSeq = 1
+	disk.failSave = true
+	h := newAckHarness(t, ackedTestConfig(), disk, newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 4)...)
+	h.mustState(Disconnected)
+	if len(h.net.sent) != 0 || disk.saves != 0 {
+		t.Fatalf("sent %d batches without a saved numbering", len(h.net.sent))
+	}
+	disk.failSave = false
+	h.clock.Advance(time.Second)
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	if got := h.net.firstSeqs(0); !slices.Equal(got, []uint64{0}) {
+		t.Fatalf("batches %v, want [0]", got)
+	}
+	if !slices.Equal(disk.saved, []Renumbering{{FromSeq: 1, Delta: 1}}) {
+		t.Fatalf("saved %+v", disk.saved)
+	}
+	// The Brain processed r0..r3; the trim is lost in a crash: the restart
+	// knows the numbering and resends nothing.
+	h.restart()
+	h.deliver("s0")
+	h.clock.Advance(0)
+	h.net.exchange(h.manager)
+	h.clock.Advance(h.cfg.Acked.BatchDelay)
+	h.net.exchange(h.manager)
+	if got := h.net.processed("src-n"); !slices.Equal(got, append(recs("r", 4), "s0")) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); s.SeqGaps != 0 || s.Resent != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	disk.saved = []Renumbering{{FromSeq: 5, Delta: 1}, {FromSeq: 2, Delta: 1}}
+	_, err := NewManager(ManagerOptions{Config: h.cfg, AckTransport: h.net, Log: disk, Timers: noTimers})
+	if err == nil || !errors.Is(err, errSpansOrder) {
+		t.Fatalf("unordered spans: %v", err)
+	}
+}
+
+// TestAckedBrainLostState: a Brain that forgot our SourceId refuses every
+// batch; after the ack timeout the probe's answer (below what it
+// acknowledged before) is adopted, and the records held are renumbered
+// from it instead of being refused for ever.
+func TestAckedBrainLostState(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 8)...)
+	h.net.exchange(h.manager)
+	delete(h.net.brain.next, h.log.SourceID()) // the Brain restarts without its state
+	h.deliver(recs("s", 4)...)
+	h.net.exchange(h.manager) // refused: ack 0, stale
+	if s := h.manager.Stats(); s.AcksIgnored != 1 || s.InFlight != 4 {
+		t.Fatalf("stats %+v", s)
+	}
+	h.clock.Advance(time.Second) // ack timeout
+	h.mustState(Disconnected)
+	h.clock.Advance(time.Second) // reconnect, probe
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, append(recs("r", 8), recs("s", 4)...)) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); s.SeqGaps != 1 || h.log.Len() != 0 {
+		t.Fatalf("stats %+v, log %d", s, h.log.Len())
+	}
+}
