@@ -1,0 +1,321 @@
+package etf
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"pgregory.net/rapid"
+)
+
+// Generators of terms in their decoded form, so that decode(encode(v)) must give v exactly.
+
+func genAtom() *rapid.Generator[Atom] {
+	return rapid.Custom(func(t *rapid.T) Atom {
+		switch rapid.IntRange(0, 9).Draw(t, "atomKind") {
+		case 0:
+			return Atom(strings.Repeat(rapid.StringOfN(rapid.Rune(), 1, 1, -1).Draw(t, "r"), rapid.IntRange(200, 255).Draw(t, "n")))
+		case 1, 2:
+			return Atom(rapid.StringN(0, 20, -1).Draw(t, "unicode"))
+		}
+		return Atom(rapid.StringMatching(`[a-z][a-z0-9_@.]{0,15}`).Draw(t, "ascii"))
+	})
+}
+
+func genBig() *rapid.Generator[*big.Int] {
+	return rapid.Custom(func(t *rapid.T) *big.Int {
+		mag := rapid.SliceOfN(rapid.Byte(), 8, 300).Draw(t, "mag")
+		mag[0] |= 0x80 // at least 64 bits: outside int64 unless exactly -2^63
+		z := new(big.Int).SetBytes(mag)
+		if rapid.Bool().Draw(t, "neg") {
+			z.Neg(z)
+		}
+		if z.IsInt64() {
+			z.Lsh(z, 1)
+		}
+		return z
+	})
+}
+
+func genFloat() *rapid.Generator[float64] {
+	return rapid.Custom(func(t *rapid.T) float64 {
+		f := rapid.Float64().Draw(t, "f")
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0.5
+		}
+		return f
+	})
+}
+
+func genBitBinary() *rapid.Generator[BitBinary] {
+	return rapid.Custom(func(t *rapid.T) BitBinary {
+		data := rapid.SliceOfN(rapid.Byte(), 1, 20).Draw(t, "bytes")
+		nbits := rapid.Uint8Range(1, 7).Draw(t, "bits")
+		data[len(data)-1] &= byte(0xff << (8 - nbits))
+		return BitBinary{Bytes: data, Bits: nbits}
+	})
+}
+
+func genPid() *rapid.Generator[Pid] {
+	return rapid.Custom(func(t *rapid.T) Pid {
+		return Pid{Node: genAtom().Draw(t, "node"), ID: rapid.Uint32().Draw(t, "id"), Serial: rapid.Uint32().Draw(t, "serial"), Creation: rapid.Uint32().Draw(t, "creation")}
+	})
+}
+
+func genRef() *rapid.Generator[Ref] {
+	return rapid.Custom(func(t *rapid.T) Ref {
+		r := Ref{Node: genAtom().Draw(t, "node"), Creation: rapid.Uint32().Draw(t, "creation"), Len: rapid.Uint8Range(1, 5).Draw(t, "len")}
+		for i := range r.Len {
+			r.ID[i] = rapid.Uint32().Draw(t, "word")
+		}
+		return r
+	})
+}
+
+func genScalar() *rapid.Generator[any] {
+	return rapid.OneOf(
+		rapid.Map(rapid.Int64(), func(x int64) any { return x }),
+		rapid.Map(rapid.Int64Range(0, 300), func(x int64) any { return x }),
+		rapid.Map(genBig(), func(x *big.Int) any { return x }),
+		rapid.Map(genFloat(), func(x float64) any { return x }),
+		rapid.Map(genAtom(), func(x Atom) any { return x }),
+		rapid.Map(rapid.SliceOfN(rapid.Byte(), 0, 40), func(x []byte) any { return x }),
+		rapid.Map(genBitBinary(), func(x BitBinary) any { return x }),
+		rapid.Map(genPid(), func(x Pid) any { return x }),
+		rapid.Map(genRef(), func(x Ref) any { return x }),
+		rapid.Custom(func(t *rapid.T) any {
+			return Port{Node: genAtom().Draw(t, "node"), ID: rapid.Uint64().Draw(t, "id"), Creation: rapid.Uint32().Draw(t, "c")}
+		}),
+		rapid.Custom(func(t *rapid.T) any {
+			return Export{Module: genAtom().Draw(t, "m"), Function: genAtom().Draw(t, "f"), Arity: rapid.Uint8().Draw(t, "a")}
+		}),
+		rapid.Just[any](List(nil)),
+	)
+}
+
+// genTerm generates terms nested at most depth containers deep.
+func genTerm(depth int) *rapid.Generator[any] {
+	if depth == 0 {
+		return genScalar()
+	}
+	inner := genTerm(depth - 1)
+	return rapid.OneOf(
+		genScalar(),
+		rapid.Custom(func(t *rapid.T) any {
+			return Tuple(rapid.SliceOfN(inner, 0, 5).Draw(t, "tuple"))
+		}),
+		rapid.Custom(func(t *rapid.T) any {
+			return List(rapid.SliceOfN(inner, 1, 5).Draw(t, "list"))
+		}),
+		rapid.Custom(func(t *rapid.T) any { // a charlist: STRING_EXT
+			return List(rapid.SliceOfN(rapid.Map(rapid.Int64Range(0, 255), func(x int64) any { return x }), 1, 10).Draw(t, "chars"))
+		}),
+		rapid.Custom(func(t *rapid.T) any {
+			tail := inner.Draw(t, "tail")
+			switch tail.(type) {
+			case List, ImproperList:
+				tail = Atom("tail")
+			}
+			return ImproperList{Elems: rapid.SliceOfN(inner, 1, 4).Draw(t, "elems"), Tail: tail}
+		}),
+		rapid.Custom(func(t *rapid.T) any {
+			m := Map{}
+			for range rapid.IntRange(0, 5).Draw(t, "size") {
+				k := inner.Draw(t, "key")
+				if _, dup := m.Get(k); !dup {
+					m = append(m, MapEntry{k, inner.Draw(t, "value")})
+				}
+			}
+			return m
+		}),
+		rapid.Custom(func(t *rapid.T) any {
+			var uniq [16]byte
+			copy(uniq[:], rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "uniq"))
+			f := Fun{Module: genAtom().Draw(t, "module"), Arity: rapid.Uint8().Draw(t, "arity"), Uniq: uniq,
+				Index: rapid.Uint32().Draw(t, "index"), OldIndex: rapid.Int32().Draw(t, "oldindex"), OldUniq: rapid.Int32().Draw(t, "olduniq"),
+				Pid: genPid().Draw(t, "pid"), Free: rapid.SliceOfN(inner, 0, 3).Draw(t, "free")}
+			if rapid.IntRange(0, 4).Draw(t, "old") == 0 {
+				f.Old, f.Arity, f.Uniq, f.Index = true, 0, [16]byte{}, 0
+			}
+			if len(f.Free) == 0 {
+				f.Free = nil
+			}
+			return f
+		}),
+	)
+}
+
+func TestPropertyRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		v := genTerm(3).Draw(t, "term")
+		data, err := Marshal(v)
+		if err != nil {
+			t.Fatalf("Marshal(%s): %v", show(v), err)
+		}
+		got, err := Unmarshal(data)
+		if err != nil {
+			t.Fatalf("Unmarshal(Marshal(%s)) = %v; bytes %x", show(v), err, data)
+		}
+		if !strictEqual(got, v) || !Equal(got, v) {
+			t.Fatalf("round trip:\n want %s\n got  %s", show(v), show(got))
+		}
+		// Without the version byte, with bytes after the term.
+		d := NewDecoder(Limits{})
+		got, n, err := d.DecodeTerm(append(data[1:], 0xff), nil)
+		if err != nil || n != len(data)-1 || !strictEqual(got, v) {
+			t.Fatalf("DecodeTerm: %s, %d (want %d), %v", show(got), n, len(data)-1, err)
+		}
+		// Compressed, as term_to_binary(T, [compressed]) would write it.
+		got, err = Unmarshal(compressed(data[1:]))
+		if err != nil || !strictEqual(got, v) {
+			t.Fatalf("compressed: %s, %v", show(got), err)
+		}
+		// Every prefix is truncation.
+		for i := 1; i < len(data); i += 1 + len(data)/64 {
+			if _, err := Unmarshal(data[:i]); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("prefix %d of %x: %v", i, data, err)
+			}
+		}
+	})
+}
+
+func TestPropertyEqualIgnoresMapOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var m Map
+		for i, k := range rapid.SliceOfNDistinct(genAtom(), 0, 8, func(a Atom) Atom { return a }).Draw(t, "keys") {
+			m = append(m, MapEntry{k, int64(i)})
+		}
+		p := rapid.Permutation(m).Draw(t, "perm")
+		if !Equal(m, p) {
+			t.Fatalf("%s and its permutation %s are not Equal", show(m), show(p))
+		}
+		a, _ := Marshal(m)
+		b, _ := Marshal(p)
+		va, _ := Unmarshal(a)
+		vb, _ := Unmarshal(b)
+		if !Equal(va, vb) {
+			t.Fatal("decoded permutations are not Equal")
+		}
+	})
+}
+
+func genString(maxRunes int) *rapid.Generator[string] {
+	return rapid.StringN(0, maxRunes, -1)
+}
+
+func genTags() *rapid.Generator[[]Tag] {
+	return rapid.Custom(func(t *rapid.T) []Tag {
+		keys := rapid.SliceOfNDistinct(rapid.StringN(1, 10, -1), 0, 8, func(s string) string { return s }).Draw(t, "keys")
+		var tags []Tag
+		for _, k := range keys {
+			tags = append(tags, Tag{Key: k, Value: genString(20).Draw(t, "value")})
+		}
+		return tags
+	})
+}
+
+func genMetric() *rapid.Generator[Metric] {
+	return rapid.Custom(func(t *rapid.T) Metric {
+		return Metric{
+			Name:        rapid.StringN(1, 30, -1).Draw(t, "name"),
+			Kind:        rapid.SampledFrom([]MetricKind{Counter, Gauge, Histogram}).Draw(t, "kind"),
+			Value:       genFloat().Draw(t, "value"),
+			Tags:        genTags().Draw(t, "tags"),
+			TimestampMs: rapid.Int64().Draw(t, "ts"),
+			Source:      genString(20).Draw(t, "source"),
+		}
+	})
+}
+
+func genAlert() *rapid.Generator[Alert] {
+	return rapid.Custom(func(t *rapid.T) Alert {
+		return Alert{
+			Name:        rapid.StringN(1, 30, -1).Draw(t, "name"),
+			Severity:    rapid.SampledFrom([]Severity{Info, Warning, Critical}).Draw(t, "severity"),
+			Message:     genString(60).Draw(t, "message"),
+			Tags:        genTags().Draw(t, "tags"),
+			TimestampMs: rapid.Int64().Draw(t, "ts"),
+			Source:      genString(20).Draw(t, "source"),
+		}
+	})
+}
+
+func TestPropertyMetric(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := genMetric().Draw(t, "metric")
+		if err := m.Validate(RecordLimits{}); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		data, err := AppendMetric(nil, &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Metric
+		if err := DecodeMetric(data, &got); err != nil || !metricsEqual(&got, &m) {
+			t.Fatalf("DecodeMetric: %+v, %v", got, err)
+		}
+		v, err := Unmarshal(data)
+		if err != nil || !strictEqual(v, metricTerm(&m)) {
+			t.Fatalf("Unmarshal: %s, %v", show(v), err)
+		}
+		// The record encoder and the general encoder agree.
+		if gen, err := Marshal(metricTerm(&m)); err != nil || !bytes.Equal(gen, data) {
+			t.Fatalf("AppendMetric %x != Marshal %x (%v)", data, gen, err)
+		}
+		// The slow path (compressed input) decodes the same.
+		if err := DecodeMetric(compressed(data[1:]), &got); err != nil || !metricsEqual(&got, &m) {
+			t.Fatalf("DecodeMetric compressed: %+v, %v", got, err)
+		}
+	})
+}
+
+func TestPropertyAlert(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := genAlert().Draw(t, "alert")
+		if err := a.Validate(RecordLimits{}); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		data, err := AppendAlert(nil, &a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Alert
+		if err := DecodeAlert(data, &got); err != nil || !alertsEqual(&got, &a) {
+			t.Fatalf("DecodeAlert: %+v, %v", got, err)
+		}
+		if gen, err := Marshal(alertTerm(&a)); err != nil || !bytes.Equal(gen, data) {
+			t.Fatalf("AppendAlert %x != Marshal %x (%v)", data, gen, err)
+		}
+		if err := DecodeAlert(compressed(data[1:]), &got); err != nil || !alertsEqual(&got, &a) {
+			t.Fatalf("DecodeAlert compressed: %+v, %v", got, err)
+		}
+	})
+}
+
+func TestPropertyValidateRefusesInvalidUTF8(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := genMetric().Draw(t, "metric")
+		bad := string([]byte{0xff, 0xfe})
+		switch rapid.IntRange(0, 3).Draw(t, "field") {
+		case 0:
+			m.Name = bad
+		case 1:
+			m.Source = bad
+		case 2:
+			m.Tags = append(m.Tags, Tag{Key: bad, Value: "v"})
+		case 3:
+			m.Tags = append(m.Tags, Tag{Key: "k\x00unique", Value: bad})
+		}
+		if utf8.ValidString(bad) {
+			t.Fatal("test string is valid")
+		}
+		if err := m.Validate(RecordLimits{}); !errors.Is(err, ErrInvalidUTF8) {
+			t.Fatalf("Validate: %v", err)
+		}
+	})
+}
