@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # run.sh: the README's main job. Starts a local reference Brain (test/erlang) on OTP 25 with its own
-# epmd, and prints a summary of what it receives every second until Ctrl-C, which stops everything.
+# epmd, and `pharos-node run --config examples/pharos.yaml` beside it (host metrics every second,
+# StatsD on 127.0.0.1:8125, HTTP on 127.0.0.1:9180), and prints the Brain's summary of what it
+# receives every second until Ctrl-C, which stops everything: pharos-node first (it delivers what
+# it holds, or spills it), then the Brain and epmd.
+#
+# The children run in sessions of their own, so the terminal's Ctrl-C reaches only this script,
+# which then signals each of them exactly once (a second signal would cut pharos-node's drain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/otp.sh install 25
@@ -10,23 +16,75 @@ export PATH="$ROOT/bin:$PATH"
 EPMD_PORT="${PHAROS_EPMD_PORT:-4369}"
 BRAIN_NODE="${PHAROS_BRAIN_NODE:-brain@127.0.0.1}"
 BRAIN_NAME="${PHAROS_BRAIN_NAME:-pharos_brain}"
-EBIN="_build/run/otp-$OTP/ebin"
+CONFIG="${PHAROS_RUN_CONFIG:-examples/pharos.yaml}"
+RUN_DIR=_build/run
+EBIN="$RUN_DIR/otp-$OTP/ebin"
+NODE_LOG="$RUN_DIR/pharos-node.log"
 mkdir -p "$EBIN"
 erlc -Werror -o "$EBIN" test/erlang/src/*.erl
 cp test/erlang/src/pharos_brain.app.src "$EBIN/pharos_brain.app"
+echo "run.sh: building pharos-node"
+go build -o "$RUN_DIR/pharos-node" ./cmd/pharos-node
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+epmd_pid="" brain_pid="" node_pid=""
+stopping=0
+# stop_group PID SIGNAL SECONDS: signal the process group led by PID, wait up to SECONDS for it to
+# end, then kill it.
+stop_group() {
+  local pid=$1 sig=$2 secs=$3
+  [ -n "$pid" ] || return 0
+  kill "-$sig" -- "-$pid" 2>/dev/null || return 0
+  for _ in $(seq $((secs * 10))); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap '' INT TERM
+  echo
+  if [ -n "$node_pid" ]; then
+    echo "run.sh: stopping pharos-node (it delivers or spills what it holds; log in $NODE_LOG)"
+    stop_group "$node_pid" TERM 15
+    tail -n 1 "$NODE_LOG" 2>/dev/null | sed 's/^/run.sh: pharos-node: /' || true
+  fi
+  echo "run.sh: stopping the Brain and epmd"
+  stop_group "$brain_pid" TERM 5
+  stop_group "$epmd_pid" TERM 2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 if ! epmd -port "$EPMD_PORT" -names >/dev/null 2>&1; then
-  epmd -port "$EPMD_PORT" & pids+=($!)
+  setsid epmd -port "$EPMD_PORT" </dev/null & epmd_pid=$!
   sleep 0.3
 fi
 export ERL_EPMD_PORT="$EPMD_PORT"
-echo "run.sh: starting the reference Brain $BRAIN_NAME on $BRAIN_NODE (OTP $OTP, epmd port $EPMD_PORT); Ctrl-C stops it"
-echo "run.sh: the Brain uses the cookie in ~/.erlang.cookie; send it records with"
-echo "run.sh:   pharos-node send --brain-node $BRAIN_NODE --brain-name $BRAIN_NAME --count 1000"
-erl +Bd -noshell -noinput -name "$BRAIN_NODE" -pa "$EBIN" \
+echo "run.sh: starting the reference Brain $BRAIN_NAME on $BRAIN_NODE (OTP $OTP, epmd port $EPMD_PORT)"
+setsid erl +Bd -noshell -noinput -name "$BRAIN_NODE" -pa "$EBIN" \
   -pharos_brain name "$BRAIN_NAME" -pharos_brain report_interval_ms 1000 \
-  -eval '{ok, _} = application:ensure_all_started(pharos_brain)' & pids+=($!)
-wait "${pids[-1]}"
+  -eval '{ok, _} = application:ensure_all_started(pharos_brain)' </dev/null & brain_pid=$!
+
+# The Brain writes ~/.erlang.cookie if there is none; pharos-node reads it once the Brain is up.
+for _ in $(seq 100); do
+  epmd -port "$EPMD_PORT" -names 2>/dev/null | grep -q "^name ${BRAIN_NODE%@*} " && break
+  kill -0 "$brain_pid" 2>/dev/null || { echo "run.sh: the Brain did not start" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo "run.sh: starting pharos-node run --config $CONFIG (log in $NODE_LOG)"
+echo "run.sh: send it records:  echo 'demo.hits:1|c' > /dev/udp/127.0.0.1/8125"
+echo "run.sh:   curl -H 'Content-Type: application/json' -d '{\"name\":\"demo\",\"kind\":\"gauge\",\"value\":1}' http://127.0.0.1:9180/v1/metrics"
+echo "run.sh: its state: curl http://127.0.0.1:9180/readyz; metrics: curl http://127.0.0.1:9180/metrics"
+echo "run.sh: Ctrl-C stops everything"
+setsid "$RUN_DIR/pharos-node" run --config "$CONFIG" </dev/null >>"$NODE_LOG" 2>&1 & node_pid=$!
+
+# Until Ctrl-C, or until one of them stops on its own.
+while kill -0 "$brain_pid" 2>/dev/null && kill -0 "$node_pid" 2>/dev/null; do
+  sleep 0.5
+done
+echo "run.sh: a process stopped on its own; see $NODE_LOG" >&2
+exit 1

@@ -1,0 +1,465 @@
+package agent
+
+// The Brain transport: fsm's Transport (and BatchTransport, and the acknowledged mode's
+// AckTransport) over package node's hidden-node connection, with the Brain's registered name
+// monitored from the connection manager's own process.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"ergo.services/ergo/gen"
+	"github.com/rs/zerolog"
+
+	"github.com/pharos-node/pharos-node/etf"
+	"github.com/pharos-node/pharos-node/fsm"
+	"github.com/pharos-node/pharos-node/node"
+)
+
+// Mode is how a record travels to the Brain (WIRE.md, "How a record travels").
+type Mode uint8
+
+const (
+	// ModePayload sends term_to_binary(Record) as a binary message (the default, as the Gleam
+	// original).
+	ModePayload Mode = iota
+	// ModeTerm sends the record term itself.
+	ModeTerm
+	// ModeSubject sends {Name, Body}, Body as in ModePayload.
+	ModeSubject
+	// ModeAcked sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads} and keeps every
+	// record until the Brain's cumulative {pharos_ack, SourceId, NextSeq} covers it.
+	ModeAcked
+)
+
+// String names the mode as configuration files do.
+func (m Mode) String() string {
+	switch m {
+	case ModePayload:
+		return "payload"
+	case ModeTerm:
+		return "term"
+	case ModeSubject:
+		return "subject"
+	case ModeAcked:
+		return "acked"
+	default:
+		return fmt.Sprintf("mode(%d)", uint8(m))
+	}
+}
+
+// ParseMode reads "payload", "term", "subject" or "acked".
+func ParseMode(s string) (Mode, error) {
+	for _, m := range []Mode{ModePayload, ModeTerm, ModeSubject, ModeAcked} {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown delivery mode %q (want payload, term, subject or acked)", ErrInvalidOptions, s)
+}
+
+// Connector makes (or returns) the distribution connection to a peer node with typed errors.
+// *node.Node implements it; NewStackConnector adapts a node the caller started from
+// node.NewNodeOptions.
+type Connector interface {
+	Connect(ctx context.Context, peer gen.Atom) (*node.Conn, error)
+}
+
+// stackConnector is Node.Connect for a gen.Node started by the caller with node.NewNodeOptions
+// and Stack.Install.
+type stackConnector struct {
+	node  gen.Node
+	stack *node.Stack
+}
+
+// NewStackConnector returns a Connector for a node built with node.NewNodeOptions, ergo.StartNode
+// and stack.Install (a node started by node.Start is a Connector already).
+func NewStackConnector(n gen.Node, stack *node.Stack) Connector {
+	return stackConnector{node: n, stack: stack}
+}
+
+func (s stackConnector) Connect(ctx context.Context, peer gen.Atom) (*node.Conn, error) {
+	if c, ok := s.stack.Proto.Conn(peer); ok {
+		return c, nil
+	}
+	route, err := s.stack.Registrar.ResolveContext(ctx, peer)
+	if err != nil {
+		return nil, err
+	}
+	network := s.node.Network()
+	if network == nil {
+		return nil, gen.ErrNetworkStopped
+	}
+	addr := fmt.Sprintf("%s:%d", route.Host, route.Port)
+	if _, err := network.GetNodeWithRoute(peer, gen.NetworkRoute{Route: route}); err != nil {
+		return nil, &node.ConnectError{Peer: peer, Addr: addr, Err: err}
+	}
+	wait := time.NewTicker(time.Millisecond)
+	defer wait.Stop()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if c, ok := s.stack.Proto.Conn(peer); ok {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, &node.ConnectError{Peer: peer, Addr: addr, Err: node.ErrConnectionClosed}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wait.C:
+		}
+	}
+}
+
+// Target is where records go: the process registered as Name on the node Node.
+type Target struct {
+	Node gen.Atom // "brain@host"
+	Name gen.Atom // "pharos_brain"
+}
+
+// BrainError reports a failed connection to the Brain, naming the step (connect, probe,
+// monitor) and wrapping the typed error of package node (errors.Is(err,
+// node.ErrNoSuchProcess), node.ErrWrongCookie, ...).
+type BrainError struct {
+	Target Target
+	Step   string
+	Err    error
+}
+
+func (e *BrainError) Error() string {
+	return fmt.Sprintf("agent: Brain %s on %s: %s: %v", e.Target.Name, e.Target.Node, e.Step, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *BrainError) Unwrap() error { return e.Err }
+
+// ErrNotConnected: Deliver was called without a connection (before Connect, or after it was
+// lost).
+var ErrNotConnected = errors.New("agent: not connected to the Brain")
+
+// Brain builds the Brain transports of one target in one mode. The atoms and the fixed parts of
+// the messages are resolved here, once, never per record. It is immutable and safe to share.
+type Brain struct {
+	target Target
+	mode   Mode
+	dial   Connector
+	log    zerolog.Logger
+	// subjectHead is 131, {Name, ... up to the Body binary's tag (ModeSubject).
+	subjectHead []byte
+	// batchTag is the encoded atom pharos_batch (ModeAcked).
+	batchTag []byte
+	queue    QueueLimit
+}
+
+// QueueLimit is the Brain transport's backpressure. Erlang distribution has none towards a
+// slow process: a Brain that takes each message slowly lets its mailbox grow without bound
+// while the sender sees nothing. With Max set, the transport asks the Brain's node for the
+// Brain's message queue length (rpc through rex: erlang:process_info(Pid, message_queue_len))
+// at most once per Every while it delivers; above Max, Deliver fails with ErrBrainBusy before
+// sending anything. The manager then keeps the records, backs off, reconnects and drains its
+// backlog at its paced rate (Throttled) until the Brain has caught up.
+type QueueLimit struct {
+	Max   int           // messages; 0 switches the check off
+	Every time.Duration // default 100 ms
+}
+
+// ErrBrainBusy: the Brain's message queue is longer than QueueLimit.Max.
+var ErrBrainBusy = errors.New("agent: Brain busy (message queue above the limit)")
+
+// NewBrain checks the target and prepares its messages. dial is usually the *node.Node.
+func NewBrain(dial Connector, target Target, mode Mode, log zerolog.Logger) (*Brain, error) {
+	return NewBrainWithQueueLimit(dial, target, mode, QueueLimit{}, log)
+}
+
+// NewBrainWithQueueLimit is NewBrain with backpressure on the Brain's message queue.
+func NewBrainWithQueueLimit(dial Connector, target Target, mode Mode, queue QueueLimit, log zerolog.Logger) (*Brain, error) {
+	if queue.Max < 0 || queue.Every < 0 {
+		return nil, fmt.Errorf("%w: QueueLimit %+v", ErrInvalidOptions, queue)
+	}
+	if queue.Max > 0 && queue.Every == 0 {
+		queue.Every = 100 * time.Millisecond
+	}
+	if dial == nil {
+		return nil, fmt.Errorf("%w: no Connector", ErrInvalidOptions)
+	}
+	if _, _, err := node.SplitNodeName(string(target.Node)); err != nil {
+		return nil, fmt.Errorf("%w: Brain node %q: %w", ErrInvalidOptions, target.Node, err)
+	}
+	if target.Name == "" {
+		return nil, fmt.Errorf("%w: empty Brain name", ErrInvalidOptions)
+	}
+	if mode > ModeAcked {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, mode)
+	}
+	name, err := etf.AppendTerm(nil, etf.Atom(target.Name))
+	if err != nil {
+		return nil, fmt.Errorf("%w: Brain name %q: %w", ErrInvalidOptions, target.Name, err)
+	}
+	batchTag, err := etf.AppendTerm(nil, etf.Atom("pharos_batch"))
+	if err != nil {
+		return nil, err
+	}
+	head := append([]byte{131, tagSmallTuple, 2}, name...) // version, SMALL_TUPLE_EXT, arity 2, Name
+	return &Brain{target: target, mode: mode, dial: dial, log: log, subjectHead: head, batchTag: batchTag, queue: queue}, nil
+}
+
+// Target returns the Brain's node and name.
+func (b *Brain) Target() Target { return b.target }
+
+// Mode returns the delivery mode.
+func (b *Brain) Mode() Mode { return b.mode }
+
+// NewTransport is fsm.ActorOptions.NewTransport for the unacknowledged modes: a transport bound
+// to the manager's process p, which monitors the Brain.
+func (b *Brain) NewTransport(p gen.Process) (fsm.Transport, error) {
+	if b.mode == ModeAcked {
+		return nil, fmt.Errorf("%w: NewTransport in the acknowledged mode", ErrInvalidOptions)
+	}
+	return &brainTransport{brain: b, proc: p}, nil
+}
+
+// NewAckTransport is fsm.ActorOptions.NewAckTransport: the acknowledged mode's transport, whose
+// batches name p as ReplyTo.
+func (b *Brain) NewAckTransport(p gen.Process) (fsm.AckTransport, error) {
+	if b.mode != ModeAcked {
+		return nil, fmt.Errorf("%w: NewAckTransport in mode %v", ErrInvalidOptions, b.mode)
+	}
+	return &brainTransport{brain: b, proc: p}, nil
+}
+
+// brainTransport is one manager process's view of the Brain. Only the manager's goroutine calls
+// it, one call at a time.
+type brainTransport struct {
+	brain     *Brain
+	proc      gen.Process
+	conn      *node.Conn
+	monitored bool
+	scratch   []byte
+	// The queue check (QueueLimit): the Brain's pid on this connection, and when it was last
+	// checked.
+	brainPID  any
+	checkedAt time.Time
+}
+
+var (
+	_ fsm.BatchTransport = (*brainTransport)(nil)
+	_ fsm.AckTransport   = (*brainTransport)(nil)
+)
+
+// Connect makes sure of the hidden-node connection, probes the Brain's registered name and
+// monitors it from the manager's process, so that its DOWN (the process ends, or the node goes
+// away) reaches the manager as a lost connection. Ergo keeps a fired monitor registered, so the
+// old one is always removed first: without that every reconnect after a DOWN would fail.
+func (t *brainTransport) Connect(ctx context.Context) error {
+	target := t.brain.target
+	t.conn = nil
+	conn, err := t.brain.dial.Connect(ctx, target.Node)
+	if err != nil {
+		return &BrainError{Target: target, Step: "connect", Err: err}
+	}
+	if _, err := conn.Probe(ctx, target.Name); err != nil {
+		return &BrainError{Target: target, Step: "probe", Err: err}
+	}
+	pid := gen.ProcessID{Name: target.Name, Node: target.Node}
+	if t.monitored {
+		if err := t.proc.DemonitorProcessID(pid); err != nil && !errors.Is(err, gen.ErrTargetUnknown) {
+			t.brain.log.Debug().Err(err).Msg("demonitor the Brain")
+		}
+		t.monitored = false
+	}
+	if err := t.proc.MonitorProcessID(pid); err != nil {
+		return &BrainError{Target: target, Step: "monitor", Err: err}
+	}
+	t.monitored = true
+	t.conn = conn
+	t.brainPID = nil
+	t.checkedAt = time.Time{}
+	return nil
+}
+
+// rpc calls Module:Function(Args...) on the Brain's node through its rex server, from the
+// manager's process, within timeout.
+func (t *brainTransport) rpc(ctx context.Context, module, function string, args ...any) (any, error) {
+	timeout := 5
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(1, int(time.Until(dl).Seconds()))
+	}
+	request := etf.Tuple{etf.Atom("call"), etf.Atom(module), etf.Atom(function), etf.List(args), etf.Atom("user")}
+	return t.proc.CallWithTimeout(gen.ProcessID{Name: "rex", Node: t.brain.target.Node}, request, timeout)
+}
+
+// checkQueue enforces QueueLimit, at most once per QueueLimit.Every.
+func (t *brainTransport) checkQueue(ctx context.Context) error {
+	q := t.brain.queue
+	if q.Max == 0 || time.Since(t.checkedAt) < q.Every {
+		return nil
+	}
+	if t.brainPID == nil {
+		pid, err := t.rpc(ctx, "erlang", "whereis", etf.Atom(t.brain.target.Name))
+		if err != nil {
+			return fmt.Errorf("agent: whereis %s: %w", t.brain.target.Name, err)
+		}
+		if isAtom(pid, "undefined") {
+			return &BrainError{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
+		}
+		t.brainPID = pid
+	}
+	info, err := t.rpc(ctx, "erlang", "process_info", t.brainPID, etf.Atom("message_queue_len"))
+	if err != nil {
+		return fmt.Errorf("agent: Brain queue length: %w", err)
+	}
+	t.checkedAt = time.Now()
+	tuple, ok := info.(etf.Tuple)
+	if !ok || len(tuple) != 2 {
+		// undefined: the process is gone; its DOWN is on its way.
+		return &BrainError{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
+	}
+	n, ok := tuple[1].(int64)
+	if !ok {
+		return fmt.Errorf("agent: Brain queue length: unexpected reply %v", info)
+	}
+	if n > int64(q.Max) {
+		return fmt.Errorf("%w: %d > %d", ErrBrainBusy, n, q.Max)
+	}
+	return nil
+}
+
+func isAtom(v any, name string) bool {
+	switch a := v.(type) {
+	case gen.Atom:
+		return string(a) == name
+	case etf.Atom:
+		return string(a) == name
+	}
+	return false
+}
+
+// live returns the connection if it is still up.
+func (t *brainTransport) live() (*node.Conn, error) {
+	c := t.conn
+	if c == nil {
+		return nil, ErrNotConnected
+	}
+	select {
+	case <-c.Done():
+		t.conn = nil
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		return nil, ErrNotConnected
+	default:
+		return c, nil
+	}
+}
+
+// Deliver sends one pre-encoded record (term_to_binary bytes, 131 first) in the configured
+// mode, on the fast path: the bytes are never decoded.
+func (t *brainTransport) Deliver(ctx context.Context, record []byte) error {
+	c, err := t.live()
+	if err != nil {
+		return err
+	}
+	if err := t.checkQueue(ctx); err != nil {
+		return err
+	}
+	return t.send(c, record)
+}
+
+func (t *brainTransport) send(c *node.Conn, record []byte) error {
+	if len(record) < 2 || record[0] != 131 {
+		// Not a term_to_binary output: refuse it here rather than let the Brain drop the
+		// connection. The manager keeps it, so this is logged once per record.
+		return fmt.Errorf("agent: record is not term_to_binary output (%d bytes)", len(record))
+	}
+	from, to := t.proc.PID(), t.brain.target.Name
+	var err error
+	switch t.brain.mode {
+	case ModeTerm:
+		err = c.SendRaw(from, to, node.RawTerm(record))
+	case ModeSubject:
+		head := t.brain.subjectHead
+		err = c.SendAppend(from, to, func(dst []byte) ([]byte, error) {
+			dst = append(dst, head...)
+			dst = append(dst, tagBinary)
+			dst = binary.BigEndian.AppendUint32(dst, uint32(len(record)))
+			return append(dst, record...), nil
+		})
+	default:
+		err = c.SendBinary(from, to, record)
+	}
+	if err != nil {
+		return fmt.Errorf("agent: send to %s on %s: %w", to, t.brain.target.Node, err)
+	}
+	return nil
+}
+
+// External term format tags used to frame records.
+const (
+	tagSmallTuple = 104
+	tagNil        = 106
+	tagList       = 108
+	tagBinary     = 109
+)
+
+// DeliverBatch sends records in order; it stops at the first failure and reports how many went
+// out.
+func (t *brainTransport) DeliverBatch(ctx context.Context, records [][]byte) (int, error) {
+	c, err := t.live()
+	if err != nil {
+		return 0, err
+	}
+	if err := t.checkQueue(ctx); err != nil {
+		return 0, err
+	}
+	for i, rec := range records {
+		if err := t.send(c, rec); err != nil {
+			return i, err
+		}
+	}
+	return len(records), nil
+}
+
+// SendBatch sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads} with the manager's pid
+// as ReplyTo, written straight into the connection's buffer: each payload is framed as a binary,
+// never decoded. An empty payloads is the resynchronisation probe ([]).
+func (t *brainTransport) SendBatch(ctx context.Context, sourceID string, firstSeq uint64, payloads [][]byte) error {
+	c, err := t.live()
+	if err != nil {
+		return err
+	}
+	self := t.proc.PID()
+	// The fixed part is encoded here, outside the connection's send lock.
+	head := append(t.scratch[:0], 131, tagSmallTuple, 5)
+	head = append(head, t.brain.batchTag...)
+	if head, err = etf.AppendTerm(head, self); err != nil {
+		return fmt.Errorf("agent: encode batch: %w", err)
+	}
+	if head, err = etf.AppendTerm(head, []byte(sourceID)); err != nil {
+		return fmt.Errorf("agent: encode batch: %w", err)
+	}
+	if head, err = etf.AppendTerm(head, firstSeq); err != nil {
+		return fmt.Errorf("agent: encode batch: %w", err)
+	}
+	t.scratch = head
+	err = c.SendAppend(self, t.brain.target.Name, func(dst []byte) ([]byte, error) {
+		dst = append(dst, head...)
+		if len(payloads) > 0 {
+			dst = append(dst, tagList)
+			dst = binary.BigEndian.AppendUint32(dst, uint32(len(payloads)))
+			for _, p := range payloads {
+				dst = append(dst, tagBinary)
+				dst = binary.BigEndian.AppendUint32(dst, uint32(len(p)))
+				dst = append(dst, p...)
+			}
+		}
+		return append(dst, tagNil), nil
+	})
+	if err != nil {
+		return fmt.Errorf("agent: send batch to %s on %s: %w", t.brain.target.Name, t.brain.target.Node, err)
+	}
+	return nil
+}

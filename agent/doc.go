@@ -1,0 +1,80 @@
+// Package agent is Pharos Node for Go services that embed it, and the Brain transport the
+// daemon (`pharos-node run`) uses too: records go in through DeliverMetric and DeliverAlert,
+// and out to a registered process {Name, Node} on a BEAM "Brain" over Erlang distribution, as
+// a HIDDEN node (WIRE.md).
+//
+// # Call order
+//
+//	a, err := agent.Start(ctx, agent.Options{
+//		NodeName:    "myservice@10.0.0.7",                      // or Node: an Ergo node you run
+//		NodeOptions: node.Options{Cookie: cookie},              // never logged
+//		Brain:       agent.Target{Node: "brain@10.0.0.5", Name: "pharos_brain"},
+//		Mode:        agent.ModePayload,                         // or ModeTerm, ModeSubject, ModeAcked
+//		SpillDir:    "/var/lib/myservice/pharos",               // optional: nothing accepted is lost
+//		Registerer:  prometheus.DefaultRegisterer,              // optional
+//		Logger:      logger,                                    // zerolog; the zero value discards
+//	})
+//	err = a.DeliverMetric(etf.Metric{Name: "cpu.load", Kind: etf.Gauge, Value: 0.42, ...})
+//	err = a.DeliverAlert(etf.Alert{...})
+//	state := a.State()                                      // fsm.Disconnected ... fsm.Throttled
+//	err = a.Close(ctx)                                      // deliver until ctx, then spill
+//
+// Start builds the tiers (a buffer.Ring in RAM, the spill.Log on disk), the Brain transport
+// and the connection manager (package fsm, an Ergo actor registered as Options.ManagerName),
+// which starts connecting at once; records are accepted from the moment Start returns, Brain or
+// not. With Options.Node nil, Start starts an Ergo node of its own (node.Start, Ergo's
+// metrics reporting disabled, Ergo's log sent to the Logger) and Close stops it. With a node
+// the caller runs, the agent spawns its manager there; a node from node.Start is its own
+// Connector, one built with node.NewNodeOptions needs NewStackConnector.
+//
+// # Delivery
+//
+// DeliverMetric and DeliverAlert validate the record (etf's Validate: WIRE.md's rules),
+// encode it once (term_to_binary) and push it into the manager's mailbox. They never block:
+// they fail with an *etf.ValidationError, ErrBusy (the bounded mailbox is full; it matches
+// ingest.ErrSinkFull) or ErrClosed. Agent is an ingest.Sink, so the ingest sources feed it
+// directly.
+//
+// The Brain transport (Brain, NewBrain) connects with node.Node.Connect (typed errors, wrapped
+// in a *BrainError naming the step), probes the Brain's registered name, and monitors it from
+// the manager's process: the DOWN (the process ends or the node goes away) reaches the manager
+// as a lost connection. Ergo keeps a fired monitor registered, so every Connect removes the old
+// monitor first. Records travel on the fast path, never decoded: ModePayload sends the
+// term_to_binary bytes as a binary, ModeTerm sends the term itself (the same bytes as a raw
+// term), ModeSubject sends {Name, Binary}; the atoms and fixed parts are encoded once, in
+// NewBrain. ModeAcked sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads}, ReplyTo being
+// the manager, which takes the Brain's pharos_ack; the spill directory holds the records until
+// acknowledged and gives the SourceId (a RAM log without one).
+//
+// In ModePayload, ModeTerm and ModeSubject, Erlang distribution gives no receipt: records
+// written shortly before a connection drops can be lost with no error here. The manager counts
+// those written in the last Delivery.FlushInterval before a drop as possibly lost (Stats,
+// metric pharos_fsm_possibly_lost_total). ModeAcked loses nothing and lets the Brain drop
+// duplicates.
+//
+// Distribution has no backpressure towards a slow process either: a Brain that takes each
+// message slowly lets its mailbox grow. Options.BrainQueue (QueueLimit) makes the transport
+// check the Brain's message queue length (an rpc to its node's rex) while delivering; above
+// the limit, delivery fails before sending, and the manager backs off and drains its backlog
+// at its paced rate (Throttled) until the Brain has caught up.
+//
+// # Close
+//
+// Close stops accepting, keeps delivering until everything accepted is delivered or ctx is
+// done, stops the manager, appends what is left in RAM to the spill directory (the next Start
+// on it delivers it first, in order) and closes it. Without a spill directory what is left is
+// lost and Close returns ErrRecordsLeft with the count.
+//
+// # Signals
+//
+// Every Ergo node catches SIGTERM and SIGINT itself: the first one stops the node (the
+// manager dies without draining) and resets the process's signal handling. A program that
+// wants Close to drain on SIGTERM must take the signals back after Start (see takeOverSignals
+// in cmd/pharos-node/run_cmd.go).
+//
+// # Concurrency
+//
+// Every method of Agent is safe for concurrent use. The manager runs on its own actor
+// goroutine; the Ring and the spill Log are safe for concurrent use, and only the manager
+// touches them until Close.
+package agent

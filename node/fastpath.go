@@ -1,0 +1,66 @@
+package node
+
+// The fast path: messages whose term is already encoded (package etf's AppendMetric output, a
+// spilled record, ...) go to the wire without being decoded and re-encoded, appended straight
+// into the connection's pending buffer.
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"ergo.services/ergo/gen"
+)
+
+// SendRaw sends the pre-encoded term (term_to_binary output, starting with 131) to the process
+// registered as to on the peer, as from.
+func (c *Conn) SendRaw(from gen.PID, to gen.Atom, term RawTerm) error {
+	return c.sendControl(RegSend{From: from, To: to}, term, true)
+}
+
+// SendBinary sends a binary holding payload (for example a term_to_binary output: the Brain's
+// "payload" delivery mode) to the process registered as to on the peer.
+func (c *Conn) SendBinary(from gen.PID, to gen.Atom, payload []byte) error {
+	return c.SendAppend(from, to, func(dst []byte) ([]byte, error) {
+		dst = append(dst, etfVersion, etfBinary)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
+		return append(dst, payload...), nil
+	})
+}
+
+// SendAppend sends to the process registered as to on the peer a message that appendMessage
+// writes, with its 131 version byte, straight into the connection's buffer. appendMessage runs
+// under the connection's send lock: it must be quick and must not call back into the Conn.
+func (c *Conn) SendAppend(from gen.PID, to gen.Atom, appendMessage func(dst []byte) ([]byte, error)) error {
+	ctl := RegSend{From: from, To: to}
+	err := c.enqueue(func(dst []byte) ([]byte, error) {
+		dst, start := beginFrame(dst)
+		dst = ctl.appendTerm(dst)
+		msgStart := len(dst)
+		dst, err := appendMessage(dst)
+		if err != nil {
+			return dst, err
+		}
+		if len(dst) <= msgStart || dst[msgStart] != etfVersion {
+			return dst, fmt.Errorf("node: SendAppend: the message must start with the version byte 131")
+		}
+		return finishFrame(dst, start), nil
+	})
+	if err == nil {
+		c.stats.msgOut.Add(1)
+	}
+	return err
+}
+
+// AppendBinaryHeader appends the 131 version byte and a BINARY_EXT header for a binary of n
+// bytes; the caller appends the n bytes. With PatchBinaryLength it lets a payload be encoded in
+// place: header first, payload after, length fixed once known.
+func AppendBinaryHeader(dst []byte, n int) []byte {
+	dst = append(dst, etfVersion, etfBinary)
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
+}
+
+// PatchBinaryLength sets the length of the binary whose header AppendBinaryHeader wrote at
+// offset start of dst to the bytes that follow it.
+func PatchBinaryLength(dst []byte, start int) {
+	binary.BigEndian.PutUint32(dst[start+2:], uint32(len(dst)-start-6))
+}

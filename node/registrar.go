@@ -1,0 +1,237 @@
+package node
+
+// Registrar is a gen.Registrar and gen.Resolver over EPMD and static routes.
+//
+// Resolve looks a node up in the static routes first (a Brain at a known host:port, for
+// clusters run with -erl_epmd_port or a fixed inet_dist_listen_min/max), then asks the EPMD on
+// the node's host with PORT_PLEASE2. Register registers the node with the local EPMD (ALIVE2)
+// only when Ergo hands it a listening route and registration is switched on: an outbound-only
+// node never registers. Features of Ergo's own registrar with no EPMD counterpart (proxies,
+// application routes, config, events) return ErrNoErlangEquivalent.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"ergo.services/ergo/gen"
+)
+
+// StaticRoute is a known address for a node, used instead of EPMD.
+type StaticRoute struct {
+	Host string
+	Port uint16
+}
+
+// RegistrarOptions configure a Registrar.
+type RegistrarOptions struct {
+	// EPMD is the client used to resolve and register; EPMD.Port 0 means DefaultEPMDPort
+	// (callers that honour ERL_EPMD_PORT read it with EPMDPortFromEnv).
+	EPMD EPMDClient
+	// Static maps node names to addresses that skip EPMD.
+	Static map[gen.Atom]StaticRoute
+	// Register switches ALIVE2 registration on for a listening node.
+	Register bool
+	// RegisterHost is where the local EPMD runs; "" means 127.0.0.1.
+	RegisterHost string
+	// Timeout bounds each EPMD request; 0 means 5 s.
+	Timeout time.Duration
+}
+
+// Registrar resolves Erlang nodes and, if asked, registers this one. Safe for concurrent use.
+type Registrar struct {
+	opts RegistrarOptions
+
+	mu           sync.Mutex
+	registration *EPMDRegistration
+	registerErr  error // the last Register failure, kept because Ergo flattens it to text
+}
+
+var (
+	_ gen.Registrar = (*Registrar)(nil)
+	_ gen.Resolver  = (*Registrar)(nil)
+)
+
+// NewRegistrar returns a Registrar.
+func NewRegistrar(opts RegistrarOptions) *Registrar {
+	if opts.RegisterHost == "" {
+		opts.RegisterHost = "127.0.0.1"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	static := make(map[gen.Atom]StaticRoute, len(opts.Static))
+	for k, v := range opts.Static {
+		static[k] = v
+	}
+	opts.Static = static
+	return &Registrar{opts: opts}
+}
+
+// Register is called by Ergo when its network starts. With a listening route and Register set,
+// the node is registered with EPMD (a taken name gives an error wrapping ErrNameInUse). It
+// returns the static routes for Ergo's route table.
+func (r *Registrar) Register(node gen.NodeRegistrar, routes gen.RegisterRoutes) (gen.StaticRoutes, error) {
+	static := gen.StaticRoutes{Routes: make(map[string]gen.NetworkRoute)}
+	for name, sr := range r.opts.Static {
+		static.Routes["^"+regexp.QuoteMeta(string(name))+"$"] = gen.NetworkRoute{Route: r.route(sr.Host, sr.Port)}
+	}
+	if !r.opts.Register || len(routes.Routes) == 0 {
+		return static, nil
+	}
+	r.mu.Lock()
+	adopted := r.registration != nil
+	r.mu.Unlock()
+	if adopted {
+		return static, nil
+	}
+	alive, _, err := SplitNodeName(string(node.Name()))
+	if err != nil {
+		return static, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	reg, err := r.opts.EPMD.Register(ctx, r.opts.RegisterHost, alive, routes.Routes[0].Port, true)
+	if err != nil {
+		r.mu.Lock()
+		r.registerErr = err
+		r.mu.Unlock()
+		return static, err
+	}
+	r.mu.Lock()
+	r.registration = reg
+	r.mu.Unlock()
+	return static, nil
+}
+
+func (r *Registrar) route(host string, port uint16) gen.Route {
+	return gen.Route{Host: host, Port: port, HandshakeVersion: protocolVersion, ProtoVersion: protocolVersion}
+}
+
+// registerEarly registers alive at port before Ergo starts, so that a taken name fails the start
+// before Ergo opens its listener (Ergo does not close it when registration fails).
+func (r *Registrar) registerEarly(ctx context.Context, alive string, port uint16) error {
+	reg, err := r.opts.EPMD.Register(ctx, r.opts.RegisterHost, alive, port, true)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.registration = reg
+	r.mu.Unlock()
+	return nil
+}
+
+// RegisterError returns the error of the last failed Register, or nil.
+func (r *Registrar) RegisterError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.registerErr
+}
+
+// Resolver returns the Registrar itself.
+func (r *Registrar) Resolver() gen.Resolver { return r }
+
+// Resolve returns the route to node: its static route, else what its host's EPMD says. Errors
+// wrap ErrEPMDUnreachable or ErrNodeNotRegistered.
+func (r *Registrar) Resolve(node gen.Atom) ([]gen.Route, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	route, err := r.ResolveContext(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	return []gen.Route{route}, nil
+}
+
+// ResolveContext is Resolve with a context.
+func (r *Registrar) ResolveContext(ctx context.Context, node gen.Atom) (gen.Route, error) {
+	if sr, ok := r.opts.Static[node]; ok {
+		return r.route(sr.Host, sr.Port), nil
+	}
+	alive, host, err := SplitNodeName(string(node))
+	if err != nil {
+		return gen.Route{}, err
+	}
+	entry, err := r.opts.EPMD.PortPlease(ctx, host, alive)
+	if err != nil {
+		return gen.Route{}, err
+	}
+	return r.route(host, entry.Port), nil
+}
+
+// Addr returns the host:port the node resolves to.
+func (r *Registrar) Addr(ctx context.Context, node gen.Atom) (string, error) {
+	route, err := r.ResolveContext(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(route.Host, strconv.Itoa(int(route.Port))), nil
+}
+
+// ResolveProxy: EPMD knows no proxies.
+func (r *Registrar) ResolveProxy(gen.Atom) ([]gen.ProxyRoute, error) {
+	return nil, ErrNoErlangEquivalent
+}
+
+// ResolveApplication: EPMD knows no applications.
+func (r *Registrar) ResolveApplication(gen.Atom) ([]gen.ApplicationRoute, error) {
+	return nil, ErrNoErlangEquivalent
+}
+
+// RegisterProxy is not supported by EPMD.
+func (r *Registrar) RegisterProxy(gen.Atom) error { return ErrNoErlangEquivalent }
+
+// UnregisterProxy is not supported by EPMD.
+func (r *Registrar) UnregisterProxy(gen.Atom) error { return ErrNoErlangEquivalent }
+
+// RegisterApplicationRoute is not supported by EPMD.
+func (r *Registrar) RegisterApplicationRoute(gen.ApplicationRoute) error {
+	return ErrNoErlangEquivalent
+}
+
+// UnregisterApplicationRoute is not supported by EPMD.
+func (r *Registrar) UnregisterApplicationRoute(gen.Atom) error { return ErrNoErlangEquivalent }
+
+// Nodes is not offered (EPMD's NAMES lists one host only).
+func (r *Registrar) Nodes() ([]gen.Atom, error) { return nil, ErrNoErlangEquivalent }
+
+// Config: EPMD holds no configuration.
+func (r *Registrar) Config(...string) (map[string]any, error) { return nil, ErrNoErlangEquivalent }
+
+// ConfigItem: EPMD holds no configuration.
+func (r *Registrar) ConfigItem(string) (any, error) { return nil, ErrNoErlangEquivalent }
+
+// Event: EPMD has no events.
+func (r *Registrar) Event() (gen.Event, error) { return gen.Event{}, ErrNoErlangEquivalent }
+
+// Info describes the registrar.
+func (r *Registrar) Info() gen.RegistrarInfo {
+	port := r.opts.EPMD.Port
+	if port == 0 {
+		port = DefaultEPMDPort
+	}
+	return gen.RegistrarInfo{
+		Server:  fmt.Sprintf("epmd:%d", port),
+		Version: r.Version(),
+	}
+}
+
+// Terminate ends the EPMD registration, if any.
+func (r *Registrar) Terminate() {
+	r.mu.Lock()
+	reg := r.registration
+	r.registration = nil
+	r.mu.Unlock()
+	if reg != nil {
+		reg.Close()
+	}
+}
+
+// Version names the registrar.
+func (r *Registrar) Version() gen.Version {
+	return gen.Version{Name: "epmd", Release: "2", License: gen.LicenseMIT}
+}

@@ -1,0 +1,265 @@
+package node
+
+// Starting an Ergo node that speaks Erlang distribution.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"ergo.services/ergo"
+	"ergo.services/ergo/gen"
+)
+
+// EnvDisableMetrics is Ergo's environment switch that stops its system application from
+// reporting to the Ergo authors. Nodes built here always set it.
+const EnvDisableMetrics gen.Env = "disable_metrics"
+
+// ListenOptions switch listening on. A listening node accepts connections from Erlang nodes
+// (still as a hidden node).
+type ListenOptions struct {
+	// Host to bind; "" means 127.0.0.1 (loopback only unless told otherwise).
+	Host string
+	// Port to listen on; 0 means Ergo's default (the first free port from 15000).
+	Port uint16
+	// Register with the local EPMD (ALIVE2) so that Erlang nodes can find this one by name.
+	Register bool
+}
+
+// Options configure a node built by NewNodeOptions or Start.
+type Options struct {
+	// Cookie shared with the Erlang cluster. Never logged.
+	Cookie string
+	// EPMDPort is the EPMD port on every host; 0 means DefaultEPMDPort. Read ERL_EPMD_PORT
+	// with EPMDPortFromEnv to behave as erl does.
+	EPMDPort int
+	// Static routes: nodes reached at a known address without EPMD.
+	Static map[gen.Atom]StaticRoute
+	// Listen, when set, accepts incoming connections. Default: outbound only, no listener, no
+	// EPMD registration.
+	Listen *ListenOptions
+	// TickTime is the cluster's net_ticktime; 0 means 60 s.
+	TickTime time.Duration
+	// HandshakeTimeout bounds a handshake; 0 means 7 s.
+	HandshakeTimeout time.Duration
+	// Flags announced in the handshake; 0 means DefaultFlags.
+	Flags Flags
+	// ClientTLS, ServerTLS: distribution over TLS (-proto_dist inet_tls). See TLSConfig.
+	ClientTLS *tls.Config
+	ServerTLS *tls.Config
+	// HighWater: bytes pending per connection before senders wait; 0 means 1 MiB.
+	HighWater int
+	// Rand: source of handshake challenges; nil means crypto/rand.
+	Rand io.Reader
+	// Log, Env and Applications are passed to Ergo (Env always gets EnvDisableMetrics).
+	Log          gen.LogOptions
+	Env          map[gen.Env]any
+	Applications []gen.ApplicationBehavior
+}
+
+// Stack is the network stack one node uses.
+type Stack struct {
+	Handshake *Handshake
+	Proto     *Proto
+	Registrar *Registrar
+}
+
+// NewNodeOptions builds Ergo node options that make an Ergo node speak Erlang distribution as a
+// hidden node. After ergo.StartNode, call stack.Install(node) (Start does both).
+func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
+	if o.Cookie == "" {
+		return gen.NodeOptions{}, nil, errors.New("node: empty cookie")
+	}
+	hs, err := NewHandshake(HandshakeOptions{
+		Flags: o.Flags, Timeout: o.HandshakeTimeout, Rand: o.Rand,
+		ClientTLS: o.ClientTLS, ServerTLS: o.ServerTLS,
+	})
+	if err != nil {
+		return gen.NodeOptions{}, nil, err
+	}
+	proto := NewProto(ProtoOptions{TickTime: o.TickTime, HighWater: o.HighWater})
+	reg := NewRegistrar(RegistrarOptions{
+		EPMD:     EPMDClient{Port: o.EPMDPort},
+		Static:   o.Static,
+		Register: o.Listen != nil && o.Listen.Register,
+	})
+	env := map[gen.Env]any{EnvDisableMetrics: true}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	nopts := gen.NodeOptions{
+		Applications: o.Applications,
+		Env:          env,
+		Log:          o.Log,
+		Network: gen.NetworkOptions{
+			Mode:      gen.NetworkModeHidden,
+			Cookie:    o.Cookie,
+			Registrar: reg,
+			Handshake: hs,
+			Proto:     proto,
+		},
+	}
+	if o.Listen != nil {
+		host := o.Listen.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		nopts.Network.Mode = gen.NetworkModeEnabled
+		nopts.Network.Acceptors = []gen.AcceptorOptions{{
+			Host:      host,
+			Port:      o.Listen.Port,
+			TCP:       "tcp",
+			Handshake: hs,
+			Proto:     proto,
+			Registrar: nil,
+		}}
+	}
+	return nopts, &Stack{Handshake: hs, Proto: proto, Registrar: reg}, nil
+}
+
+// Install registers the stack's handshake and proto with a started node, so that routes from
+// the Registrar (named by ProtocolVersion) use them.
+func (s *Stack) Install(n gen.Node) error {
+	network := n.Network()
+	if network == nil {
+		return gen.ErrNetworkStopped
+	}
+	network.RegisterHandshake(s.Handshake)
+	network.RegisterProto(s.Proto)
+	return nil
+}
+
+// Node is a started Ergo node with the Erlang stack: every gen.Node method, plus Connect and
+// the fast path.
+type Node struct {
+	gen.Node
+	stack *Stack
+}
+
+// Start starts an Ergo node named name ("name@host") that joins Erlang clusters as a hidden
+// node.
+func Start(name gen.Atom, o Options) (*Node, error) {
+	if o.Listen != nil && o.Listen.Register {
+		// Register before Ergo opens its listener: Ergo leaves the listener open when the
+		// registrar fails, so a taken name must fail first.
+		listen := *o.Listen
+		if listen.Host == "" {
+			listen.Host = "127.0.0.1"
+		}
+		if listen.Port == 0 {
+			port, err := freePort(listen.Host)
+			if err != nil {
+				return nil, err
+			}
+			listen.Port = port
+		}
+		o.Listen = &listen
+	}
+	opts, stack, err := NewNodeOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Listen != nil && o.Listen.Register {
+		alive, _, err := SplitNodeName(string(name))
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = stack.Registrar.registerEarly(ctx, alive, o.Listen.Port)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("node: starting %s: %w", name, err)
+		}
+	}
+	n, err := ergo.StartNode(name, opts)
+	if err != nil {
+		stack.Registrar.Terminate()
+		if regErr := stack.Registrar.RegisterError(); regErr != nil {
+			return nil, fmt.Errorf("node: starting %s: %w", name, regErr)
+		}
+		return nil, err
+	}
+	if err := stack.Install(n); err != nil {
+		n.StopForce()
+		return nil, err
+	}
+	return &Node{Node: n, stack: stack}, nil
+}
+
+// Stack returns the node's network stack.
+func (n *Node) Stack() *Stack { return n.stack }
+
+// ConnectError reports a failed connection attempt with the address tried.
+type ConnectError struct {
+	Peer gen.Atom
+	Addr string
+	Err  error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("connect to %s at %s: %v", e.Peer, e.Addr, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Connect returns the connection with peer, dialling it if needed. Unlike Ergo's implicit
+// connect on first send (which reports every failure as gen.ErrNoRoute), it returns the typed
+// cause: an *EPMDError (ErrEPMDUnreachable, ErrNodeNotRegistered), a *ConnectError wrapping
+// ErrPeerUnreachable, or a *HandshakeError (ErrWrongCookie, ErrNotAllowed, *FlagError, ...).
+// The wait is bounded by ctx for resolution, and by the 3 s dial and handshake timeouts after.
+func (n *Node) Connect(ctx context.Context, peer gen.Atom) (*Conn, error) {
+	return n.stack.Connect(ctx, n.Node, peer)
+}
+
+// Connect is Node.Connect for a node started with NewNodeOptions, ergo.StartNode and Install.
+func (s *Stack) Connect(ctx context.Context, n gen.Node, peer gen.Atom) (*Conn, error) {
+	if c, ok := s.Proto.Conn(peer); ok {
+		return c, nil
+	}
+	route, err := s.Registrar.ResolveContext(ctx, peer)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	network := n.Network()
+	if network == nil {
+		return nil, gen.ErrNetworkStopped
+	}
+	addr := net.JoinHostPort(route.Host, fmt.Sprint(route.Port))
+	if _, err := network.GetNodeWithRoute(peer, gen.NetworkRoute{Route: route}); err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			err = fmt.Errorf("%w: %w", ErrPeerUnreachable, err)
+		}
+		return nil, &ConnectError{Peer: peer, Addr: addr, Err: err}
+	}
+	// Serve registers the Conn from its own goroutine: wait for it briefly.
+	for i := 0; ; i++ {
+		if c, ok := s.Proto.Conn(peer); ok {
+			return c, nil
+		}
+		if i > 2000 {
+			return nil, &ConnectError{Peer: peer, Addr: addr, Err: ErrConnectionClosed}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func freePort(host string) (uint16, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("node: finding a free port on %s: %w", host, err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port), nil
+}
