@@ -25,7 +25,7 @@ test: otp lint
 	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $(PKGS); \
 	done
 
-## run: the main job on an embedded default: a local reference Brain (later: pharos-node run beside it)
+## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
 run:
 	scripts/run.sh
 

@@ -170,7 +170,7 @@ func Default() Config {
 		},
 		Ingest: Ingest{
 			HTTP:   HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000},
-			StatsD: StatsD{MaxPacketBytes: 64 << 10},
+			StatsD: StatsD{MaxPacketBytes: 8 << 10},
 			Scrape: Scrape{Interval: Duration(15 * time.Second), Timeout: Duration(5 * time.Second)},
 			Host:   Host{Interval: Duration(10 * time.Second)},
 		},
@@ -180,8 +180,7 @@ func Default() Config {
 }
 
 // Load builds the configuration: defaults, then the file named by --config (if any), then PHAROS_*
-// variables from environ, then the flags in args. It returns the configuration and the path of
-// the file used ("" when none).
+// variables from environ, then the flags in args, and validates the result.
 func Load(args []string, environ []string, readFile func(string) ([]byte, error)) (Config, error) {
 	cfg := Default()
 	fields := settings(&cfg)
@@ -353,6 +352,9 @@ func (c Config) Validate() error {
 	}
 	if c.Delivery.MaxBackoff < c.Delivery.BaseBackoff {
 		return bad("delivery.max_backoff", "must be at least delivery.base_backoff (%s)", c.Delivery.BaseBackoff)
+	}
+	if c.Ingest.StatsD.MaxPacketBytes > 65535 {
+		return bad("ingest.statsd.max_packet_bytes", "must be at most 65535 (a UDP datagram), got %d", c.Ingest.StatsD.MaxPacketBytes)
 	}
 	if c.Spill.SegmentBytes > c.Spill.MaxBytes {
 		return bad("spill.segment_bytes", "must not exceed spill.max_bytes (%s)", c.Spill.MaxBytes)

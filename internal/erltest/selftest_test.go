@@ -88,6 +88,16 @@ func TestBrainReportsGapsDuplicatesAndReorders(t *testing.T) {
 	s := b.Stats().Sources["s"]
 	assert.Equal(t, SourceStats{Received: 7, Unique: 6, Duplicates: 1, Reorders: 2, Next: 4, MaxSeq: 6, Missing: 1}, s)
 	assert.False(t, s.Exactly(7))
+
+	// A stream whose start is lost stays cheap to track: 20,000 records above a hole.
+	b.Client(erlMetric + `
+		[Brain ! M(<<"late">>, S) || S <- lists:seq(1, 20000)],
+		pong = gen_server:call(Brain, ping)`)
+	late := b.Stats().Sources["late"]
+	assert.Equal(t, SourceStats{Received: 20000, Unique: 20000, Next: 0, MaxSeq: 20000, Missing: 1}, late)
+
+	b.Reset()
+	assert.Empty(t, b.Stats().Sources)
 }
 
 func TestBrainSurvivesProcessCrashAndNodeRestart(t *testing.T) {

@@ -50,7 +50,9 @@ serve(S, Name) ->
 
 command(<<"ping">>, _) -> "pong";
 command(<<"stats">>, _) -> pharos_brain_json:encode(pharos_brain_store:stats());
-command(<<"reset">>, _) -> pharos_brain_store:reset();
+command(<<"reset">>, _) ->
+    ok = pharos_brain_store:reset(),
+    "ok";
 command(<<"crash">>, Name) ->
     exit(whereis(Name), kill),
     "ok";

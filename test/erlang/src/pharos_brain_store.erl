@@ -16,12 +16,14 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(T, pharos_brain_stats).
+-define(AHEAD, pharos_brain_ahead). % {{Source, Seq}} for the seen numbers above a source's `next`
 -define(LAST_MAX, 100).
 
 start_link(StateDir) -> gen_server:start_link({local, ?MODULE}, ?MODULE, StateDir, []).
 
 init(StateDir) ->
     ets:new(?T, [named_table, public, set, {write_concurrency, true}]),
+    ets:new(?AHEAD, [named_table, public, set]),
     load(StateDir),
     ets:insert(?T, {state_dir, StateDir}),
     {ok, StateDir}.
@@ -54,28 +56,29 @@ last(Max) ->
     [R || {_, R} <- lists:nthtail(max(0, length(All) - Max), lists:keysort(1, All))].
 
 track(Source, Seq) ->
-    {Recv, Uniq, Dup, Reord, Next, Max, Ahead} =
+    {Recv, Uniq, Dup, Reord, Next, Max} =
         case ets:lookup(?T, {seq, Source}) of
             [{_, V}] -> V;
-            [] -> {0, 0, 0, 0, 0, -1, #{}}
+            [] -> {0, 0, 0, 0, 0, -1}
         end,
-    Dupe = Seq < Next orelse maps:is_key(Seq, Ahead),
+    Dupe = Seq < Next orelse ets:member(?AHEAD, {Source, Seq}),
     V1 = if
-             Dupe -> {Recv + 1, Uniq, Dup + 1, Reord, Next, Max, Ahead};
+             Dupe -> {Recv + 1, Uniq, Dup + 1, Reord, Next, Max};
              true ->
                  Reord1 = if Seq < Max -> Reord + 1; true -> Reord end,
-                 {Next1, Ahead1} = advance(Seq, Next, Ahead),
-                 {Recv + 1, Uniq + 1, Dup, Reord1, Next1, max(Max, Seq), Ahead1}
+                 Next1 = advance(Source, Seq, Next),
+                 {Recv + 1, Uniq + 1, Dup, Reord1, Next1, max(Max, Seq)}
          end,
     ets:insert(?T, {{seq, Source}, V1}).
 
-advance(Seq, Next, Ahead) when Seq =:= Next -> absorb(Next + 1, Ahead);
-advance(Seq, Next, Ahead) -> {Next, Ahead#{Seq => true}}.
+%% Every step is O(1) per record: the seen numbers above `next` live in their own table.
+advance(Source, Seq, Next) when Seq =:= Next -> absorb(Source, Next + 1);
+advance(Source, Seq, Next) -> ets:insert(?AHEAD, {{Source, Seq}}), Next.
 
-absorb(Next, Ahead) ->
-    case maps:take(Next, Ahead) of
-        {_, Ahead1} -> absorb(Next + 1, Ahead1);
-        error -> {Next, Ahead}
+absorb(Source, Next) ->
+    case ets:take(?AHEAD, {Source, Next}) of
+        [_] -> absorb(Source, Next + 1);
+        [] -> Next
     end.
 
 %% @doc Count an invalid message with its reason.
@@ -101,6 +104,7 @@ brain_starts() -> case ets:lookup(?T, brain_starts) of [{_, N}] -> N; [] -> 0 en
 reset() ->
     Keep = [E || {K, _} = E <- ets:tab2list(?T), lists:member(K, [state_dir, delay, brain_starts])],
     ets:delete_all_objects(?T),
+    ets:delete_all_objects(?AHEAD),
     ets:insert(?T, Keep),
     save(),
     ok.
@@ -112,7 +116,7 @@ stats() ->
     Sources = maps:from_list(
                 [{S, #{received => R, unique => U, duplicates => D, reorders => Re, next => N,
                        max_seq => M, missing => M + 1 - U}}
-                 || {{seq, S}, {R, U, D, Re, N, M, _}} <- Rows]),
+                 || {{seq, S}, {R, U, D, Re, N, M}} <- Rows]),
     NoSeq = maps:from_list([{S, N} || {{no_seq, S}, N} <- Rows]),
     #{received => Get(received),
       metrics => Get({type, metric}),
@@ -135,8 +139,9 @@ state_file(Dir) -> filename:join(Dir, "brain.state").
 save() ->
     case ets:lookup(?T, state_dir) of
         [{_, Dir}] when Dir =/= undefined ->
-            Rows = [E || {K, _} = E <- ets:tab2list(?T), persisted(K)] ++
-                   [E || {K, _, _} = E <- ets:tab2list(?T), persisted(K)],
+            Rows = {[E || {K, _} = E <- ets:tab2list(?T), persisted(K)] ++
+                    [E || {K, _, _} = E <- ets:tab2list(?T), persisted(K)],
+                    ets:tab2list(?AHEAD)},
             Tmp = state_file(Dir) ++ ".tmp",
             ok = file:write_file(Tmp, term_to_binary(Rows), [raw, sync]),
             ok = file:rename(Tmp, state_file(Dir));
@@ -152,6 +157,9 @@ load(undefined) -> ok;
 load(Dir) ->
     ok = filelib:ensure_dir(state_file(Dir)),
     case file:read_file(state_file(Dir)) of
-        {ok, Bin} -> ets:insert(?T, binary_to_term(Bin));
+        {ok, Bin} ->
+            {Rows, Ahead} = binary_to_term(Bin),
+            ets:insert(?T, Rows),
+            ets:insert(?AHEAD, Ahead);
         {error, enoent} -> ok
     end.
