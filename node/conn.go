@@ -676,10 +676,6 @@ func (c *Conn) addCall(caller gen.PID, ref gen.Ref) {
 	c.calls[ref] = pendingCall{caller: caller, since: now}
 }
 
-func genCall(from gen.PID, ref gen.Ref, message any) any {
-	return genCallTerm{from: from, ref: ref, message: message}
-}
-
 // genCallTerm is {'$gen_call', {From, Ref}, Message}.
 type genCallTerm struct {
 	from    gen.PID

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +21,6 @@ type fakeCore struct {
 	gen.Core
 	name   gen.Atom
 	refs   atomic.Uint64
-	mu     sync.Mutex
 	routed chan string
 	values chan any
 }

@@ -74,6 +74,13 @@ const (
 	FlagV4NC Flags = 1 << 34
 	// FlagAlias: process aliases (ALIAS_SEND). Implemented.
 	FlagAlias Flags = 1 << 35
+	// FlagLocalExt: LOCAL_EXT terms; internal to a node, never set.
+	FlagLocalExt Flags = 1 << 36
+	// FlagAltactSig: alternate activation of signals (OTP 27+); not implemented, never set.
+	FlagAltactSig Flags = 1 << 37
+	// FlagNativeRecords: native record terms (OTP 29); not implemented, never set, so the peer
+	// sends tuples.
+	FlagNativeRecords Flags = 1 << 38
 )
 
 // Mandatory25 is the set OTP 25 and later refuse to connect without.
@@ -92,7 +99,8 @@ const DefaultFlags = Mandatory | FlagMandatory25Digest | FlagDistMonitor | FlagD
 
 // unsupported flags can never be announced: the node would then receive what it cannot read.
 const unsupported = FlagPublished | FlagAtomCache | FlagHiddenAtomCache | FlagDistHdrAtomCache |
-	FlagFragments | FlagSpawn | FlagNameMe | FlagExitPayload
+	FlagFragments | FlagSpawn | FlagNameMe | FlagExitPayload | FlagLocalExt | FlagAltactSig |
+	FlagNativeRecords
 
 // Has reports whether every flag of want is set in f.
 func (f Flags) Has(want Flags) bool { return f&want == want }
@@ -126,6 +134,7 @@ var flagNames = [...]struct {
 	{FlagHandshake23, "HANDSHAKE_23"}, {FlagUnlinkID, "UNLINK_ID"},
 	{FlagMandatory25Digest, "MANDATORY_25_DIGEST"}, {FlagSpawn, "SPAWN"},
 	{FlagNameMe, "NAME_ME"}, {FlagV4NC, "V4_NC"}, {FlagAlias, "ALIAS"},
+	{FlagLocalExt, "LOCAL_EXT"}, {FlagAltactSig, "ALTACT_SIG"}, {FlagNativeRecords, "NATIVE_RECORDS"},
 }
 
 // String lists the flags by their OTP names, "DIST_MONITOR|UNLINK_ID"; unnamed bits as "bitN".

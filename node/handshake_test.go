@@ -278,3 +278,12 @@ func TestDigestMatchesErlang(t *testing.T) {
 	sum := digest("cookie", 4123456789)
 	assert.Equal(t, strings.ToUpper(hex.EncodeToString(sum[:])), got)
 }
+
+func TestFlagsString(t *testing.T) {
+	assert.Equal(t, "DIST_MONITOR|UNLINK_ID|bit40", (FlagDistMonitor | FlagUnlinkID | 1<<40).String())
+	assert.Equal(t, "none", Flags(0).String())
+	assert.Zero(t, DefaultFlags&unsupported)
+	assert.Zero(t, DefaultFlags.Missing(Mandatory))
+	assert.Equal(t, FlagV4NC|FlagUnlinkID, (Mandatory25 | FlagMandatory25Digest).Missing(Mandatory))
+	assert.Zero(t, FlagMandatory25Digest.Missing(Mandatory25), "the digest flag stands for the OTP 25 set")
+}

@@ -4,6 +4,11 @@ package node
 // distribution inside TLS: the TLS handshake first, then the distribution handshake with 4-byte
 // frame lengths, then the connection. Handshake does the same when HandshakeOptions.ClientTLS
 // (dialling) or ServerTLS (accepting) is set; TLSConfig builds those from PEM files.
+//
+// Certificates: Go checks the peer's host against the certificate's SANs (an IP host against
+// IP SANs). Erlang's ssl client checks the host part of our node name as a DNS name, so a
+// listening node named pharos@127.0.0.1 needs "DNS:127.0.0.1" in its SANs besides
+// "IP:127.0.0.1" (measured with OTP 25).
 
 import (
 	"crypto/tls"
