@@ -208,21 +208,11 @@ func (d *connData) ackedAttempt(state State) step {
 		return keep() // stale
 	}
 	a := d.acked
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
-	err := a.transport.Connect(ctx)
-	cancel()
-	if err != nil {
-		d.metrics.connectResult(false, false)
-		return d.goDisconnected(state, fmt.Errorf("connect: %w", err))
+	if failed, ok := d.connect(state, a.transport.Connect); !ok {
+		return failed
 	}
-	reconnect := d.connectedOnce
-	d.metrics.connectResult(true, reconnect)
-	if reconnect {
-		d.stats.Reconnects++
-	}
-	d.connectedOnce = true
-	ctx, cancel = context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
-	err = a.transport.SendBatch(ctx, a.sourceID, 0, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
+	err := a.transport.SendBatch(ctx, a.sourceID, 0, nil)
 	cancel()
 	if err != nil {
 		return d.goDisconnected(state, fmt.Errorf("send probe: %w", err))

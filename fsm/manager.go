@@ -408,22 +408,31 @@ func (d *connData) onTick(state State) step {
 	}
 }
 
+// connect makes the one connection attempt of Connecting and counts it. On failure it returns
+// the step back to Disconnected and false.
+func (d *connData) connect(state State, connect func(context.Context) error) (step, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
+	err := connect(ctx)
+	cancel()
+	if err != nil {
+		d.metrics.connectResult(false, false)
+		return d.goDisconnected(state, fmt.Errorf("connect: %w", err)), false
+	}
+	reconnect := d.connectedOnce
+	d.metrics.connectResult(true, reconnect)
+	if reconnect {
+		d.stats.Reconnects++
+	}
+	d.connectedOnce = true
+	return step{}, true
+}
+
 func (d *connData) onAttempt(state State) step {
 	switch state {
 	case Connecting:
-		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
-		err := d.transport.Connect(ctx)
-		cancel()
-		if err != nil {
-			d.metrics.connectResult(false, false)
-			return d.goDisconnected(state, fmt.Errorf("connect: %w", err))
+		if failed, ok := d.connect(state, d.transport.Connect); !ok {
+			return failed
 		}
-		reconnect := d.connectedOnce
-		d.metrics.connectResult(true, reconnect)
-		if reconnect {
-			d.stats.Reconnects++
-		}
-		d.connectedOnce = true
 		d.connected = true
 		if err := d.flush(); err != nil {
 			return d.goDisconnected(state, err)
