@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build test unit-and-interop run bench otp lint fuzz fuzz-long clean
+.PHONY: all build deps test unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean
 
 all: build
 
@@ -18,8 +18,12 @@ build:
 otp:
 	scripts/otp.sh install all
 
+## deps: Debian packages the tests need besides Erlang (openssl, prometheus-node-exporter)
+deps:
+	scripts/test-deps.sh
+
 ## test: provision Erlang, lint, then every Go test (unit and real-erl interop) once per OTP release
-test: otp lint
+test: otp deps lint
 	@set -e; for rel in $(OTP_RELEASES); do \
 	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
 	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $(PKGS); \
@@ -29,9 +33,16 @@ test: otp lint
 run:
 	scripts/run.sh
 
-## bench: Go benchmarks; each package compares itself with the BEAM doing the same work in the same run
-bench: otp
-	PHAROS_OTP=$${PHAROS_OTP:-25} $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+## bench: every Go benchmark, package by package (scripts/bench.sh); those with a BEAM counterpart run it
+## in the same run, on OTP $(BENCH_OTP). Raw output and a summary table in _build/bench/.
+## bench-quick: the same as a short smoke run.
+BENCH_OTP ?= $(or $(PHAROS_OTP),25)
+bench:
+	scripts/otp.sh install $(BENCH_OTP)
+	BENCH_OTP=$(BENCH_OTP) GO=$(GO) scripts/bench.sh
+bench-quick:
+	scripts/otp.sh install $(BENCH_OTP)
+	BENCH_QUICK=1 BENCH_OTP=$(BENCH_OTP) GO=$(GO) scripts/bench.sh
 
 ## fuzz: run each fuzz target briefly (fuzz-long: for minutes)
 FUZZTIME ?= 10s

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# test-deps.sh: Debian packages the tests use besides Erlang (scripts/otp.sh): openssl makes the
+# certificates of the TLS distribution tests; prometheus-node-exporter is the real exporter the
+# scrape test starts on a loopback port (without it that test scrapes a recorded exposition and
+# says so). Installed only when missing; nothing is started.
+set -euo pipefail
+missing=()
+for p in openssl prometheus-node-exporter; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+echo "test-deps.sh: installing ${missing[*]}" >&2
+as_root apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
