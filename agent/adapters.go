@@ -1,6 +1,7 @@
 package agent
 
-// Adapters from the real tiers (buffer.Ring, spill.Log) to the seams of package fsm.
+// Adapters from the real tiers (buffer.Ring, spill.Log) to the seams of package fsm. The
+// acknowledged mode's adapter, SeqTier, is in acked_seqtier.go.
 
 import (
 	"github.com/pharos-node/pharos-node/buffer"
@@ -76,41 +77,3 @@ func (s *SpillTier) Len() int { return s.Log.Len() }
 
 // Bytes implements fsm.Spill.
 func (s *SpillTier) Bytes() int64 { return s.Log.Bytes() }
-
-// SeqTier adapts a *spill.Log to fsm.SeqLog (the acknowledged mode's store): the log's SourceID
-// and sequence numbers survive restarts, as WIRE.md requires.
-type SeqTier struct {
-	Log *spill.Log
-	buf []spill.Record
-}
-
-var _ fsm.SeqLog = (*SeqTier)(nil)
-
-// SourceID implements fsm.SeqLog.
-func (s *SeqTier) SourceID() string { return s.Log.SourceID() }
-
-// Append implements fsm.SeqLog.
-func (s *SeqTier) Append(rec []byte) (uint64, error) { return s.Log.Append(rec) }
-
-// Read implements fsm.SeqLog.
-func (s *SeqTier) Read(dst []fsm.SpillRecord, max int) ([]fsm.SpillRecord, error) {
-	var err error
-	s.buf, err = s.Log.Read(s.buf[:0], max)
-	for _, r := range s.buf {
-		dst = append(dst, fsm.SpillRecord{Seq: r.Seq, Data: r.Data})
-	}
-	clear(s.buf)
-	return dst, err
-}
-
-// Rewind implements fsm.SeqLog.
-func (s *SeqTier) Rewind() { s.Log.Rewind() }
-
-// Trim implements fsm.SeqLog.
-func (s *SeqTier) Trim(throughSeq uint64) error { return s.Log.Trim(throughSeq) }
-
-// Len implements fsm.SeqLog.
-func (s *SeqTier) Len() int { return s.Log.Len() }
-
-// Bytes implements fsm.SeqLog.
-func (s *SeqTier) Bytes() int64 { return s.Log.Bytes() }

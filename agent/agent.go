@@ -83,7 +83,8 @@ type Options struct {
 	// SpillDir is the disk tier: records the ring cannot hold, records left at Close (and, in
 	// ModeAcked, every record until acknowledged) wait there across restarts. Empty: RAM only.
 	SpillDir string
-	// SpillOptions are passed to spill.Open (the logger and registerer are added).
+	// SpillOptions are passed to spill.Open (the logger and registerer are added; in ModeAcked
+	// the overflow policy is always spill.Refuse, see ackedSpillOptions).
 	SpillOptions []spill.Option
 
 	// Limits are the record limits DeliverMetric and DeliverAlert validate against.
@@ -107,6 +108,7 @@ type Agent struct {
 	pid     gen.PID
 	ring    *buffer.Ring
 	spill   *spill.Log
+	seqTier *SeqTier // ModeAcked with a spill directory
 	memLog  *fsm.MemoryLog
 	metrics *prometheus.Registry // the manager's metrics, read back by State and Stats
 
@@ -170,6 +172,10 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	if opts.SpillDir != "" {
 		logger := opts.Logger
 		sopts := append([]spill.Option{spill.WithLogger(&logger)}, opts.SpillOptions...)
+		if opts.Mode == ModeAcked {
+			// Dropping the oldest segment would delete unacknowledged records (see ackedSpillOptions).
+			sopts = append(sopts, ackedSpillOptions()...)
+		}
 		if opts.Registerer != nil {
 			sopts = append(sopts, spill.WithRegisterer(opts.Registerer))
 		}
@@ -194,7 +200,12 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		aopts.Config.Delivery = fsm.DeliveryAcked
 		aopts.NewAckTransport = brain.NewAckTransport
 		if a.spill != nil {
-			aopts.Log = &SeqTier{Log: a.spill}
+			tier, err := NewSeqTier(a.spill, opts.Logger)
+			if err != nil {
+				return nil, err
+			}
+			a.seqTier = tier
+			aopts.Log = tier
 		} else {
 			mem, err := fsm.NewMemoryLog(opts.RingRecords, rand.Reader)
 			if err != nil {

@@ -46,6 +46,24 @@
 // the manager, which takes the Brain's pharos_ack; the spill directory holds the records until
 // acknowledged and gives the SourceId (a RAM log without one).
 //
+// # The acknowledged mode's numbering
+//
+// With a spill directory the manager's log is a SeqTier: it numbers records densely from 0, one
+// number per record the directory ever stored, across restarts and crashes (the spill log's own
+// numbers start at 1 and jump by its lease after a crash; SeqTier maps them, keeping its spans in
+// NumberingFile, written atomically, before a record that needs a new span is stored). SeqTier
+// is also the manager's fsm.NumberingStore, so a renumbering the manager makes (a Brain that is
+// ahead, after an OS crash lost the log's tail) survives restarts too. The Brain's deduplication
+// is therefore exact across restarts of the process on the same directory; AckedNextSeq tells
+// how many records the directory has stored (`pharos-node send --mode acked` resumes from it).
+//
+// In ModeAcked the spill directory always refuses records when full (spill.Refuse, whatever
+// SpillOptions say): dropping its oldest segment would delete records the Brain has not
+// acknowledged. A refused record is counted as dropped; size spill.WithMaxBytes for the longest
+// outage to ride out. Without a spill directory the log is a fsm.MemoryLog of RingRecords
+// records: a restart of the process loses what was not yet acknowledged, and the Brain sees a
+// new SourceId.
+//
 // In ModePayload, ModeTerm and ModeSubject, Erlang distribution gives no receipt: records
 // written shortly before a connection drops can be lost with no error here. The manager counts
 // those written in the last Delivery.FlushInterval before a drop as possibly lost (Stats,

@@ -132,30 +132,52 @@ func (d *distFlags) validate() error {
 
 // connect starts the local node and connects it to the Brain.
 func (d *distFlags) connect(ctx context.Context, stderr io.Writer) (*session, error) {
-	cookie, err := d.cookie(os.Getenv)
+	name, opts, err := d.nodeConfig(stderr)
 	if err != nil {
 		return nil, err
 	}
+	brain := gen.Atom(d.brainNode)
+	n, err := node.Start(name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("starting node %s: %w", name, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	c, err := n.Connect(cctx, brain)
+	if err != nil {
+		n.StopForce()
+		return nil, err
+	}
+	return &session{node: n, conn: c, brain: brain, target: gen.Atom(d.brainName)}, nil
+}
+
+// nodeConfig is this node's name and options from the flags: cookie, TLS, EPMD, tick time, a
+// static route with --brain-addr, Ergo's log to stderr.
+func (d *distFlags) nodeConfig(stderr io.Writer) (gen.Atom, node.Options, error) {
+	cookie, err := d.cookie(os.Getenv)
+	if err != nil {
+		return "", node.Options{}, err
+	}
 	tlsCfg, err := d.tlsConfig()
 	if err != nil {
-		return nil, err
+		return "", node.Options{}, err
 	}
 	epmdPort := d.epmdPort
 	if epmdPort == 0 {
 		if epmdPort, err = node.EPMDPortFromEnv(os.Getenv); err != nil {
-			return nil, err
+			return "", node.Options{}, err
 		}
 	}
 	name := d.name
 	if name == "" {
 		host, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("--name not given and no host name: %w", err)
+			return "", node.Options{}, fmt.Errorf("--name not given and no host name: %w", err)
 		}
 		name = "pharos@" + host
 	}
 	if _, _, err := node.SplitNodeName(name); err != nil {
-		return nil, fmt.Errorf("%w: --name: %v", errUsage, err)
+		return "", node.Options{}, fmt.Errorf("%w: --name: %v", errUsage, err)
 	}
 	brain := gen.Atom(d.brainNode)
 	opts := node.Options{
@@ -173,26 +195,15 @@ func (d *distFlags) connect(ctx context.Context, stderr io.Writer) (*session, er
 	if d.brainAddr != "" {
 		host, portText, err := net.SplitHostPort(d.brainAddr)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --brain-addr: %v", errUsage, err)
+			return "", node.Options{}, fmt.Errorf("%w: --brain-addr: %v", errUsage, err)
 		}
 		port, err := strconv.ParseUint(portText, 10, 16)
 		if err != nil || port == 0 {
-			return nil, fmt.Errorf("%w: --brain-addr: bad port %q", errUsage, portText)
+			return "", node.Options{}, fmt.Errorf("%w: --brain-addr: bad port %q", errUsage, portText)
 		}
 		opts.Static = map[gen.Atom]node.StaticRoute{brain: {Host: host, Port: uint16(port)}}
 	}
-	n, err := node.Start(gen.Atom(name), opts)
-	if err != nil {
-		return nil, fmt.Errorf("starting node %s: %w", name, err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	c, err := n.Connect(cctx, brain)
-	if err != nil {
-		n.StopForce()
-		return nil, err
-	}
-	return &session{node: n, conn: c, brain: brain, target: gen.Atom(d.brainName)}, nil
+	return gen.Atom(name), opts, nil
 }
 
 // exitCode maps an error to the command's exit code: 2 for usage, 1 otherwise.

@@ -1,13 +1,16 @@
 package main
 
 // pharos-node send: send N valid synthetic metrics to the Brain, each with the tag seq = 0..N-1,
-// then print one JSON summary line. The metrics are encoded straight into the connection's
-// buffer (the fast path); a final round trip proves the Brain's node received all of them.
+// then print one JSON summary line. In the payload, term and subject modes the metrics are
+// encoded straight into the connection's buffer (the fast path); a final round trip proves the
+// Brain's node received all of them. The acked mode goes through the agent (the daemon's
+// connection manager); see runSendAcked.
 
 import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,9 +19,13 @@ import (
 	"time"
 
 	"ergo.services/ergo/gen"
+	"github.com/rs/zerolog"
 
+	"github.com/pharos-node/pharos-node/agent"
 	"github.com/pharos-node/pharos-node/etf"
+	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/node"
+	"github.com/pharos-node/pharos-node/spill"
 )
 
 // sendSummary is the JSON line send prints.
@@ -43,6 +50,8 @@ func cpuSeconds() float64 {
 // delivery mode (WIRE.md), to a frame buffer.
 func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []byte) ([]byte, error), error) {
 	switch mode {
+	case "acked":
+		return nil, nil // runSendAcked encodes through the agent
 	case "payload":
 		return func(dst []byte) ([]byte, error) {
 			start := len(dst)
@@ -75,7 +84,7 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 			return dst, nil
 		}, nil
 	}
-	return nil, fmt.Errorf("%w: --mode %q: want payload, term or subject", errUsage, mode)
+	return nil, fmt.Errorf("%w: --mode %q: want payload, term, subject or acked", errUsage, mode)
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -85,8 +94,10 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d.register(fs)
 	count := fs.Int("count", 0, "number of metrics to send (required)")
 	rate := fs.Float64("rate", 0, "metrics per second; 0 means as fast as possible")
-	mode := fs.String("mode", "payload", "delivery mode: payload, term or subject")
+	mode := fs.String("mode", "payload", "delivery mode: payload, term, subject or acked (acked: --timeout bounds the whole run)")
 	source := fs.String("source", "pharos-send", "the metrics' source field")
+	var ack ackedSendFlags
+	ack.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -116,6 +127,15 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	m.Tags[1].Value = "0"
 	if err := m.Validate(etf.RecordLimits{}); err != nil {
 		return fail(err)
+	}
+	if *mode == "acked" {
+		if *rate > 0 {
+			return fail(fmt.Errorf("%w: --rate is not supported with --mode acked", errUsage))
+		}
+		return runSendAcked(ctx, &d, &ack, *count, m, stdout, stderr)
+	}
+	if ack.spillDir != "" {
+		return fail(fmt.Errorf("%w: --spill-dir needs --mode acked", errUsage))
 	}
 
 	s, err := d.connect(ctx, stderr)
@@ -165,4 +185,217 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	line, _ := json.Marshal(sum)
 	fmt.Fprintln(stdout, string(line))
 	return 0
+}
+
+// ackedSendFlags are the flags of `send --mode acked`.
+type ackedSendFlags struct {
+	spillDir    string
+	spillSync   string
+	batchSize   int
+	batchDelay  time.Duration
+	window      int
+	ackTimeout  time.Duration
+	baseBackoff time.Duration
+	maxBackoff  time.Duration
+	maxUnacked  int
+}
+
+func (f *ackedSendFlags) register(fs *flag.FlagSet) {
+	def := fsm.DefaultAckedConfig()
+	fs.StringVar(&f.spillDir, "spill-dir", "", "acked mode: spill directory holding the records until acknowledged; a restart on it resumes (default: RAM only)")
+	fs.StringVar(&f.spillSync, "spill-sync", "interval", "acked mode: spill sync policy: always, interval or never")
+	fs.IntVar(&f.batchSize, "batch-size", def.BatchSize, "acked mode: records per pharos_batch")
+	fs.DurationVar(&f.batchDelay, "batch-delay", def.BatchDelay, "acked mode: longest wait to fill a batch")
+	fs.IntVar(&f.window, "window", def.Window, "acked mode: batches in flight")
+	fs.DurationVar(&f.ackTimeout, "ack-timeout", def.AckTimeout, "acked mode: a Brain that acknowledges nothing for this long counts as lost")
+	fs.DurationVar(&f.baseBackoff, "base-backoff", 100*time.Millisecond, "acked mode: first reconnect backoff")
+	fs.DurationVar(&f.maxBackoff, "max-backoff", 2*time.Second, "acked mode: longest reconnect backoff")
+	fs.IntVar(&f.maxUnacked, "max-unacked", 0, "acked mode: hand over no more records while this many wait for an ack (0: no bound but the spill directory's)")
+}
+
+// ackedSendSummary is the JSON line `send --mode acked` prints, on success and on timeout.
+type ackedSendSummary struct {
+	Mode     string `json:"mode"`
+	Source   string `json:"source"`
+	SourceID string `json:"source_id,omitempty"` // the spill directory's; none for a RAM log
+	Count    int    `json:"count"`
+	// ResumedAt is the seq tag of the first record this run generated: the spill directory
+	// already held (or had delivered) records 0..ResumedAt-1 from earlier runs.
+	ResumedAt uint64 `json:"resumed_at"`
+	// Sent is how many records this run handed to the connection manager.
+	Sent int `json:"sent"`
+	// Acknowledged is how many records the Brain acknowledged during this run (records of
+	// earlier runs included).
+	Acknowledged uint64 `json:"acknowledged"`
+	// Pending is how many records, of this run or earlier ones on the spill directory, are
+	// not yet acknowledged.
+	Pending       int     `json:"pending"`
+	Dropped       uint64  `json:"dropped"`
+	Reconnects    uint64  `json:"reconnects"`
+	Complete      bool    `json:"complete"`
+	Seconds       float64 `json:"seconds"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+}
+
+// errAckedIncomplete: --timeout passed before every record was acknowledged.
+var errAckedIncomplete = errors.New("not every record was acknowledged")
+
+// runSendAcked is `send --mode acked`: the records go through the agent, as in the daemon
+// (pharos_batch messages, a window in flight, cumulative acks, reconnects with backoff, the ack
+// timeout), and the command exits 0 once every record is acknowledged. --timeout bounds the
+// whole run: when it passes first, the summary is printed with the pending count and the exit
+// code is 1.
+//
+// Resuming. With --spill-dir the records wait there until acknowledged, and the directory's
+// numbering is dense from 0 (agent.SeqTier): the k-th record it ever stored has sequence number
+// k, and this command gives record k the tag seq = k. A run started on a directory that earlier
+// runs used (a kill -9 among them) therefore generates only the records from
+// agent.AckedNextSeq on, the first the directory does not hold; records an earlier run had
+// handed over but that never reached the directory (still in the manager's mailbox, or in the
+// log's write buffer when the process died) were never sent, so they are generated again under
+// the same tags and numbers. Records still on disk are delivered first. Run it with the same
+// --count and --source each time. Without --spill-dir the log is in RAM: a restart starts a new
+// SourceId from seq 0.
+func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count int, m *etf.Metric, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "pharos-node send: %v\n", err)
+		return exitCode(err)
+	}
+	syncPolicy, err := spill.ParseSyncPolicy(f.spillSync)
+	if err != nil {
+		return fail(fmt.Errorf("%w: --spill-sync: %v", errUsage, err))
+	}
+	cfg := fsm.DefaultConfig()
+	cfg.BaseBackoff, cfg.MaxBackoff = f.baseBackoff, f.maxBackoff
+	cfg.ConnectTimeout = min(cfg.ConnectTimeout, d.timeout)
+	cfg.Acked = fsm.AckedConfig{BatchSize: f.batchSize, BatchDelay: f.batchDelay, Window: f.window, AckTimeout: f.ackTimeout}
+	cfg.Delivery = fsm.DeliveryAcked
+	if err := cfg.Validate(); err != nil {
+		return fail(fmt.Errorf("%w: %w", errUsage, err))
+	}
+	name, nopts, err := d.nodeConfig(stderr)
+	if err != nil {
+		return fail(err)
+	}
+	level := zerolog.WarnLevel
+	if d.verbose {
+		level = zerolog.InfoLevel
+	}
+	logger := zerolog.New(stderr).Level(level).With().Timestamp().Logger()
+
+	deadline, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	cpu0, t0 := cpuSeconds(), time.Now()
+	a, err := agent.Start(deadline, agent.Options{
+		NodeName:     name,
+		NodeOptions:  nopts,
+		Brain:        agent.Target{Node: gen.Atom(d.brainNode), Name: gen.Atom(d.brainName)},
+		Mode:         agent.ModeAcked,
+		Delivery:     cfg,
+		SpillDir:     f.spillDir,
+		SpillOptions: []spill.Option{spill.WithSync(syncPolicy)},
+		RingRecords:  max(count, 1), // the RAM log's capacity without --spill-dir
+		Logger:       logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	// Ergo takes SIGTERM and SIGINT with every node; take them back so Close runs.
+	deadline, _, release := takeOverSignals(deadline)
+	defer release()
+
+	next, _ := a.AckedNextSeq()
+	sum := ackedSendSummary{Mode: "acked", Source: m.Source, SourceID: a.SourceID(), Count: count, ResumedAt: next}
+	target := max(uint64(count), next)
+	acked0 := a.Stats().Acked
+	runErr := sendAckedRecords(deadline, a, m, next, uint64(count), f.maxUnacked, &sum.Sent)
+	if runErr == nil {
+		runErr = waitAcked(deadline, a, target)
+	}
+	st := a.Stats()
+	stored, _ := a.AckedNextSeq()
+	inMailbox := max(int64(sum.Sent)-int64(stored-next), 0)
+	sum.Acknowledged = st.Acked - acked0
+	sum.Pending = a.Unacknowledged() + int(inMailbox)
+	sum.Dropped, sum.Reconnects = st.Dropped, st.Reconnects
+	sum.Complete = runErr == nil && sum.Pending == 0 && st.Dropped == 0
+	// Everything is acknowledged (or the deadline passed): Close stops at once, leaving what is
+	// pending on disk for the next run.
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), time.Second)
+	if err := a.Close(closeCtx); err != nil && runErr == nil {
+		runErr = err
+	}
+	closeCancel()
+	sum.Seconds = time.Since(t0).Seconds()
+	sum.RecordsPerSec = float64(sum.Sent) / sum.Seconds
+	sum.CPUSeconds = cpuSeconds() - cpu0
+	line, _ := json.Marshal(sum)
+	fmt.Fprintln(stdout, string(line))
+	switch {
+	case runErr != nil:
+		return fail(runErr)
+	case st.Dropped > 0:
+		return fail(fmt.Errorf("%d records dropped (spill directory full or refusing)", st.Dropped))
+	case !sum.Complete:
+		return fail(errAckedIncomplete)
+	}
+	return 0
+}
+
+// sendAckedRecords hands records from..to-1 to the agent, in order, waiting while its mailbox
+// is full, and, with maxUnacked > 0, while that many records wait for an ack (checked every
+// 256 records). sent counts the records accepted.
+func sendAckedRecords(ctx context.Context, a *agent.Agent, m *etf.Metric, from, to uint64, maxUnacked int, sent *int) error {
+	seqBuf := make([]byte, 0, 20)
+	for i := from; i < to; i++ {
+		for maxUnacked > 0 && (i-from)%256 == 0 {
+			stored, _ := a.AckedNextSeq()
+			if a.Unacknowledged()+*sent-int(stored-from) < maxUnacked {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %d records handed over: %w", errAckedIncomplete, *sent, ctx.Err())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		seqBuf = strconv.AppendUint(seqBuf[:0], i, 10)
+		m.Tags[1].Value = string(seqBuf)
+		m.Value = float64(i)
+		m.TimestampMs = time.Now().UnixMilli()
+		for {
+			err := a.DeliverMetric(*m)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, agent.ErrBusy) {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %d records handed over: %w", errAckedIncomplete, *sent, ctx.Err())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		*sent++
+	}
+	return nil
+}
+
+// waitAcked polls until the log has stored target records and holds none unacknowledged, or ctx
+// is done.
+func waitAcked(ctx context.Context, a *agent.Agent, target uint64) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if stored, _ := a.AckedNextSeq(); stored >= target && a.Unacknowledged() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", errAckedIncomplete, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

@@ -41,12 +41,12 @@ handle(Bin) when is_binary(Bin) -> payload(payload, Bin);
 handle({metric, _, _, _, _, _, _} = Rec) -> record(term, Rec);
 handle({alert, _, _, _, _, _, _} = Rec) -> record(term, Rec);
 handle({pharos_batch, _ReplyTo, _SourceId, _FirstSeq, _Payloads} = Batch) ->
-    case pharos_acked:handle_batch(Batch, pharos_brain_store:acked_state(), fun(Bin) -> payload(acked, Bin) end) of
-        {ok, State, {ReplyTo, Ack}} ->
-            pharos_brain_store:set_acked_state(State),   % persisted before the ack goes out
-            ReplyTo ! Ack;
-        {error, Reason} ->
-            pharos_brain_store:invalid(acked, Reason)
+    %% The batch is processed, and the new NextSeq persisted, inside the store process, which
+    %% outlives crashes of this server: a crash here never leaves a batch half counted with its
+    %% NextSeq not moved (the resend would then count the first half twice).
+    case pharos_brain_store:acked_batch(Batch, fun(Bin) -> payload(acked, Bin) end) of
+        {ok, {ReplyTo, Ack}} -> ReplyTo ! Ack;
+        {error, Reason} -> pharos_brain_store:invalid(acked, Reason)
     end;
 handle({Tag, Bin}) when is_atom(Tag), is_binary(Bin) -> payload(subject, Bin);
 handle(_Other) -> pharos_brain_store:invalid(unknown, unknown_message).

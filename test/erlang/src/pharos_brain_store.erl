@@ -12,7 +12,7 @@
 -module(pharos_brain_store).
 -behaviour(gen_server).
 -export([start_link/1, record/2, invalid/2, stats/0, reset/0, last/1,
-         acked_state/0, set_acked_state/1, get_delay/1, set_delay/1, brain_starts/0]).
+         acked_state/0, set_acked_state/1, acked_batch/2, get_delay/1, set_delay/1, brain_starts/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(T, pharos_brain_stats).
@@ -28,6 +28,12 @@ init(StateDir) ->
     ets:insert(?T, {state_dir, StateDir}),
     {ok, StateDir}.
 
+handle_call({acked_batch, Batch, Fun}, _From, S) ->
+    Reply = case pharos_acked:handle_batch(Batch, acked_state(), Fun) of
+                {ok, State, Ack} -> set_acked_state(State), {ok, Ack};   % persisted before the ack goes out
+                {error, _} = E -> E
+            end,
+    {reply, Reply, S};
 handle_call(_, _From, S) -> {reply, ok, S}.
 handle_cast(_, S) -> {noreply, S}.
 handle_info(_, S) -> {noreply, S}.
@@ -86,6 +92,11 @@ invalid(Mode, Reason) ->
     bump(invalid),
     bump({invalid_mode, Mode}),
     bump({invalid_reason, Reason}).
+
+%% @doc Process an acked-mode batch (pharos_acked:handle_batch/3 with Fun for each new payload)
+%% and persist the new acked state, atomically with respect to crashes of the caller: it runs in
+%% this process. Returns {ok, {ReplyTo, Ack}} for the caller to send, or {error, Reason}.
+acked_batch(Batch, Fun) -> gen_server:call(?MODULE, {acked_batch, Batch, Fun}, infinity).
 
 acked_state() ->
     case ets:lookup(?T, acked) of [{_, S}] -> S; [] -> pharos_acked:new() end.

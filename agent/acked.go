@@ -1,0 +1,35 @@
+package agent
+
+// The acknowledged mode's parts of Agent that are not in agent.go.
+
+import "github.com/pharos-node/pharos-node/spill"
+
+// ackedSpillOptions are appended to Options.SpillOptions in ModeAcked, after the caller's, so
+// they win: the spill directory refuses records when it is full (spill.Refuse) instead of
+// dropping its oldest segment, which would delete records the Brain has not acknowledged and
+// leave a hole in the numbering. A refused record is counted as dropped by the manager
+// (pharos_fsm_dropped_total) and the caller's record is lost, never an acknowledged stream's
+// middle. Size the directory (spill.WithMaxBytes) for the longest Brain outage to ride out.
+func ackedSpillOptions() []spill.Option {
+	return []spill.Option{spill.WithOverflow(spill.Refuse)}
+}
+
+// AckedNextSeq returns, in ModeAcked, the sequence number the next record stored will get, which
+// is how many records the agent's log has ever stored: across restarts on the same spill
+// directory (SeqTier numbers densely from 0), or since Start for a RAM log. ok is false in the
+// other modes. Safe for concurrent use.
+func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
+	switch {
+	case a.seqTier != nil:
+		return a.seqTier.NextSeq(), true
+	case a.memLog != nil:
+		return a.memLog.NextSeq(), true
+	}
+	return 0, false
+}
+
+// Unacknowledged returns how many accepted records the agent still holds: in ModeAcked, those
+// stored and not yet acknowledged (on disk or in the RAM log); in the other modes, those in the
+// ring or on disk. Records still in the manager's mailbox are not counted. Safe for concurrent
+// use.
+func (a *Agent) Unacknowledged() int { return a.pending() }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pharos-node/pharos-node/internal/erltest"
+)
+
+// BenchmarkAckedThroughput measures, against one reference Brain in one run, the records/s
+// processed by the Brain (not merely written to the socket) for:
+//
+//   - acked: `send --mode acked` with a spill directory (batches of 1,000, a window of 8), timed
+//     until every record is acknowledged, which the Brain does after processing it;
+//   - acked_ram: the same without a spill directory;
+//   - payload: `send --mode payload`, one distribution message per record, timed until the
+//     Brain's statistics count every record;
+//   - beam: an Erlang client node sending the same records, encoded with term_to_binary before
+//     the clock starts, one message per record, timed until a call to the Brain returns (the
+//     Brain takes its mailbox in order, so every record was processed by then);
+//   - acked_null: `send --mode acked` with a spill directory to a process on the Brain's node
+//     that acknowledges every batch without looking at it: the sender's own ceiling.
+//
+// Each iteration sends PHAROS_BENCH_COUNT records (default 200,000) per variant; the metrics
+// are the totals. It prints the ratios.
+func BenchmarkAckedThroughput(b *testing.B) {
+	n := 200_000
+	if v := os.Getenv("PHAROS_BENCH_COUNT"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("PHAROS_BENCH_COUNT: %v", err)
+		}
+	}
+	brain := erltest.StartBrain(b, erltest.BrainOptions{})
+	b.Setenv("PHAROS_COOKIE", brain.Cookie)
+	// A sink that acknowledges every batch unread.
+	brain.Eval(`register(pharos_null_acker, spawn(fun Loop() -> receive {pharos_batch, R, S, F, P} -> R ! {pharos_ack, S, F + length(P)}, Loop(); _ -> Loop() end end)), ok`)
+	var dur [5]time.Duration // acked, acked_ram, payload, beam, acked_null
+	total := 0
+	for i := 0; b.Loop(); i++ {
+		total += n
+		dur[0] += benchAckedSend(b, brain, n, fmt.Sprintf("bench-acked-%d", i), true)
+		dur[1] += benchAckedSend(b, brain, n, fmt.Sprintf("bench-acked-ram-%d", i), false)
+		dur[2] += benchPayloadSend(b, brain, n, fmt.Sprintf("bench-payload-%d", i))
+		dur[3] += benchBEAMSend(b, brain, n, fmt.Sprintf("bench-beam-%d", i))
+		dur[4] += benchAckedNull(b, brain, n)
+	}
+	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
+	acked, ram, payload, beam, null := rate(dur[0]), rate(dur[1]), rate(dur[2]), rate(dur[3]), rate(dur[4])
+	b.ReportMetric(acked, "acked_rec/s")
+	b.ReportMetric(ram, "acked_ram_rec/s")
+	b.ReportMetric(payload, "payload_rec/s")
+	b.ReportMetric(beam, "beam_rec/s")
+	b.ReportMetric(null, "acked_null_rec/s")
+	b.ReportMetric(acked/payload, "acked/payload")
+	b.ReportMetric(acked/beam, "acked/beam")
+	b.Logf("OTP %s, %d records per variant: acked %.0f/s, acked (RAM) %.0f/s, payload %.0f/s, BEAM sender %.0f/s; acked/payload %.1fx, acked/BEAM %.1fx; acked into a sink that does not process: %.0f/s",
+		brain.Release.Version, total, acked, ram, payload, beam, acked/payload, acked/beam, null)
+}
+
+func benchAckedSend(b *testing.B, brain *erltest.Brain, n int, src string, disk bool) time.Duration {
+	b.Helper()
+	args := ackedSendArgs(brain, "--count", strconv.Itoa(n), "--source", src, "--timeout", "300s")
+	if disk {
+		args = append(args, "--spill-dir", b.TempDir())
+	}
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	if code := runSend(context.Background(), args, &stdout, &stderr); code != 0 {
+		b.Fatalf("send --mode acked: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	d := time.Since(start)
+	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
+		b.Fatalf("Brain: %+v", s)
+	}
+	return d
+}
+
+func benchAckedNull(b *testing.B, brain *erltest.Brain, n int) time.Duration {
+	b.Helper()
+	args := ackedSendArgs(brain, "--count", strconv.Itoa(n), "--source", "bench-null", "--timeout", "300s",
+		"--spill-dir", b.TempDir())
+	args[3] = "pharos_null_acker" // --brain-name
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	if code := runSend(context.Background(), args, &stdout, &stderr); code != 0 {
+		b.Fatalf("send --mode acked to the null acker: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	return time.Since(start)
+}
+
+func benchPayloadSend(b *testing.B, brain *erltest.Brain, n int, src string) time.Duration {
+	b.Helper()
+	args := ackedSendArgs(brain, "--count", strconv.Itoa(n), "--source", src, "--timeout", "60s")
+	args[5] = "payload" // --mode
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	if code := runSend(context.Background(), args, &stdout, &stderr); code != 0 {
+		b.Fatalf("send --mode payload: exit %d\n%s", code, stderr.String())
+	}
+	s, ok := brain.WaitStats(300*time.Second, func(s erltest.Stats) bool { return s.Sources[src].Received >= int64(n) })
+	d := time.Since(start)
+	if !ok || !s.Sources[src].Exactly(int64(n)) {
+		b.Fatalf("Brain: %+v", s.Sources[src])
+	}
+	return d
+}
+
+func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) time.Duration {
+	b.Helper()
+	out := brain.Client(fmt.Sprintf(`
+		N = %d,
+		M = fun(S) -> {metric, <<"pharos.synthetic">>, gauge, float(S),
+		               [{<<"host">>, <<"pharos-send">>}, {<<"seq">>, integer_to_binary(S)}],
+		               erlang:system_time(millisecond), <<"%s">>} end,
+		Bins = [term_to_binary(M(S)) || S <- lists:seq(0, N - 1)],
+		T0 = erlang:monotonic_time(microsecond),
+		[Brain ! B || B <- Bins],
+		pong = gen_server:call(Brain, ping, 300000),
+		T1 = erlang:monotonic_time(microsecond),
+		io:format("beam_us=~p~n", [T1 - T0])`, n, src))
+	var us float64
+	for _, f := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(f, "beam_us="); ok {
+			us, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if us == 0 {
+		b.Fatalf("BEAM sender: %q", out)
+	}
+	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
+		b.Fatalf("Brain: %+v", s)
+	}
+	return time.Duration(us * float64(time.Microsecond))
+}
