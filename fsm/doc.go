@@ -156,8 +156,9 @@
 // With a spill directory a process restart keeps the SourceID, the records
 // and the numbering; the first synchronisation skips what the Brain already
 // has (exactly so only if the log is a NumberingStore or numbers densely
-// from 0, see Holes: a spill directory numbers from 1 and jumps after a
-// crash). Without one (a MemoryLog) a process restart loses every record not
+// from 0, see Holes; agent.SeqTier, the spill-directory log the agent
+// uses, does both: it presents the spill log's numbers densely from 0 and
+// keeps its mapping and spans in the directory). Without one (a MemoryLog) a process restart loses every record not
 // yet acknowledged (in flight or waiting), and the Brain sees a new
 // SourceID whose numbering starts again at 0.
 //
