@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,13 +29,7 @@ import (
 // Each iteration sends PHAROS_BENCH_COUNT records (default 200,000) per variant; the metrics
 // are the totals. It prints the ratios.
 func BenchmarkAckedThroughput(b *testing.B) {
-	n := 200_000
-	if v := os.Getenv("PHAROS_BENCH_COUNT"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatalf("PHAROS_BENCH_COUNT: %v", err)
-		}
-	}
+	n := benchCount(b)
 	brain := erltest.StartBrain(b, erltest.BrainOptions{})
 	b.Setenv("PHAROS_COOKIE", brain.Cookie)
 	// A sink that acknowledges every batch unread.

@@ -14,6 +14,20 @@ import (
 	"github.com/pharos-node/pharos-node/internal/erltest"
 )
 
+// benchCount is the records per variant of the send benchmarks: PHAROS_BENCH_COUNT, default 200,000.
+func benchCount(b *testing.B) int {
+	b.Helper()
+	v := os.Getenv("PHAROS_BENCH_COUNT")
+	if v == "" {
+		return 200_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("PHAROS_BENCH_COUNT=%q: want a positive integer", v)
+	}
+	return n
+}
+
 // BenchmarkSendVersusBEAM compares, in one run against one reference Brain, `pharos-node send`
 // (payload mode, runSend in this process) with an Erlang client node sending the same records,
 // pre-encoded with term_to_binary before its clock starts. Each op is one round: n metrics from
@@ -34,13 +48,7 @@ import (
 //
 //	PHAROS_OTP=27 go test ./cmd/pharos-node -run '^$' -bench SendVersusBEAM -benchtime 1x
 func BenchmarkSendVersusBEAM(b *testing.B) {
-	n := 200000
-	if v := os.Getenv("PHAROS_BENCH_COUNT"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("PHAROS_BENCH_COUNT=%q: want a positive integer", v)
-		}
-	}
+	n := benchCount(b)
 	brain := erltest.StartBrain(b, erltest.BrainOptions{})
 	b.Setenv("PHAROS_COOKIE", brain.Cookie)
 	// The null sink answers gen_server:call(Sink, ping) with {pong, Count} and starts counting again.
