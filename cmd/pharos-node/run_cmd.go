@@ -169,6 +169,7 @@ func agentOptions(cfg config.Config, cookie string, reg prometheus.Registerer, l
 		RingRecords: cfg.Buffer.MaxRecords,
 		RingBytes:   int(cfg.Buffer.MaxBytes),
 		SpillDir:    cfg.Spill.Dir,
+		BrainQueue:  agent.QueueLimit{Max: cfg.Brain.QueueLimit},
 		Registerer:  reg,
 		Logger:      log,
 	}

@@ -66,6 +66,9 @@ type Brain struct {
 	Name string `yaml:"name" help:"the Brain process's registered name"`
 	Addr string `yaml:"addr" help:"host:port of the Brain's distribution listener (skips EPMD)"`
 	Mode string `yaml:"mode" help:"delivery mode: payload, term, subject or acked"`
+	// QueueLimit is backpressure on the Brain's mailbox: above this many queued messages delivery
+	// pauses and the backlog drains at the throttled pace. 0 switches the check off.
+	QueueLimit int `yaml:"queue_limit" help:"pause delivery while the Brain's mailbox holds more messages than this (0: off)"`
 }
 
 // TLS configures TLS distribution (-proto_dist inet_tls on the Brain).
@@ -323,6 +326,9 @@ func (c Config) Validate() error {
 	}
 	if c.TLS.Enabled && (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return bad("tls.cert_file", "and tls.key_file go together")
+	}
+	if c.Brain.QueueLimit < 0 {
+		return bad("brain.queue_limit", "must be 0 (off) or positive, got %d", c.Brain.QueueLimit)
 	}
 	if c.Node.EpmdPort < 0 || c.Node.EpmdPort > 65535 {
 		return bad("node.epmd_port", "must be a port number, got %d", c.Node.EpmdPort)

@@ -74,6 +74,7 @@ func TestRefusesUnknownKeysAndImpossibleValuesNamingTheKey(t *testing.T) {
 		"missing brain":      {args: []string{"--brain.node", ""}, wantKey: "brain.node"},
 		"brain without host": {args: []string{"--brain.node", "brain"}, wantKey: "brain.node"},
 		"bad sync":           {args: []string{"--spill.sync", "sometimes"}, wantKey: "spill.sync"},
+		"negative queue":     {args: []string{"--brain.queue_limit", "-5"}, wantKey: "brain.queue_limit"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
