@@ -321,19 +321,8 @@ func decodeMetric(raw []byte, def recordDefaults) (etf.Metric, error) {
 			if n, ok, err = r.number(name); err == nil && ok {
 				m.Value, err = parseValue(n)
 			}
-		case "tags":
-			m.Tags, err = r.tags()
-			ok = m.Tags != nil
-		case "timestamp_ms":
-			var ms int64
-			if ms, ok, err = r.timestamp(); ok {
-				m.TimestampMs = ms
-			}
-		case "source":
-			var s string
-			if s, ok, err = r.string(name); ok {
-				m.Source = s
-			}
+		default:
+			ok, err = r.commonField(name, &m.Tags, &m.TimestampMs, &m.Source)
 		}
 		if ok {
 			present |= metricFieldBit(name)
@@ -343,15 +332,47 @@ func decodeMetric(raw []byte, def recordDefaults) (etf.Metric, error) {
 	if err != nil {
 		return etf.Metric{}, err
 	}
-	for _, f := range [...]struct {
-		bit  int
-		name string
-	}{{fieldName, "name"}, {fieldKind, "kind"}, {fieldValue, "value"}} {
-		if present&f.bit == 0 {
-			return etf.Metric{}, &FieldError{Field: f.name, Err: ErrMissingField}
-		}
+	if err := requireFields(present, requiredField{fieldName, "name"}, requiredField{fieldKind, "kind"}, requiredField{fieldValue, "value"}); err != nil {
+		return etf.Metric{}, err
 	}
 	return m, nil
+}
+
+// commonField decodes the fields metrics and alerts share (tags, timestamp_ms, source) into the
+// given places; ok reports whether the field was present (null leaves the default).
+func (r *recordDecoder) commonField(name string, tags *[]etf.Tag, timestampMs *int64, source *string) (ok bool, err error) {
+	switch name {
+	case "tags":
+		*tags, err = r.tags()
+		return *tags != nil, err
+	case "timestamp_ms":
+		var ms int64
+		if ms, ok, err = r.timestamp(); ok {
+			*timestampMs = ms
+		}
+	case "source":
+		var s string
+		if s, ok, err = r.string(name); ok {
+			*source = s
+		}
+	}
+	return ok, err
+}
+
+// requiredField is a field a record must have: its presence bit and its name.
+type requiredField struct {
+	bit  int
+	name string
+}
+
+// requireFields names the first required field missing from present.
+func requireFields(present int, fields ...requiredField) error {
+	for _, f := range fields {
+		if present&f.bit == 0 {
+			return &FieldError{Field: f.name, Err: ErrMissingField}
+		}
+	}
+	return nil
 }
 
 // decodeAlert decodes one alert object.
@@ -375,19 +396,8 @@ func decodeAlert(raw []byte, def recordDefaults) (etf.Alert, error) {
 			}
 		case "message":
 			a.Message, ok, err = r.string(name)
-		case "tags":
-			a.Tags, err = r.tags()
-			ok = a.Tags != nil
-		case "timestamp_ms":
-			var ms int64
-			if ms, ok, err = r.timestamp(); ok {
-				a.TimestampMs = ms
-			}
-		case "source":
-			var s string
-			if s, ok, err = r.string(name); ok {
-				a.Source = s
-			}
+		default:
+			ok, err = r.commonField(name, &a.Tags, &a.TimestampMs, &a.Source)
 		}
 		if ok {
 			present |= alertFieldBit(name)
@@ -397,13 +407,8 @@ func decodeAlert(raw []byte, def recordDefaults) (etf.Alert, error) {
 	if err != nil {
 		return etf.Alert{}, err
 	}
-	for _, f := range [...]struct {
-		bit  int
-		name string
-	}{{fieldName, "name"}, {fieldSeverity, "severity"}} {
-		if present&f.bit == 0 {
-			return etf.Alert{}, &FieldError{Field: f.name, Err: ErrMissingField}
-		}
+	if err := requireFields(present, requiredField{fieldName, "name"}, requiredField{fieldSeverity, "severity"}); err != nil {
+		return etf.Alert{}, err
 	}
 	return a, nil
 }
