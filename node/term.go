@@ -337,18 +337,21 @@ func (r *termReader) pid() (gen.PID, error) {
 	if err != nil {
 		return gen.PID{}, err
 	}
-	var creation uint32
-	if tag == etfNewPid {
-		creation, err = r.u32()
-	} else {
-		var c byte
-		c, err = r.u8()
-		creation = uint32(c)
-	}
+	creation, err := r.creation(tag == etfNewPid)
 	if err != nil {
 		return gen.PID{}, err
 	}
 	return gen.PID{Node: gen.Atom(node), ID: uint64(serial)<<32 | uint64(id), Creation: int64(creation)}, nil
+}
+
+// creation reads a pid's or reference's creation: 4 bytes in the current encodings (NEW_PID,
+// NEWER_REFERENCE), 1 byte in the old ones.
+func (r *termReader) creation(wide bool) (uint32, error) {
+	if wide {
+		return r.u32()
+	}
+	c, err := r.u8()
+	return uint32(c), err
 }
 
 func (r *termReader) ref() (gen.Ref, error) {
@@ -370,14 +373,7 @@ func (r *termReader) ref() (gen.Ref, error) {
 	if err != nil {
 		return gen.Ref{}, err
 	}
-	var creation uint32
-	if tag == etfNewerReference {
-		creation, err = r.u32()
-	} else {
-		var c byte
-		c, err = r.u8()
-		creation = uint32(c)
-	}
+	creation, err := r.creation(tag == etfNewerReference)
 	if err != nil {
 		return gen.Ref{}, err
 	}
