@@ -118,6 +118,21 @@ func (s *decodeState) fail(off int, err error) error {
 func (s *decodeState) eof(off int) error { return s.fail(off, io.ErrUnexpectedEOF) }
 
 // need reports whether n bytes are left at pos; n may be any non-negative count read from the input.
+// length reads a length field at p: one byte for the small form of a tag, else four bytes big
+// endian. It returns the length, the position after it, and false if the field is cut short.
+func (s *decodeState) length(p int, small bool) (uint64, int, bool) {
+	if small {
+		if !s.need(p, 1) {
+			return 0, p, false
+		}
+		return uint64(s.data[p]), p + 1, true
+	}
+	if !s.need(p, 4) {
+		return 0, p, false
+	}
+	return uint64(binary.BigEndian.Uint32(s.data[p:])), p + 4, true
+}
+
 func (s *decodeState) need(pos int, n uint64) bool {
 	return uint64(len(s.data)-pos) >= n
 }
@@ -188,16 +203,10 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 
 	case tagSmallBig, tagLargeBig:
 		var n uint64
-		if tag == tagSmallBig {
-			if !s.need(p, 1) {
-				return nil, 0, pos, s.eof(pos)
-			}
-			n, p = uint64(s.data[p]), p+1
-		} else {
-			if !s.need(p, 4) {
-				return nil, 0, pos, s.eof(pos)
-			}
-			n, p = uint64(binary.BigEndian.Uint32(s.data[p:])), p+4
+		var ok bool
+		n, p, ok = s.length(p, tag == tagSmallBig)
+		if !ok {
+			return nil, 0, pos, s.eof(pos)
 		}
 		if n > uint64(s.lim.MaxBigIntBytes) {
 			return nil, 0, pos, s.fail(pos, ErrBigIntTooLarge)
@@ -301,16 +310,10 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 
 	case tagSmallTuple, tagLargeTuple:
 		var n uint64
-		if tag == tagSmallTuple {
-			if !s.need(p, 1) {
-				return nil, 0, pos, s.eof(pos)
-			}
-			n, p = uint64(s.data[p]), p+1
-		} else {
-			if !s.need(p, 4) {
-				return nil, 0, pos, s.eof(pos)
-			}
-			n, p = uint64(binary.BigEndian.Uint32(s.data[p:])), p+4
+		var ok bool
+		n, p, ok = s.length(p, tag == tagSmallTuple)
+		if !ok {
+			return nil, 0, pos, s.eof(pos)
 		}
 		if depth+1 > s.lim.MaxDepth {
 			return nil, 0, pos, s.fail(pos, ErrTooDeep)
