@@ -96,6 +96,13 @@ func TestBrainReportsGapsDuplicatesAndReorders(t *testing.T) {
 	late := b.Stats().Sources["late"]
 	assert.Equal(t, SourceStats{Received: 20000, Unique: 20000, Next: 0, MaxSeq: 20000, Missing: 1}, late)
 
+	// An acked batch is accounted for at once; out-of-order tags inside it count as above.
+	b.Client(erlMetric + `
+		Bins = [term_to_binary(M(<<"batch">>, S)) || S <- [0, 1, 2, 5, 6, 3]],
+		Brain ! {pharos_batch, self(), <<"sid-b">>, 0, Bins},
+		receive {pharos_ack, <<"sid-b">>, 6} -> ok after 5000 -> exit(no_ack) end`)
+	assert.Equal(t, SourceStats{Received: 6, Unique: 6, Reorders: 1, Next: 4, MaxSeq: 6, Missing: 1}, b.Stats().Sources["batch"])
+
 	b.Reset()
 	assert.Empty(t, b.Stats().Sources)
 }

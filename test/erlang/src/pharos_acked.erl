@@ -12,7 +12,7 @@
 %% State maps each SourceId to the NextSeq acknowledged so far. Keep it across restarts (a file, DETS,
 %% a database) and save it before sending the ack, or a restarted Brain will process a resend twice.
 -module(pharos_acked).
--export([new/0, handle_batch/3, next_seq/2]).
+-export([new/0, handle_batch/3, fold_batch/4, next_seq/2]).
 -export_type([state/0]).
 
 -type state() :: #{binary() => non_neg_integer()}.
@@ -31,15 +31,25 @@ next_seq(SourceId, State) -> maps:get(SourceId, State, 0).
 %% there. Returns the new state and the ack to send to ReplyTo.
 -spec handle_batch(tuple(), state(), fun((binary()) -> term())) ->
           {ok, state(), {pid(), {pharos_ack, binary(), non_neg_integer()}}} | {error, term()}.
-handle_batch({pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads}, State, Fun)
+handle_batch(Batch, State, Fun) ->
+    case fold_batch(Batch, State, fun(P, Acc) -> Fun(P), Acc end, nil) of
+        {ok, State1, Ack, nil} -> {ok, State1, Ack};
+        {error, _} = E -> E
+    end.
+
+%% @doc handle_batch/3 with an accumulator: Fun(Payload, Acc) -> Acc for each new payload, in
+%% order, so a Brain can account for a whole batch at once.
+-spec fold_batch(tuple(), state(), fun((binary(), A) -> A), A) ->
+          {ok, state(), {pid(), {pharos_ack, binary(), non_neg_integer()}}, A} | {error, term()}.
+fold_batch({pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads}, State, Fun, Acc0)
   when is_pid(ReplyTo), is_binary(SourceId), is_integer(FirstSeq), FirstSeq >= 0, is_list(Payloads) ->
     Next = next_seq(SourceId, State),
-    Next1 = if FirstSeq > Next -> Next;
-               true -> process(Payloads, FirstSeq, Next, Fun)
-            end,
-    {ok, State#{SourceId => Next1}, {ReplyTo, {pharos_ack, SourceId, Next1}}};
-handle_batch(_, _, _) -> {error, bad_batch}.
+    {Next1, Acc} = if FirstSeq > Next -> {Next, Acc0};
+                      true -> process(Payloads, FirstSeq, Next, Fun, Acc0)
+                   end,
+    {ok, State#{SourceId => Next1}, {ReplyTo, {pharos_ack, SourceId, Next1}}, Acc};
+fold_batch(_, _, _, _) -> {error, bad_batch}.
 
-process([], _Seq, Next, _Fun) -> Next;
-process([P | Rest], Seq, Next, Fun) when Seq < Next -> _ = P, process(Rest, Seq + 1, Next, Fun);
-process([P | Rest], Seq, _Next, Fun) -> Fun(P), process(Rest, Seq + 1, Seq + 1, Fun).
+process([], _Seq, Next, _Fun, Acc) -> {Next, Acc};
+process([_ | Rest], Seq, Next, Fun, Acc) when Seq < Next -> process(Rest, Seq + 1, Next, Fun, Acc);
+process([P | Rest], Seq, _Next, Fun, Acc) -> process(Rest, Seq + 1, Seq + 1, Fun, Fun(P, Acc)).

@@ -44,7 +44,7 @@ handle({pharos_batch, _ReplyTo, _SourceId, _FirstSeq, _Payloads} = Batch) ->
     %% The batch is processed, and the new NextSeq persisted, inside the store process, which
     %% outlives crashes of this server: a crash here never leaves a batch half counted with its
     %% NextSeq not moved (the resend would then count the first half twice).
-    case pharos_brain_store:acked_batch(Batch, fun(Bin) -> payload(acked, Bin) end) of
+    case pharos_brain_store:acked_batch(Batch) of
         {ok, {ReplyTo, Ack}} -> ReplyTo ! Ack;
         {error, Reason} -> pharos_brain_store:invalid(acked, Reason)
     end;
@@ -52,9 +52,9 @@ handle({Tag, Bin}) when is_atom(Tag), is_binary(Bin) -> payload(subject, Bin);
 handle(_Other) -> pharos_brain_store:invalid(unknown, unknown_message).
 
 payload(Mode, Bin) ->
-    try binary_to_term(Bin, [safe]) of
-        Rec -> record(Mode, Rec)
-    catch error:badarg -> pharos_brain_store:invalid(Mode, bad_etf)
+    case pharos_brain_wire:decode(Bin) of
+        {ok, Rec} -> pharos_brain_store:record(Mode, Rec);
+        {error, Reason} -> pharos_brain_store:invalid(Mode, Reason)
     end.
 
 record(Mode, Rec) ->

@@ -12,12 +12,17 @@
 -module(pharos_brain_store).
 -behaviour(gen_server).
 -export([start_link/1, record/2, invalid/2, stats/0, reset/0, last/1,
-         acked_state/0, set_acked_state/1, acked_batch/2, get_delay/1, set_delay/1, brain_starts/0]).
+         acked_state/0, set_acked_state/1, acked_batch/1, get_delay/1, set_delay/1, brain_starts/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(T, pharos_brain_stats).
 -define(AHEAD, pharos_brain_ahead). % {{Source, Seq}} for the seen numbers above a source's `next`
 -define(LAST_MAX, 100).
+
+%% An acked batch's accounting, applied to the table once per batch (flush_batch/1) with the
+%% same result as record/2 for each record: counts, the last records, and runs of consecutive
+%% `seq` tags of one source.
+-record(batch, {n = 0, metrics = 0, alerts = 0, last = [], nlast = 0, run = none}).
 
 start_link(StateDir) -> gen_server:start_link({local, ?MODULE}, ?MODULE, StateDir, []).
 
@@ -28,9 +33,12 @@ init(StateDir) ->
     ets:insert(?T, {state_dir, StateDir}),
     {ok, StateDir}.
 
-handle_call({acked_batch, Batch, Fun}, _From, S) ->
-    Reply = case pharos_acked:handle_batch(Batch, acked_state(), Fun) of
-                {ok, State, Ack} -> set_acked_state(State), {ok, Ack};   % persisted before the ack goes out
+handle_call({acked_batch, Batch}, _From, S) ->
+    Reply = case pharos_acked:fold_batch(Batch, acked_state(), fun batch_payload/2, #batch{}) of
+                {ok, State, Ack, Acc} ->
+                    flush_batch(Acc),
+                    set_acked_state(State),   % persisted before the ack goes out
+                    {ok, Ack};
                 {error, _} = E -> E
             end,
     {reply, Reply, S};
@@ -93,10 +101,56 @@ invalid(Mode, Reason) ->
     bump({invalid_mode, Mode}),
     bump({invalid_reason, Reason}).
 
-%% @doc Process an acked-mode batch (pharos_acked:handle_batch/3 with Fun for each new payload)
-%% and persist the new acked state, atomically with respect to crashes of the caller: it runs in
-%% this process. Returns {ok, {ReplyTo, Ack}} for the caller to send, or {error, Reason}.
-acked_batch(Batch, Fun) -> gen_server:call(?MODULE, {acked_batch, Batch, Fun}, infinity).
+%% @doc Process an acked-mode batch (pharos_acked:fold_batch/4: each new payload is decoded,
+%% validated and counted) and persist the new acked state, atomically with respect to crashes of
+%% the caller: it runs in this process. Returns {ok, {ReplyTo, Ack}} for the caller to send, or
+%% {error, Reason}.
+acked_batch(Batch) -> gen_server:call(?MODULE, {acked_batch, Batch}, infinity).
+
+batch_payload(Bin, B) ->
+    case pharos_brain_wire:decode(Bin) of
+        {ok, Rec} -> batch_record(Rec, B);
+        {error, Reason} -> invalid(acked, Reason), B
+    end.
+
+batch_record(Rec, #batch{n = N, metrics = M, alerts = A, last = L, nlast = NL, run = Run} = B) ->
+    {M1, A1} = case element(1, Rec) of metric -> {M + 1, A}; alert -> {M, A + 1} end,
+    {L1, NL1} = if NL >= 2 * ?LAST_MAX -> {[Rec | lists:sublist(L, ?LAST_MAX - 1)], ?LAST_MAX};
+                   true -> {[Rec | L], NL + 1}
+                end,
+    Source = pharos_brain_wire:source(Rec),
+    Run1 = case pharos_brain_wire:seq(Rec) of
+               none -> bump({no_seq, Source}), Run;
+               Seq -> extend_run(Run, Source, Seq)
+           end,
+    B#batch{n = N + 1, metrics = M1, alerts = A1, last = L1, nlast = NL1, run = Run1}.
+
+extend_run({Source, First, K}, Source, Seq) when Seq =:= First + K -> {Source, First, K + 1};
+extend_run(Run, Source, Seq) -> flush_run(Run), {Source, Seq, 1}.
+
+%% A run First..First+K-1 of one source that starts exactly at its contiguous prefix, with
+%% nothing seen beyond it, extends the prefix in one step; any other run goes record by record.
+flush_run(none) -> ok;
+flush_run({Source, First, K}) ->
+    case ets:lookup(?T, {seq, Source}) of
+        [{_, {Recv, Uniq, Dup, Reord, First, Max}}] when Max < First ->
+            ets:insert(?T, {{seq, Source}, {Recv + K, Uniq + K, Dup, Reord, First + K, First + K - 1}});
+        [] when First =:= 0 ->
+            ets:insert(?T, {{seq, Source}, {K, K, 0, 0, K, K - 1}});
+        _ ->
+            lists:foreach(fun(Seq) -> track(Source, Seq) end, lists:seq(First, First + K - 1))
+    end.
+
+flush_batch(#batch{n = 0}) -> ok;
+flush_batch(#batch{n = N, metrics = M, alerts = A, last = L, run = Run}) ->
+    add(received, N),
+    add({mode, acked}, N),
+    M > 0 andalso add({type, metric}, M),
+    A > 0 andalso add({type, alert}, A),
+    lists:foreach(fun remember/1, lists:reverse(lists:sublist(L, ?LAST_MAX))),
+    flush_run(Run).
+
+add(Key, K) -> ets:update_counter(?T, Key, K, {Key, 0}).
 
 acked_state() ->
     case ets:lookup(?T, acked) of [{_, S}] -> S; [] -> pharos_acked:new() end.

@@ -1,10 +1,17 @@
 %% @doc Validation of Pharos records against WIRE.md, version 1.
 -module(pharos_brain_wire).
--export([validate/1, seq/1, source/1, atoms/0]).
+-export([decode/1, validate/1, seq/1, source/1, atoms/0]).
 
 %% @doc Every atom of WIRE.md, version 1 (binary_to_term(_, [safe]) needs them to exist).
 atoms() -> [metric, alert, counter, gauge, histogram, info, warning, critical, none, some, nil,
             pharos_batch, pharos_ack].
+
+%% @doc A payload (term_to_binary of a record) decoded with [safe] and validated.
+decode(Bin) ->
+    try binary_to_term(Bin, [safe]) of
+        Rec -> case validate(Rec) of ok -> {ok, Rec}; {error, _} = E -> E end
+    catch error:badarg -> {error, bad_etf}
+    end.
 
 %% @doc ok, or {error, Reason} naming the first rule the record breaks.
 validate({metric, Name, Kind, Value, Tags, Ts, Source}) ->
