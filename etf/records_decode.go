@@ -129,6 +129,24 @@ func (r *recReader) integer() (int64, bool) {
 }
 
 // tags appends the spans of the tag list's keys and values to spans and says how many tags there are.
+// tail reads what metrics and alerts end with: the tags, the timestamp and the source, and
+// nothing after them. It returns the spans with the tags' and the source's added, the number
+// of tags and the timestamp.
+func (r *recReader) tail(spans []span) ([]span, int, int64, bool) {
+	spans, ntags, ok := r.tags(spans)
+	if !ok {
+		return spans, 0, 0, false
+	}
+	ts, ok := r.integer()
+	if !ok {
+		return spans, 0, 0, false
+	}
+	if spans, ok = r.binary(spans); !ok || r.p != len(r.b) {
+		return spans, 0, 0, false
+	}
+	return spans, ntags, ts, true
+}
+
 func (r *recReader) tags(spans []span) ([]span, int, bool) {
 	if r.left() < 1 {
 		return spans, 0, false
@@ -227,15 +245,8 @@ func decodeMetricFast(data []byte, m *Metric) bool {
 	if !ok {
 		return false
 	}
-	spans, ntags, ok := r.tags(spans)
+	spans, ntags, ts, ok := r.tail(spans)
 	if !ok {
-		return false
-	}
-	ts, ok := r.integer()
-	if !ok {
-		return false
-	}
-	if spans, ok = r.binary(spans); !ok || r.p != len(data) {
 		return false
 	}
 	// spans: name, the tags' keys and values, source.
@@ -268,15 +279,8 @@ func decodeAlertFast(data []byte, a *Alert) bool {
 	if spans, ok = r.binary(spans); !ok {
 		return false
 	}
-	spans, ntags, ok := r.tags(spans)
+	spans, ntags, ts, ok := r.tail(spans)
 	if !ok {
-		return false
-	}
-	ts, ok := r.integer()
-	if !ok {
-		return false
-	}
-	if spans, ok = r.binary(spans); !ok || r.p != len(data) {
 		return false
 	}
 	// spans: name, message, the tags' keys and values, source.
