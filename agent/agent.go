@@ -70,8 +70,9 @@ type Options struct {
 	Delivery fsm.Config
 
 	// ManagerName is the connection manager's registered name on the node (default
-	// DefaultManagerName); MailboxSize bounds its mailbox (default DefaultMailboxSize; a full
-	// mailbox refuses records with ErrBusy, so Deliver never blocks).
+	// DefaultManagerName); MailboxSize bounds the records waiting for it in its inbox
+	// (fsm.Inbox), and its mailbox (default DefaultMailboxSize; a full inbox refuses records
+	// with ErrBusy, so Deliver never blocks).
 	ManagerName gen.Atom
 	MailboxSize int
 
@@ -230,12 +231,17 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	if err := aopts.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
+	inbox, err := fsm.NewInbox(opts.MailboxSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	aopts.Inbox = inbox
 	pid, err := a.node.SpawnRegister(opts.ManagerName, fsm.Factory(aopts), gen.ProcessOptions{MailboxSize: int64(opts.MailboxSize)})
 	if err != nil {
 		return nil, fmt.Errorf("agent: start connection manager %s: %w", opts.ManagerName, err)
 	}
 	a.pid = pid
-	a.handle = fsm.NewHandle(a.node, opts.ManagerName)
+	a.handle = fsm.NewInboxHandle(a.node, opts.ManagerName, inbox)
 	a.log.Info().Str("brain_node", string(opts.Brain.Node)).Str("brain_name", string(opts.Brain.Name)).
 		Str("mode", opts.Mode.String()).Str("node", string(a.node.Name())).Bool("spill", a.spill != nil).
 		Msg("agent started")

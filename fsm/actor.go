@@ -45,6 +45,11 @@ type ActorOptions struct {
 	Logger zerolog.Logger
 	// Metrics may be nil; create it once, outside the child spec.
 	Metrics *Metrics
+	// Inbox, optional, carries delivered records to the actor in place of
+	// one mailbox message each (see Inbox); the actor's Handle must then be
+	// made with NewInboxHandle on the same Inbox. Like Ring it outlives
+	// restarts: create it once, outside the child spec.
+	Inbox *Inbox
 }
 
 // Validate checks what can be checked before spawning.
@@ -172,6 +177,13 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 	spec := MachineActorSpec[ManagerEvent]{
 		Clock:     opts.Clock,
 		Translate: translateManagerMessage,
+		Intercept: func(r Runnable[ManagerEvent], message any) bool {
+			if _, ok := message.(inboxMessage); ok {
+				r.(*Manager).TakeInbox()
+				return true
+			}
+			return false
+		},
 		New: func(p gen.Process, timers TimerFunc) (Runnable[ManagerEvent], error) {
 			if err := opts.Validate(); err != nil {
 				return nil, err
@@ -199,9 +211,16 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				Logger:       opts.Logger.With().Str("process", string(p.Name())).Logger(),
 				Metrics:      opts.Metrics,
 				Timers:       timers,
+				Inbox:        opts.Inbox,
 			})
 		},
 		OnTerminate: func(r Runnable[ManagerEvent], reason error) {
+			if opts.Inbox != nil {
+				// The notification, if any, dies with this mailbox: the
+				// next Deliver notifies again, and fails with
+				// ErrNotRunning if nothing takes the name.
+				opts.Inbox.rearm()
+			}
 			m := r.(*Manager)
 			m.data.log.Info().Err(reason).Str("state", m.State().String()).Msg("connection manager stopped")
 		},
@@ -233,6 +252,9 @@ func Spawn(node gen.Node, name gen.Atom, opts ActorOptions, procOpts gen.Process
 	if _, err := node.SpawnRegister(name, Factory(opts), procOpts); err != nil {
 		return Handle{}, fmt.Errorf("fsm: spawn %s: %w", name, err)
 	}
+	if opts.Inbox != nil {
+		return NewInboxHandle(node, name, opts.Inbox), nil
+	}
 	return NewHandle(node, name), nil
 }
 
@@ -240,23 +262,36 @@ func Spawn(node gen.Node, name gen.Atom, opts ActorOptions, procOpts gen.Process
 // across supervisor restarts (the original's from_name). Its methods are
 // safe from any goroutine and never block: they push into the mailbox.
 type Handle struct {
-	node gen.Node
-	name gen.Atom
+	node  gen.Node
+	name  gen.Atom
+	inbox *Inbox // nil: one mailbox message per record
 }
 
-// NewHandle wraps a registered name as a handle.
+// NewHandle wraps a registered name as a handle that delivers each record
+// as a mailbox message.
 func NewHandle(node gen.Node, name gen.Atom) Handle { return Handle{node: node, name: name} }
+
+// NewInboxHandle wraps a registered name as a handle that delivers records
+// through inbox, the one given to the actor in ActorOptions.Inbox.
+func NewInboxHandle(node gen.Node, name gen.Atom, inbox *Inbox) Handle {
+	return Handle{node: node, name: name, inbox: inbox}
+}
 
 // Name is the registered name.
 func (h Handle) Name() gen.Atom { return h.name }
 
 // Deliver enqueues one pre-encoded record. The manager takes ownership of
 // the slice: do not modify it afterwards. It fails with ErrEmptyRecord,
-// ErrMailboxFull (bounded mailbox) or ErrNotRunning (between a crash and the
-// restart, or after Stop); it never blocks.
+// ErrMailboxFull (bounded mailbox, or a full inbox) or ErrNotRunning
+// (between a crash and the restart, or after Stop, unless the inbox
+// already has records waiting: the next incarnation takes them); it never
+// blocks.
 func (h Handle) Deliver(record []byte) error {
 	if len(record) == 0 {
 		return ErrEmptyRecord
+	}
+	if h.inbox != nil {
+		return h.inbox.put(record, func() error { return h.send(inboxMessage{}) })
 	}
 	return h.send(deliverMessage{record: record})
 }

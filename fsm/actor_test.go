@@ -133,17 +133,37 @@ func startSupervised(t *testing.T, node gen.Node, opts ActorOptions, procOpts ge
 	if _, err := node.Spawn(func() gen.ProcessBehavior { return &testSupervisor{} }, gen.ProcessOptions{}, spec); err != nil {
 		t.Fatalf("spawn supervisor: %v", err)
 	}
+	if opts.Inbox != nil {
+		return NewInboxHandle(node, "pharos_conn", opts.Inbox)
+	}
 	return NewHandle(node, "pharos_conn")
+}
+
+// bothQueues runs an actor test twice: records carried as one mailbox
+// message each (no Inbox), and through an Inbox of the given limit.
+func bothQueues(t *testing.T, limit int, test func(t *testing.T, inbox *Inbox)) {
+	t.Run("mailbox", func(t *testing.T) { test(t, nil) })
+	t.Run("inbox", func(t *testing.T) {
+		inbox, err := NewInbox(limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, inbox)
+	})
 }
 
 // TestActorDeliversFromManyGoroutines: Deliver from several goroutines at
 // once; every record arrives, each goroutine's in its order.
 func TestActorDeliversFromManyGoroutines(t *testing.T) {
+	bothQueues(t, 10_000, testActorDeliversFromManyGoroutines)
+}
+
+func testActorDeliversFromManyGoroutines(t *testing.T, inbox *Inbox) {
 	node := startNode(t)
 	sink := newFakeSink()
 	h := startSupervised(t, node, ActorOptions{
 		Config: actorConfig(), NewTransport: StaticTransport(sink),
-		Ring: &lockedRing{r: newFakeRing(1000)}, Logger: testLogger(t),
+		Ring: &lockedRing{r: newFakeRing(1000)}, Logger: testLogger(t), Inbox: inbox,
 	}, gen.ProcessOptions{})
 	const goroutines, each = 4, 250
 	var wg sync.WaitGroup
@@ -187,13 +207,15 @@ func TestActorDeliversFromManyGoroutines(t *testing.T) {
 // TestActorOutageAndRestart: records delivered while the sink is down wait
 // in the ring; a crash of the manager loses nothing (the ring outlives the
 // process) and the handle keeps working across the restart.
-func TestActorOutageAndRestart(t *testing.T) {
+func TestActorOutageAndRestart(t *testing.T) { bothQueues(t, 10_000, testActorOutageAndRestart) }
+
+func testActorOutageAndRestart(t *testing.T, inbox *Inbox) {
 	node := startNode(t)
 	sink := newFakeSink()
 	pids := &pidRecorder{}
 	ring := &lockedRing{r: newFakeRing(1000)}
 	h := startSupervised(t, node, ActorOptions{
-		Config: actorConfig(), NewTransport: pids.wrap(sink), Ring: ring, Logger: testLogger(t),
+		Config: actorConfig(), NewTransport: pids.wrap(sink), Ring: ring, Logger: testLogger(t), Inbox: inbox,
 	}, gen.ProcessOptions{})
 	eventually(t, "first connection", func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.connects > 0 })
 
@@ -250,12 +272,14 @@ func (b *blockingSink) Connect(ctx context.Context) error {
 
 // TestActorDeliverNeverBlocks: with the manager stuck in a connection
 // attempt and a bounded mailbox, Deliver returns ErrMailboxFull at once.
-func TestActorDeliverNeverBlocks(t *testing.T) {
+func TestActorDeliverNeverBlocks(t *testing.T) { bothQueues(t, 8, testActorDeliverNeverBlocks) }
+
+func testActorDeliverNeverBlocks(t *testing.T, inbox *Inbox) {
 	node := startNode(t)
 	sink := &blockingSink{fakeSink: newFakeSink(), release: make(chan struct{}), entered: make(chan struct{})}
 	h, err := Spawn(node, "pharos_conn", ActorOptions{
 		Config: actorConfig(), NewTransport: StaticTransport(sink),
-		Ring: &lockedRing{r: newFakeRing(1000)}, Logger: testLogger(t),
+		Ring: &lockedRing{r: newFakeRing(1000)}, Logger: testLogger(t), Inbox: inbox,
 	}, gen.ProcessOptions{MailboxSize: 8})
 	if err != nil {
 		t.Fatal(err)

@@ -136,6 +136,9 @@ type ManagerOptions struct {
 	// manager's goroutine. Required. The Ergo actor supplies one that sends
 	// a message to itself.
 	Timers TimerFunc
+	// Inbox, optional, is where the actor's handle queues records; Start
+	// and TakeInbox deliver what it holds.
+	Inbox *Inbox
 }
 
 // Stats are plain counters for tests and diagnostics (the metrics hold the
@@ -164,6 +167,7 @@ type Stats struct {
 type Manager struct {
 	machine *Machine[State, *connData, ManagerEvent]
 	data    *connData
+	inbox   *Inbox
 }
 
 // connData is the machine's data.
@@ -284,7 +288,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{machine: machine, data: d}, nil
+	return &Manager{machine: machine, data: d, inbox: opts.Inbox}, nil
 }
 
 // Start enters Disconnected and casts the first Tick, so the first
@@ -292,6 +296,27 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 func (m *Manager) Start() {
 	m.machine.Start()
 	m.machine.Cast(ManagerEvent{Type: EventTick})
+	m.data.updateDepths()
+	// Records a crashed incarnation accepted but never took (its
+	// notification died with its mailbox).
+	m.TakeInbox()
+}
+
+// TakeInbox delivers every record waiting in the inbox, oldest first, as
+// Deliver would one by one. Without an inbox it does nothing.
+func (m *Manager) TakeInbox() {
+	if m.inbox == nil {
+		return
+	}
+	records := m.inbox.take()
+	if len(records) == 0 {
+		m.inbox.recycle(records)
+		return
+	}
+	for _, r := range records {
+		m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})
+	}
+	m.inbox.recycle(records)
 	m.data.updateDepths()
 }
 

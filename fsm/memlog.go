@@ -27,11 +27,25 @@ type MemoryLog struct {
 	mu       sync.Mutex
 	sourceID string
 	capacity int
-	recs     [][]byte // recs[head:] are the untrimmed records
-	head     int
-	headSeq  uint64 // sequence number of recs[head]
-	cursor   int    // index in recs of the next record Read returns
-	bytes    int64
+	// The untrimmed records, in fixed-size chunks: one big slice of
+	// pointers would be copied whole each time it grows, and growing a
+	// slice of millions of pointers while the GC runs costs far more than
+	// the records themselves (measured: 2M appends, 1.2 s against 0.05 s).
+	chunks  [][][]byte // record k (0 = oldest untrimmed) is chunks[(off+k)/memChunk][(off+k)%memChunk]
+	off     int        // slot of the oldest untrimmed record in chunks[0]
+	n       int        // untrimmed records
+	headSeq uint64     // sequence number of the oldest untrimmed record
+	cursor  int        // the next record Read returns, counted from the oldest untrimmed
+	bytes   int64
+}
+
+// memChunk is the number of records per chunk of a MemoryLog.
+const memChunk = 4096
+
+// at is the k-th untrimmed record's slot.
+func (l *MemoryLog) at(k int) *[]byte {
+	i := l.off + k
+	return &l.chunks[i/memChunk][i%memChunk]
 }
 
 // NewMemoryLog makes an empty log that holds at most capacity records.
@@ -59,22 +73,25 @@ func (l *MemoryLog) SourceID() string { return l.sourceID }
 func (l *MemoryLog) Append(rec []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := len(l.recs) - l.head
-	if n >= l.capacity {
-		return 0, fmt.Errorf("%w: %d records", ErrLogFull, n)
+	if l.n >= l.capacity {
+		return 0, fmt.Errorf("%w: %d records", ErrLogFull, l.n)
 	}
-	l.recs = append(l.recs, rec)
+	if (l.off+l.n)/memChunk == len(l.chunks) {
+		l.chunks = append(l.chunks, make([][]byte, memChunk))
+	}
+	*l.at(l.n) = rec
+	l.n++
 	l.bytes += int64(len(rec))
-	return l.headSeq + uint64(n), nil
+	return l.headSeq + uint64(l.n-1), nil
 }
 
 // Read implements SeqLog.
 func (l *MemoryLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	end := min(len(l.recs), l.cursor+max(n, 0))
-	for i := l.cursor; i < end; i++ {
-		dst = append(dst, SpillRecord{Seq: l.headSeq + uint64(i-l.head), Data: l.recs[i]})
+	end := min(l.n, l.cursor+max(n, 0))
+	for k := l.cursor; k < end; k++ {
+		dst = append(dst, SpillRecord{Seq: l.headSeq + uint64(k), Data: *l.at(k)})
 	}
 	l.cursor = max(end, l.cursor)
 	return dst, nil
@@ -83,7 +100,7 @@ func (l *MemoryLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
 // Rewind implements SeqLog.
 func (l *MemoryLog) Rewind() {
 	l.mu.Lock()
-	l.cursor = l.head
+	l.cursor = 0
 	l.mu.Unlock()
 }
 
@@ -94,22 +111,23 @@ func (l *MemoryLog) Trim(throughSeq uint64) error {
 	if throughSeq < l.headSeq {
 		return nil
 	}
-	k := min(throughSeq-l.headSeq+1, uint64(len(l.recs)-l.head))
-	for i := l.head; i < l.head+int(k); i++ {
-		l.bytes -= int64(len(l.recs[i]))
-		l.recs[i] = nil
+	k := int(min(throughSeq-l.headSeq+1, uint64(l.n)))
+	for i := range k {
+		slot := l.at(i)
+		l.bytes -= int64(len(*slot))
+		*slot = nil
 	}
-	l.head += int(k)
-	l.headSeq += k
-	l.cursor = max(l.cursor, l.head)
-	// Compact once the trimmed front is at least half the slice: amortised
-	// O(1) per record.
-	if l.head > 0 && l.head >= len(l.recs)/2 {
-		kept := copy(l.recs, l.recs[l.head:])
-		clear(l.recs[kept:])
-		l.recs = l.recs[:kept]
-		l.cursor -= l.head
-		l.head = 0
+	l.off += k
+	l.n -= k
+	l.headSeq += uint64(k)
+	l.cursor = max(l.cursor-k, 0)
+	// Whole chunks trimmed go; the short slice of chunks is copied down
+	// rather than resliced, so its front does not leak.
+	if drop := l.off / memChunk; drop > 0 {
+		kept := copy(l.chunks, l.chunks[drop:])
+		clear(l.chunks[kept:])
+		l.chunks = l.chunks[:kept]
+		l.off -= drop * memChunk
 	}
 	return nil
 }
@@ -118,7 +136,7 @@ func (l *MemoryLog) Trim(throughSeq uint64) error {
 func (l *MemoryLog) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.recs) - l.head
+	return l.n
 }
 
 // Bytes implements SeqLog.
@@ -132,5 +150,5 @@ func (l *MemoryLog) Bytes() int64 {
 func (l *MemoryLog) NextSeq() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.headSeq + uint64(len(l.recs)-l.head)
+	return l.headSeq + uint64(l.n)
 }

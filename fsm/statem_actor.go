@@ -37,6 +37,10 @@ type MachineActorSpec[E any] struct {
 	Translate func(message any) (event E, ok bool)
 	// Clock arms the timers; nil means SystemClock.
 	Clock Clock
+	// Intercept, optional, sees every other mailbox message before
+	// Translate and returns true for the ones it handled itself (the
+	// manager takes its Inbox this way: one message, many events).
+	Intercept func(r Runnable[E], message any) bool
 	// OnTerminate, optional, runs after Close when the actor terminates.
 	OnTerminate func(r Runnable[E], reason error)
 }
@@ -130,6 +134,9 @@ func (a *machineActor[E]) HandleMessage(from gen.PID, message any) error {
 		return a.exit(fmt.Errorf("%s: %w", m.Name, gen.ErrNoConnection))
 	case probeMessage:
 	default:
+		if a.spec.Intercept != nil && a.spec.Intercept(a.runnable, message) {
+			return nil
+		}
 		if ev, ok := a.spec.Translate(message); ok {
 			a.runnable.Cast(ev)
 		}

@@ -1,0 +1,104 @@
+package fsm
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Inbox is the bounded queue of records between the goroutines that
+// deliver and a manager actor, in place of one Ergo message per record.
+//
+// Handle.Deliver appends a record under a mutex and sends the actor a
+// single notification when the inbox turns non-empty; the actor takes every
+// queued record at once and casts them to the machine in order. Per record
+// that is an append instead of a mailbox message (a boxed value, a queue
+// node, a wake-up): at hundreds of thousands of records a second the
+// mailbox cost more than everything else on the path.
+//
+// The inbox belongs to whoever builds the ActorOptions, like the Ring and
+// the Log, so it outlives supervisor restarts: records accepted while the
+// actor was crashing are taken by the next incarnation when it starts.
+type Inbox struct {
+	limit int
+
+	mu       sync.Mutex
+	queue    [][]byte
+	spare    [][]byte // the buffer the actor handed back, reused by the next queue
+	notified bool     // a notification is on its way to the actor (or being taken)
+}
+
+// inboxMessage tells the manager actor that its inbox has records. Like
+// the adapter's other messages it is a local Go value no remote node can
+// send.
+type inboxMessage struct{}
+
+// NewInbox returns an inbox that holds at most limit records waiting for
+// the actor; Deliver fails with ErrMailboxFull beyond it. limit must be
+// positive.
+func NewInbox(limit int) (*Inbox, error) {
+	if limit <= 0 {
+		return nil, &ConfigError{Field: "Inbox limit", Reason: fmt.Sprintf("must be positive, got %d", limit)}
+	}
+	return &Inbox{limit: limit}, nil
+}
+
+// Len is the number of records waiting for the actor.
+func (in *Inbox) Len() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.queue)
+}
+
+// Limit is the most records the inbox holds.
+func (in *Inbox) Limit() int { return in.limit }
+
+// put appends record, and when the inbox was idle calls notify (the send
+// of the notification to the actor) first, under the lock: a notification
+// that cannot be sent (the actor is not running, its mailbox is full)
+// leaves the inbox as it was and returns notify's error, so a record is
+// accepted only if the actor will be told about it.
+func (in *Inbox) put(record []byte, notify func() error) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.queue) >= in.limit {
+		return fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
+	}
+	if !in.notified {
+		if err := notify(); err != nil {
+			return err
+		}
+		in.notified = true
+	}
+	in.queue = append(in.queue, record)
+	return nil
+}
+
+// take hands every waiting record to the actor, oldest first, and re-arms
+// the notification. The caller gives the slice back with recycle once it
+// is done with it.
+func (in *Inbox) take() [][]byte {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q := in.queue
+	in.queue, in.spare = in.spare, nil
+	in.notified = false
+	return q
+}
+
+// recycle returns a slice take handed out, emptied, for reuse.
+func (in *Inbox) recycle(q [][]byte) {
+	clear(q)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.spare == nil && cap(q) <= 4*in.limit {
+		in.spare = q[:0]
+	}
+}
+
+// rearm forgets a notification sent to an actor that terminated, so the
+// next put notifies (whoever holds the name by then) again.
+func (in *Inbox) rearm() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.notified = false
+}

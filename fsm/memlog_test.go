@@ -1,0 +1,111 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// TestMemoryLogModel checks MemoryLog against a plain slice under random
+// appends (in runs long enough to cross its chunk boundaries), reads, trims
+// and rewinds: the same records, numbers, Len, Bytes and NextSeq.
+func TestMemoryLogModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		capacity := rapid.IntRange(1, 3*memChunk).Draw(rt, "capacity")
+		l, err := NewMemoryLog(capacity, nil)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		var model []SpillRecord // untrimmed, oldest first
+		next, cursor := uint64(0), 0
+		var bytes int64
+		rt.Repeat(map[string]func(*rapid.T){
+			"append": func(rt *rapid.T) {
+				k := rapid.IntRange(1, memChunk+10).Draw(rt, "k")
+				for range k {
+					rec := []byte(fmt.Sprintf("r%d", next))
+					seq, err := l.Append(rec)
+					if len(model) >= capacity {
+						if !errors.Is(err, ErrLogFull) {
+							rt.Fatalf("append to a full log: %v", err)
+						}
+						return
+					}
+					if err != nil || seq != next {
+						rt.Fatalf("append: seq %d err %v, want %d", seq, err, next)
+					}
+					model = append(model, SpillRecord{Seq: next, Data: rec})
+					bytes += int64(len(rec))
+					next++
+				}
+			},
+			"read": func(rt *rapid.T) {
+				n := rapid.IntRange(0, memChunk+10).Draw(rt, "n")
+				got, err := l.Read(nil, n)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				want := model[cursor:min(len(model), cursor+n)]
+				if len(got) != len(want) {
+					rt.Fatalf("read %d: got %d records, want %d", n, len(got), len(want))
+				}
+				for i := range got {
+					if got[i].Seq != want[i].Seq || string(got[i].Data) != string(want[i].Data) {
+						rt.Fatalf("read: record %d is %d %q, want %d %q", i, got[i].Seq, got[i].Data, want[i].Seq, want[i].Data)
+					}
+				}
+				cursor += len(got)
+			},
+			"trim": func(rt *rapid.T) {
+				if next == 0 {
+					return
+				}
+				through := rapid.Uint64Range(0, next+2).Draw(rt, "through")
+				if err := l.Trim(through); err != nil {
+					rt.Fatal(err)
+				}
+				k := 0
+				for k < len(model) && model[k].Seq <= through {
+					bytes -= int64(len(model[k].Data))
+					k++
+				}
+				model = model[k:]
+				cursor = max(cursor-k, 0)
+			},
+			"rewind": func(rt *rapid.T) {
+				l.Rewind()
+				cursor = 0
+			},
+			"": func(rt *rapid.T) {
+				if l.Len() != len(model) || l.Bytes() != bytes || l.NextSeq() != next {
+					rt.Fatalf("len %d bytes %d next %d, want %d %d %d", l.Len(), l.Bytes(), l.NextSeq(), len(model), bytes, next)
+				}
+			},
+		})
+	})
+}
+
+// BenchmarkMemoryLogBacklog appends, reads and trims with a backlog of a
+// million records between the newest and the oldest untrimmed one.
+func BenchmarkMemoryLogBacklog(b *testing.B) {
+	const backlog = 1_000_000
+	l, err := NewMemoryLog(2*backlog, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := make([]byte, 120)
+	var dst []SpillRecord
+	for i := 0; b.Loop(); i++ {
+		if _, err := l.Append(rec); err != nil {
+			b.Fatal(err)
+		}
+		if i%1000 == 999 {
+			dst, _ = l.Read(dst[:0], 1000)
+			if i > backlog {
+				_ = l.Trim(uint64(i - backlog))
+			}
+		}
+	}
+}
