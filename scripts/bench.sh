@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh: run every Go benchmark, package by package, and print a summary table (`make bench`).
 #
-#   scripts/bench.sh                 full run: -benchtime 1s; cmd/pharos-node: 3 rounds of 200,000 metrics
+#   scripts/bench.sh                 full run: -benchtime 1s; cmd/pharos-node: 3 rounds of 500,000 metrics
 #   BENCH_QUICK=1 scripts/bench.sh   smoke run: -benchtime 100ms; cmd/pharos-node: 1 round of 50,000
 #
 # Benchmarks that compare with the BEAM run it in the same run, on the OTP release BENCH_OTP (else
@@ -26,7 +26,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 else
   BENCHTIME=${BENCHTIME:-1s}
   BENCHTIME_CMD=${BENCHTIME_CMD:-3x}
-  export PHAROS_BENCH_COUNT=${PHAROS_BENCH_COUNT:-200000}
+  export PHAROS_BENCH_COUNT=${PHAROS_BENCH_COUNT:-500000}
 fi
 
 if [ -z "${BENCH_PKGS:-}" ]; then

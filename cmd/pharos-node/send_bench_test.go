@@ -14,12 +14,12 @@ import (
 	"github.com/pharos-node/pharos-node/internal/erltest"
 )
 
-// benchCount is the records per variant of the send benchmarks: PHAROS_BENCH_COUNT, default 200,000.
+// benchCount is the records per variant of the send benchmarks: PHAROS_BENCH_COUNT, default 500,000.
 func benchCount(b *testing.B) int {
 	b.Helper()
 	v := os.Getenv("PHAROS_BENCH_COUNT")
 	if v == "" {
-		return 200_000
+		return 500_000
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
