@@ -30,8 +30,9 @@
 // # Delivery
 //
 // DeliverMetric and DeliverAlert validate the record (etf's Validate: WIRE.md's rules),
-// encode it once (term_to_binary) and push it into the manager's mailbox. They never block:
-// they fail with an *etf.ValidationError, ErrBusy (the bounded mailbox is full; it matches
+// encode it once (term_to_binary) and push it into the manager's inbox (fsm.Inbox: one
+// mailbox notification per idle-to-busy turn, not one message per record). They never block:
+// they fail with an *etf.ValidationError, ErrBusy (the bounded inbox is full; it matches
 // ingest.ErrSinkFull) or ErrClosed. Agent is an ingest.Sink, so the ingest sources feed it
 // directly.
 //

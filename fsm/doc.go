@@ -191,15 +191,18 @@
 // Call order, for an Ergo node:
 //
 //	metrics, _ := fsm.NewMetrics(registry, nil)            // once per node
+//	inbox, _ := fsm.NewInbox(100_000)                       // once, like the ring
 //	opts := fsm.ActorOptions{Config: cfg, NewTransport: ..., Ring: ring,
-//	        Spill: spill, Logger: log, Metrics: metrics}
+//	        Spill: spill, Logger: log, Metrics: metrics, Inbox: inbox}
 //	spec, err := fsm.ChildSpec("pharos_conn", opts, gen.ProcessOptions{MailboxSize: 100_000})
 //	// ... put spec in an act.Supervisor's SupervisorSpec.Children
-//	conn := fsm.NewHandle(node, "pharos_conn")
+//	conn := fsm.NewInboxHandle(node, "pharos_conn", inbox)
 //	err = conn.Deliver(record)                               // from any goroutine
 //	err = conn.Stop(ctx)
 //
-// or fsm.Spawn(node, name, opts, procOpts) without a supervisor. In the
+// or fsm.Spawn(node, name, opts, procOpts) without a supervisor. Without
+// an Inbox (and with NewHandle) each record is a mailbox message of its
+// own: simpler, and about 0.7 µs more per record. In the
 // acknowledged mode the options are instead
 //
 //	seqLog, _ := fsm.NewMemoryLog(1_000_000, nil)           // or the spill directory's adapter
