@@ -11,15 +11,7 @@ import (
 // decodeFrameHeader validates and decodes the 40 bytes of a frame header. It does not look at
 // the payload.
 func decodeFrameHeader(h []byte) (frameHeader, error) {
-	w := binary.LittleEndian.Uint32(h[0:4])
-	fh := frameHeader{
-		typ:    byte(w >> 24),
-		length: w & maxFrameLen,
-		seq:    binary.LittleEndian.Uint64(h[8:16]),
-		ord:    binary.LittleEndian.Uint64(h[16:24]),
-		pos:    binary.LittleEndian.Uint64(h[24:32]),
-		crc:    binary.LittleEndian.Uint32(h[32:36]),
-	}
+	fh := parseFrameHeader(h)
 	switch {
 	case fh.typ != typeRecord && fh.typ != typeGap:
 		return fh, ErrBadFrame
@@ -31,6 +23,20 @@ func decodeFrameHeader(h []byte) (frameHeader, error) {
 		return fh, ErrChecksum
 	}
 	return fh, nil
+}
+
+// parseFrameHeader decodes the 40 bytes of a frame header without validating them.
+func parseFrameHeader(h []byte) frameHeader {
+	h = h[:frameHeaderSize]
+	w := binary.LittleEndian.Uint32(h[0:4])
+	return frameHeader{
+		typ:    byte(w >> 24),
+		length: w & maxFrameLen,
+		seq:    binary.LittleEndian.Uint64(h[8:16]),
+		ord:    binary.LittleEndian.Uint64(h[16:24]),
+		pos:    binary.LittleEndian.Uint64(h[24:32]),
+		crc:    binary.LittleEndian.Uint32(h[32:36]),
+	}
 }
 
 // decodeSegmentHeader validates a segment header and returns its index and source id.
@@ -130,7 +136,17 @@ type scanner struct {
 	fresh  bool // each refill gets a new buffer (the frames handed out alias the old one)
 	win    []byte
 	winOff int64
-	err    error // a read error: the scan stops
+	// winMem: win is bytes of the log's in-memory tail, which this process wrote and checked
+	// by construction; their checksums are not computed again. Such a window is never
+	// refilled.
+	winMem bool
+	buf    []byte // !fresh: the buffer refills reuse, the scanner's own
+	err    error  // a read error: the scan stops
+
+	// mem, if set, is where the bytes of seg written last are kept: they are looked up there
+	// before the file is read (and, if fresh, lent: the frames handed out alias them).
+	mem *tail
+	seg *segment
 }
 
 func newScanner(r io.ReaderAt, st scanState, end int64, window int, fresh bool) *scanner {
@@ -146,18 +162,28 @@ func (s *scanner) bytes(off, n int64) []byte {
 	if off >= s.winOff && off+n <= s.winOff+int64(len(s.win)) {
 		return s.win[off-s.winOff : off-s.winOff+n]
 	}
+	if s.mem != nil && off+n <= s.end {
+		if b, bOff := s.mem.find(s.seg, off, n, s.fresh); b != nil {
+			s.win, s.winOff, s.winMem = b, bOff, true
+			return b[off-bOff : off-bOff+n]
+		}
+	}
 	want := max(n, int64(s.window))
 	want = min(want, s.end-off)
 	if want < n {
 		return nil
 	}
 	var buf []byte
-	if !s.fresh && int64(cap(s.win)) >= want {
-		buf = s.win[:want]
+	if !s.fresh && int64(cap(s.buf)) >= want {
+		buf = s.buf[:want]
 	} else {
 		buf = make([]byte, want)
 	}
+	if !s.fresh {
+		s.buf = buf
+	}
 	got, err := s.r.ReadAt(buf, off)
+	s.winMem = false
 	if int64(got) < want {
 		if err == nil || errors.Is(err, io.EOF) {
 			// The file is shorter than we were told: scan what there is.
@@ -183,12 +209,18 @@ func (s *scanner) check() (frame, int64, error) {
 	if h == nil {
 		return frame{}, 8, io.ErrUnexpectedEOF
 	}
-	fh, err := decodeFrameHeader(h)
-	if err != nil {
-		if isZero(h) {
-			err = ErrBadFrame
+	var fh frameHeader
+	known := s.winMem // written by this process as a valid frame
+	if known {
+		fh = parseFrameHeader(h)
+	} else {
+		var err error
+		if fh, err = decodeFrameHeader(h); err != nil {
+			if isZero(h) {
+				err = ErrBadFrame
+			}
+			return frame{}, 8, err
 		}
-		return frame{}, 8, err
 	}
 	size := frameSize(int(fh.length))
 	if off+size > s.end {
@@ -199,7 +231,7 @@ func (s *scanner) check() (frame, int64, error) {
 		return frame{}, 8, io.ErrUnexpectedEOF
 	}
 	payload := b[frameHeaderSize : frameHeaderSize+int64(fh.length)]
-	if crc32.Checksum(payload, castagnoli) != fh.crc {
+	if !(known && s.winMem) && crc32.Checksum(payload, castagnoli) != fh.crc {
 		return frame{}, size, ErrChecksum
 	}
 	f := frame{frameHeader: fh, off: off, payload: payload}
@@ -222,6 +254,11 @@ func (s *scanner) check() (frame, int64, error) {
 // of the segment when ok is false); lost is the gap between what was expected and the frame,
 // known only once an earlier frame of the segment has been accepted.
 func (s *scanner) next() (f frame, skipped span, lost gap, ok bool) {
+	if s.winMem {
+		if f, ok := s.nextKnown(); ok {
+			return f, span{off: f.off}, gap{}, true
+		}
+	}
 	skipped.off = -1
 	for s.err == nil && s.st.off+frameHeaderSize <= s.end {
 		fr, jump, reason := s.check()
@@ -258,6 +295,29 @@ func (s *scanner) next() (f frame, skipped span, lost gap, ok bool) {
 		skipped.off = s.st.off
 	}
 	return frame{}, skipped, gap{}, false
+}
+
+// nextKnown is next for the common case in a window of the tail: the frame at s.st.off lies in
+// the window, is a record (written by this process, so valid), and follows the previous frame
+// without a gap. Anything else (the window's end, a gap frame, a first frame) is left to next.
+func (s *scanner) nextKnown() (frame, bool) {
+	off := s.st.off
+	i := off - s.winOff
+	if !s.st.started || i < 0 || i+frameHeaderSize > int64(len(s.win)) {
+		return frame{}, false
+	}
+	fh := parseFrameHeader(s.win[i:])
+	size := frameSize(int(fh.length))
+	if fh.typ != typeRecord || off+size > s.end || i+size > int64(len(s.win)) ||
+		fh.ord != s.st.nextOrd || fh.pos != s.st.nextPos || fh.seq <= s.st.lastSeq {
+		return frame{}, false
+	}
+	f := frame{frameHeader: fh, off: off, payload: s.win[i+frameHeaderSize : i+frameHeaderSize+int64(fh.length)]}
+	s.st.off = off + size
+	s.st.lastSeq = fh.seq
+	s.st.nextOrd = fh.ord + 1
+	s.st.nextPos = fh.pos + uint64(fh.length)
+	return f, true
 }
 
 // accept moves the scan past f.

@@ -69,6 +69,15 @@
 // mutex. Read, Rewind, Trim and Drain share one read cursor and are meant for one consumer. One
 // directory is used by one Log at a time: Open and Repair take an flock (ErrLocked otherwise).
 //
+// # Memory
+//
+// Besides its write buffer (WithFlushBytes), a Log keeps the bytes it wrote last, up to
+// WithTailBytes (4 MiB by default). A consumer that reads close behind the appenders and trims
+// what it read (acknowledged delivery: append, read a batch, trim it when acknowledged) is
+// served from there: Read does not read the segment files back, and Trim does not scan again
+// the records Read handed out. Older records (after a Rewind to them, after a restart, once the
+// tail has moved on) are read from the files; the results are the same either way.
+//
 // # Filesystem seam
 //
 // All file access goes through the FS interface (WithFS), so tests inject short writes, ENOSPC

@@ -60,6 +60,12 @@ type Log struct {
 	batch     *batch // SyncAlways: the group commit the next Append joins
 	scratch   []byte // scan window for trimming
 
+	// tail keeps what was written last (buf, once written, goes there and buf goes on in the
+	// rest of its array); marks remember where the records Read handed out end, for Trim.
+	// See tail.go.
+	tail  tail
+	marks readMarks
+
 	cur cursor
 
 	stats    Stats
@@ -136,7 +142,8 @@ func Open(dir string, opts ...Option) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spill: lock %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, o: o, fs: o.fs, log: o.logger.With().Str("spill", dir).Logger(), lock: lock, syncSem: make(chan struct{}, 1)}
+	l := &Log{dir: dir, o: o, fs: o.fs, log: o.logger.With().Str("spill", dir).Logger(), lock: lock, syncSem: make(chan struct{}, 1),
+		tail: tail{limit: o.tailBytes}, marks: readMarks{limit: maxReadMarks}}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		lock.Close()
@@ -386,6 +393,9 @@ func (l *Log) append(rec []byte, seq uint64, haveSeq bool) (uint64, error) {
 	if len(l.buf) == 0 {
 		l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq, firstSeq: seq}
 	}
+	if l.tail.limit > 0 && cap(l.buf)-len(l.buf) < int(size) {
+		l.growBufLocked(int(size))
+	}
 	l.buf = appendFrame(l.buf, typeRecord, seq, l.nextOrd, l.nextPos, rec)
 	l.bufd.records++
 	l.bufd.bytes += int64(len(rec))
@@ -406,6 +416,14 @@ func (l *Log) append(rec []byte, seq uint64, haveSeq bool) (uint64, error) {
 	}
 	l.mu.Unlock()
 	return seq, nil
+}
+
+// growBufLocked moves the write buffer to another arena with room for n more bytes. The old
+// one is left to the tail: bytes written from it are not written to again while the tail keeps
+// them, nor ever once Read has handed them out. An arena holds at least a flush, and a quarter
+// of the tail up to writeBufferSize.
+func (l *Log) growBufLocked(n int) {
+	l.buf = l.tail.grow(l.buf, n, max(l.o.flushBytes, int(min(writeBufferSize, l.tail.limit/4))))
 }
 
 // issueLocked hands out n sequence numbers, first moving the limit in the meta file if needed.
@@ -534,6 +552,10 @@ func (l *Log) flushLocked() error {
 		l.flushErr = nil
 	}
 	seg, d := l.active, l.bufd
+	if l.tail.limit > 0 {
+		// The written bytes stay as they are, for reads; the buffer goes on after them.
+		l.tail.add(seg, l.written, l.buf[:n])
+	}
 	if !seg.hasFrames {
 		seg.hasFrames = true
 		seg.firstOff, seg.firstOrd, seg.firstPos = l.written, d.startOrd, d.startPos
@@ -549,9 +571,13 @@ func (l *Log) flushLocked() error {
 	seg.size, seg.validEnd = l.written, l.written
 	l.diskBytes += int64(n)
 	l.wDirty = true
-	l.buf = l.buf[:0]
-	if cap(l.buf) > 4*l.o.flushBytes && l.o.sync != SyncAlways {
-		l.buf = nil
+	if l.tail.limit > 0 {
+		l.buf = l.buf[n:n]
+	} else {
+		l.buf = l.buf[:0]
+		if cap(l.buf) > 4*l.o.flushBytes && l.o.sync != SyncAlways {
+			l.buf = nil
+		}
 	}
 	l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq}
 	if d.firstSeq <= l.trimmedSeq {
@@ -766,6 +792,7 @@ func (l *Log) removeFrontLocked(n int) error {
 	if err := l.writeMetaLocked(l.seqLimit); err != nil {
 		return err
 	}
+	l.tail.release(last, last.size)
 	for _, seg := range l.segs[:n] {
 		if seg.rf != nil {
 			seg.rf.Close()

@@ -49,10 +49,12 @@ func (m *logModel) drop(k int) {
 // TestLogModel drives a Log with random appends, reserved appends, reads, rewinds, trims, syncs,
 // clean restarts and (under SyncAlways) crashes, and checks it against logModel after every
 // step: the records read, Len, Bytes, the monotonic sequence, the size cap, and the overflow
-// policy (a drop must take the oldest records and count them).
+// policy (a drop must take the oldest records and count them). A twin Log, driven alike, keeps
+// no tail and trims by scanning only: the two must read the same records and agree on every
+// counter and on every segment's trimmed prefix, whatever the tail size drawn for the first.
 func TestLogModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		dir := tempDir(t)
+		dir, twinDir := tempDir(t), tempDir(t)
 		policy := rapid.SampledFrom([]SyncPolicy{SyncAlways, SyncInterval, SyncNever}).Draw(t, "sync")
 		overflow := rapid.SampledFrom([]OverflowPolicy{DropOldest, Refuse}).Draw(t, "overflow")
 		segments := rapid.IntRange(2, 8).Draw(t, "segments")
@@ -66,8 +68,17 @@ func TestLogModel(t *testing.T) {
 			// and the model stays exact. (SyncAlways runs no ticker on this interval.)
 			opts = append(opts, WithSyncInterval(time.Nanosecond))
 		}
-		l := mustOpen(t, dir, opts...)
+		tailBytes := rapid.SampledFrom([]int64{0, 200, 1000, 5000, DefaultTailBytes}).Draw(t, "tail")
+		l := mustOpen(t, dir, append(opts, WithTailBytes(tailBytes))...)
 		defer func() { l.Close() }()
+		twin := scanOnly(mustOpen(t, twinDir, append(opts, WithTailBytes(0))...))
+		defer func() { twin.Close() }()
+		reopen := func(t *rapid.T) {
+			l = mustOpen(t, dir, append(opts, WithTailBytes(tailBytes))...)
+			checkRecovered(t, l)
+			twin = scanOnly(mustOpen(t, twinDir, append(opts, WithTailBytes(0))...))
+			checkRecovered(t, twin)
+		}
 		m := &logModel{}
 		var prevDropped, prevDroppedBytes uint64
 		next := 0
@@ -130,10 +141,14 @@ func TestLogModel(t *testing.T) {
 				if st.NextSeq <= m.maxSeq {
 					t.Fatalf("NextSeq %d, but %d was handed out", st.NextSeq, m.maxSeq)
 				}
+				checkTwin(t, l, twin, policy != SyncInterval)
 			},
 			"append": func(t *rapid.T) {
 				rec := newRec(t)
 				seq, err := l.Append(rec)
+				if tseq, terr := twin.Append(rec); tseq != seq || (terr == nil) != (err == nil) {
+					t.Fatalf("Append: %d, %v; twin %d, %v", seq, err, tseq, terr)
+				}
 				store(t, seq, err, rec)
 			},
 			"reserve": func(t *rapid.T) {
@@ -141,6 +156,9 @@ func TestLogModel(t *testing.T) {
 				first, err := l.Reserve(n)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if tfirst, err := twin.Reserve(n); err != nil || tfirst != first {
+					t.Fatalf("twin Reserve: %d, %v; want %d", tfirst, err, first)
 				}
 				if first <= m.maxSeq {
 					t.Fatalf("reserved %d, but %d was handed out already", first, m.maxSeq)
@@ -162,7 +180,11 @@ func TestLogModel(t *testing.T) {
 				seq := m.reserved[i]
 				m.reserved = m.reserved[i+1:]
 				rec := newRec(t)
-				store(t, seq, l.AppendSeq(seq, rec), rec)
+				err := l.AppendSeq(seq, rec)
+				if terr := twin.AppendSeq(seq, rec); (terr == nil) != (err == nil) {
+					t.Fatalf("AppendSeq: %v; twin %v", err, terr)
+				}
+				store(t, seq, err, rec)
 			},
 			"appendSeqOutOfOrder": func(t *rapid.T) {
 				if m.lastSeq == 0 {
@@ -178,6 +200,13 @@ func TestLogModel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				tgot, err := twin.Read(nil, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(tgot) != len(got) {
+					t.Fatalf("Read(%d) gave %d records, the twin %d", n, len(got), len(tgot))
+				}
 				want := m.pending[m.cursor:min(m.cursor+n, len(m.pending))]
 				if len(got) != len(want) {
 					t.Fatalf("Read(%d) gave %d records, model %d (cursor %d of %d)", n, len(got), len(want), m.cursor, len(m.pending))
@@ -186,11 +215,15 @@ func TestLogModel(t *testing.T) {
 					if got[i].Seq != want[i].Seq || !bytes.Equal(got[i].Data, want[i].Data) {
 						t.Fatalf("Read record %d: seq %d %q, model seq %d %q", i, got[i].Seq, got[i].Data, want[i].Seq, want[i].Data)
 					}
+					if tgot[i].Seq != want[i].Seq || !bytes.Equal(tgot[i].Data, want[i].Data) {
+						t.Fatalf("twin Read record %d: seq %d %q, model seq %d %q", i, tgot[i].Seq, tgot[i].Data, want[i].Seq, want[i].Data)
+					}
 				}
 				m.cursor += len(got)
 			},
 			"rewind": func(t *rapid.T) {
 				l.Rewind()
+				twin.Rewind()
 				m.cursor = 0
 			},
 			"trim": func(t *rapid.T) {
@@ -203,6 +236,9 @@ func TestLogModel(t *testing.T) {
 				if err := l.Trim(upTo); err != nil {
 					t.Fatal(err)
 				}
+				if err := twin.Trim(upTo); err != nil {
+					t.Fatal(err)
+				}
 				// Trim never reaches numbers not handed out yet.
 				upTo = min(upTo, l.NextSeq()-1)
 				m.trim(upTo)
@@ -212,13 +248,18 @@ func TestLogModel(t *testing.T) {
 				if err := l.Sync(); err != nil {
 					t.Fatal(err)
 				}
+				if err := twin.Sync(); err != nil {
+					t.Fatal(err)
+				}
 			},
 			"restart": func(t *rapid.T) {
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
 				}
-				l = mustOpen(t, dir, opts...)
-				checkRecovered(t, l)
+				if err := twin.Close(); err != nil {
+					t.Fatal(err)
+				}
+				reopen(t)
 				m.cursor, m.reserved = 0, nil
 				prevDropped, prevDroppedBytes = 0, 0 // a new Log counts from zero
 			},
@@ -227,13 +268,36 @@ func TestLogModel(t *testing.T) {
 					t.Skip("only SyncAlways loses nothing in a crash")
 				}
 				l.crash()
-				l = mustOpen(t, dir, opts...)
-				checkRecovered(t, l)
+				twin.crash()
+				reopen(t)
 				m.cursor, m.reserved = 0, nil
 				prevDropped, prevDroppedBytes = 0, 0 // a new Log counts from zero
 			},
 		})
 	})
+}
+
+// checkTwin fails if the Log and its scan-only twin differ in their counters or in a segment's
+// trimmed prefix; with whole, in anything they know of their segments (under SyncInterval the
+// background commit writes their buffers at different times).
+func checkTwin(t *rapid.T, l, twin *Log, whole bool) {
+	if a, b := comparableStats(l.Stats()), comparableStats(twin.Stats()); a != b {
+		t.Fatalf("stats differ:\nlog  %+v\ntwin %+v", a, b)
+	}
+	a, b := segSnapshots(l), segSnapshots(twin)
+	if len(a) != len(b) {
+		t.Fatalf("%d segments, the twin %d", len(a), len(b))
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if !whole {
+			x = segSnapshot{index: x.index, trim: x.trim, trimRecs: x.trimRecs, trimBytes: x.trimBytes}
+			y = segSnapshot{index: y.index, trim: y.trim, trimRecs: y.trimRecs, trimBytes: y.trimBytes}
+		}
+		if x != y {
+			t.Fatalf("segment %d differs:\nlog  %+v\ntwin %+v", i, x, y)
+		}
+	}
 }
 
 func checkRecovered(t *rapid.T, l *Log) {

@@ -111,6 +111,7 @@ const (
 	DefaultSyncInterval  = 100 * time.Millisecond
 	DefaultFlushBytes    = 256 << 10
 	DefaultSeqLease      = 1 << 20
+	DefaultTailBytes     = 4 << 20
 
 	minSegmentSize = 4 << 10
 )
@@ -133,6 +134,7 @@ type options struct {
 	flushBytes    int
 	seqLease      uint64
 	sourceID      string
+	tailBytes     int64
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -148,6 +150,7 @@ func buildOptions(opts []Option) (options, error) {
 		maxBytes:    DefaultMaxBytes,
 		flushBytes:  DefaultFlushBytes,
 		seqLease:    DefaultSeqLease,
+		tailBytes:   DefaultTailBytes,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -177,6 +180,8 @@ func buildOptions(opts []Option) (options, error) {
 		return bad("flush size %d", o.flushBytes)
 	case o.seqLease == 0:
 		return bad("sequence lease 0")
+	case o.tailBytes < 0:
+		return bad("tail size %d", o.tailBytes)
 	case len(o.sourceID) > MaxSourceIDLen:
 		return bad("source id of %d bytes (at most %d)", len(o.sourceID), MaxSourceIDLen)
 	}
@@ -242,3 +247,10 @@ func WithSeqLease(n uint64) Option { return func(o *options) { o.seqLease = n } 
 // WithSourceID sets the sender identity written into a new directory (at most 64 bytes). An
 // existing directory keeps its own; by default a new one gets 16 random bytes in hex.
 func WithSourceID(id string) Option { return func(o *options) { o.sourceID = id } }
+
+// WithTailBytes sets how many of the bytes written last the log keeps in memory (default 4 MiB;
+// 0 keeps none). Read and Trim find records written moments ago there instead of reading them
+// back from the segment file, which makes the append, read, trim stream of acknowledged delivery
+// cheap. Records read from there share the write buffer's arrays (1 MiB each), as records read
+// from the file share a read buffer.
+func WithTailBytes(n int64) Option { return func(o *options) { o.tailBytes = n } }

@@ -10,11 +10,21 @@ import (
 type cursor struct {
 	seg *segment
 	st  scanState
-	// win holds bytes of seg read earlier, from file offset winOff. The records handed out
-	// alias it, so it is never written to again: the next Read goes on from it, and a read
-	// past it gets a new buffer.
+	// recs and bytes count the records of seg before st.off and their payload bytes, as the
+	// trimmed prefix does (segment.trimRecs, trimBytes); the read marks take them.
+	recs  int
+	bytes int64
+	// win holds bytes of seg read earlier, from file offset winOff (winMem: from the tail).
+	// The records handed out alias it, so it is never written to again: the next Read goes on
+	// from it, and a read past it gets a new buffer.
 	win    []byte
 	winOff int64
+	winMem bool
+}
+
+// cursorAtTrim is the cursor at seg's oldest untrimmed record.
+func cursorAtTrim(seg *segment) cursor {
+	return cursor{seg: seg, st: seg.trim, recs: seg.trimRecs, bytes: seg.trimBytes}
 }
 
 // readWindow is the most a Read reads from a segment at a time. Records share the buffers they
@@ -25,8 +35,10 @@ const readWindow = 1 << 20
 // the cursor past them. It returns no records, and a nil error, when the cursor has caught up.
 // Reading deletes nothing: Trim does, once the records are delivered, and Rewind moves the
 // cursor back to the oldest untrimmed record to read them again. A record's Data shares a
-// read buffer of up to 1 MiB with its neighbours; the log never writes to it again, so Data
-// stays valid for as long as the caller keeps it. Records appended concurrently may be read before their Append returns.
+// buffer of about 1 MiB with its neighbours (a read buffer, or the write buffer the record was
+// appended into, when it is read from the tail kept in memory: see WithTailBytes); the log
+// never writes to it again, so Data stays valid for as long as the caller keeps it. Records
+// appended concurrently may be read before their Append returns.
 func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -52,18 +64,30 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 				return dst, err
 			}
 			sc := newScanner(r, l.cur.st, end, int(min(end-l.cur.st.off, readWindow)), true)
-			sc.win, sc.winOff = l.cur.win, l.cur.winOff
+			sc.win, sc.winOff, sc.winMem = l.cur.win, l.cur.winOff, l.cur.winMem
+			sc.mem, sc.seg = &l.tail, seg
+			var mark readMark // after the last record handed out from seg
 			for len(dst) < want {
 				f, skipped, lost, ok := sc.next()
 				l.noteReadDamageLocked(seg, skipped, lost)
 				if !ok {
 					break
 				}
-				if f.typ == typeRecord && f.seq > l.trimmedSeq {
+				if f.typ != typeRecord {
+					continue
+				}
+				l.cur.recs++
+				l.cur.bytes += int64(f.length)
+				if f.seq > l.trimmedSeq {
 					dst = append(dst, Record{Seq: f.seq, Data: f.payload[:len(f.payload):len(f.payload)]})
+					mark.seq, mark.after, mark.recs, mark.bytes = f.seq, sc.st, l.cur.recs, l.cur.bytes
 				}
 			}
-			l.cur.st, l.cur.win, l.cur.winOff = sc.st, sc.win, sc.winOff
+			if mark.seq != 0 {
+				mark.seg = seg
+				l.marks.push(mark)
+			}
+			l.cur.st, l.cur.win, l.cur.winOff, l.cur.winMem = sc.st, sc.win, sc.winOff, sc.winMem
 			if sc.err != nil {
 				return dst, &WriteError{Op: "read", Path: seg.path, Err: sc.err}
 			}
@@ -95,8 +119,7 @@ func (l *Log) nextSegmentLocked() bool {
 				seg.rf.Close()
 				seg.rf = nil
 			}
-			next := l.segs[i+1]
-			l.cur = cursor{seg: next, st: next.trim}
+			l.cur = cursorAtTrim(l.segs[i+1])
 			return true
 		}
 	}
@@ -147,12 +170,12 @@ func (l *Log) fixCursorLocked() {
 		return
 	}
 	if l.cur.seg == nil {
-		l.cur = cursor{seg: l.segs[0], st: l.segs[0].trim}
+		l.cur = cursorAtTrim(l.segs[0])
 	}
 	for _, seg := range l.segs {
 		if seg == l.cur.seg {
 			if l.cur.st.off < seg.trim.off {
-				l.cur.st = seg.trim
+				l.cur.st, l.cur.recs, l.cur.bytes = seg.trim, seg.trimRecs, seg.trimBytes
 			}
 			return
 		}
@@ -162,7 +185,7 @@ func (l *Log) fixCursorLocked() {
 			return
 		}
 	}
-	l.cur = cursor{seg: l.segs[0], st: l.segs[0].trim}
+	l.cur = cursorAtTrim(l.segs[0])
 }
 
 // Rewind moves the read cursor back to the oldest untrimmed record, to read again what was
@@ -171,6 +194,7 @@ func (l *Log) Rewind() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cur = cursor{}
+	l.marks.clear()
 	l.fixCursorLocked()
 }
 
@@ -199,13 +223,26 @@ func (l *Log) Trim(upToSeq uint64) error {
 	l.advanceTrimLocked()
 	l.deleteTrimmedLocked()
 	l.fixCursorLocked()
+	l.releaseTailLocked()
 	return l.persistTrimLocked()
+}
+
+// releaseTailLocked lets the tail drop what lies before the trim point: no Read goes there
+// again, not even after a Rewind.
+func (l *Log) releaseTailLocked() {
+	for i, seg := range l.segs {
+		if seg.trimRecs < seg.records || i == len(l.segs)-1 {
+			l.tail.release(seg, seg.trim.off)
+			return
+		}
+	}
 }
 
 // advanceTrimLocked moves each segment's trimmed prefix past the records with seq <=
 // trimmedSeq, counting them.
 func (l *Log) advanceTrimLocked() {
 	for _, seg := range l.segs {
+		l.trimReadLocked(seg)
 		end := seg.size
 		if seg == l.active {
 			end = l.written
@@ -217,7 +254,7 @@ func (l *Log) advanceTrimLocked() {
 				return
 			}
 			sc := newScanner(r, seg.trim, end, defaultWindow, false)
-			sc.win = l.scratch
+			sc.buf, sc.mem, sc.seg = l.scratch, &l.tail, seg
 			for {
 				f, _, _, ok := sc.next()
 				if !ok || f.typ == typeRecord && f.seq > l.trimmedSeq {
@@ -231,11 +268,30 @@ func (l *Log) advanceTrimLocked() {
 				}
 				seg.trim = sc.st
 			}
-			l.scratch = sc.win[:0]
+			l.scratch = sc.buf[:0]
 		}
 		if seg.trimRecs < seg.records {
 			return
 		}
+	}
+}
+
+// trimReadLocked moves seg's trimmed prefix over the records Read handed out with seq <=
+// trimmedSeq, from their read marks, without scanning them again: a scan from the trim point
+// would pass the same frames and stop no earlier, since every record before a mark has a
+// smaller seq. Marks of older segments are dropped.
+func (l *Log) trimReadLocked(seg *segment) {
+	for {
+		m, ok := l.marks.first()
+		if !ok || m.seg.index > seg.index || m.seg == seg && m.seq > l.trimmedSeq {
+			return
+		}
+		if m.seg == seg && m.after.off > seg.trim.off && m.recs >= seg.trimRecs {
+			l.stats.Trimmed += uint64(m.recs - seg.trimRecs)
+			l.stats.TrimmedBytes += uint64(m.bytes - seg.trimBytes)
+			seg.trim, seg.trimRecs, seg.trimBytes = m.after, m.recs, m.bytes
+		}
+		l.marks.pop()
 	}
 }
 
