@@ -19,10 +19,15 @@
 -define(AHEAD, pharos_brain_ahead). % {{Source, Seq}} for the seen numbers above a source's `next`
 -define(LAST_MAX, 100).
 
-%% An acked batch's accounting, applied to the table once per batch (flush_batch/1) with the
-%% same result as record/2 for each record: counts, the last records, and runs of consecutive
-%% `seq` tags of one source.
--record(batch, {n = 0, metrics = 0, alerts = 0, last = [], nlast = 0, run = none}).
+%% An acked batch's accounting, gathered by acked_batch/1 in the caller and applied to the table
+%% once per batch (flush_batch/1) with the same result as record/2 and invalid/2 for each payload:
+%% counts, invalid reasons, valid records without a `seq` tag per source, the last records, and
+%% runs of consecutive `seq` tags of one source (`runs` holds the finished ones, newest first).
+%% While a batch is read, `alerts` is 0 and the newest valid records are kept, newest first, in
+%% `last` (`nlast` of them) and, once that holds ?LAST_MAX, in `prev` (?LAST_MAX of them): O(1)
+%% per record and at most 2 * ?LAST_MAX kept. summary/1 leaves the last ?LAST_MAX in `last`.
+-record(batch, {n = 0, metrics = 0, alerts = 0, last = [], nlast = 0, prev = [], run = none,
+                runs = [], no_seq = #{}, invalid = []}).
 
 start_link(StateDir) -> gen_server:start_link({local, ?MODULE}, ?MODULE, StateDir, []).
 
@@ -33,15 +38,16 @@ init(StateDir) ->
     ets:insert(?T, {state_dir, StateDir}),
     {ok, StateDir}.
 
-handle_call({acked_batch, Batch}, _From, S) ->
-    Reply = case pharos_acked:fold_batch(Batch, acked_state(), fun batch_payload/2, #batch{}) of
-                {ok, State, Ack, Acc} ->
-                    flush_batch(Acc),
-                    set_acked_state(State),   % persisted before the ack goes out
-                    {ok, Ack};
-                {error, _} = E -> E
-            end,
-    {reply, Reply, S};
+handle_call({acked_batch, SourceId, Next0, Next1, Summary}, _From, S) ->
+    State = acked_state(),
+    case pharos_acked:next_seq(SourceId, State) of
+        Next0 ->
+            flush_batch(Summary),
+            set_acked_state(State#{SourceId => Next1}),   % persisted before the ack goes out
+            {reply, ok, S};
+        _ ->
+            {reply, stale, S}
+    end;
 handle_call(_, _From, S) -> {reply, ok, S}.
 handle_cast(_, S) -> {noreply, S}.
 handle_info(_, S) -> {noreply, S}.
@@ -103,30 +109,64 @@ invalid(Mode, Reason) ->
 
 %% @doc Process an acked-mode batch (pharos_acked:fold_batch/4: each new payload is decoded,
 %% validated and counted) and persist the new acked state, atomically with respect to crashes of
-%% the caller: it runs in this process. Returns {ok, {ReplyTo, Ack}} for the caller to send, or
-%% {error, Reason}.
-acked_batch(Batch) -> gen_server:call(?MODULE, {acked_batch, Batch}, infinity).
-
-batch_payload(Bin, B) ->
-    case pharos_brain_wire:decode(Bin) of
-        {ok, Rec} -> batch_record(Rec, B);
-        {error, Reason} -> invalid(acked, Reason), B
+%% the caller. Returns {ok, {ReplyTo, Ack}} for the caller to send, or {error, Reason}.
+%%
+%% The payloads are decoded and summed up in the caller (the Brain server), without touching the
+%% table; one call to this process then applies the summary and the new NextSeq together. A crash
+%% of the caller before that call counts nothing and leaves NextSeq where it was (the resend is
+%% processed whole); once the call is made, this process finishes it whatever becomes of the
+%% caller. The summary was computed against the NextSeq read from the table: if that changed in
+%% between (a reset, or the call of a Brain server that was killed during it, applied only after
+%% its restarted successor read the table), nothing is applied and the batch is processed again.
+acked_batch(Batch) ->
+    State = acked_state(),
+    case pharos_acked:fold_batch(Batch, State, fun batch_payload/2, #batch{}) of
+        {ok, _, {_, {pharos_ack, SourceId, Next1}} = Ack, Acc} ->
+            Next0 = pharos_acked:next_seq(SourceId, State),
+            case gen_server:call(?MODULE, {acked_batch, SourceId, Next0, Next1, summary(Acc)}, infinity) of
+                ok -> {ok, Ack};
+                stale -> acked_batch(Batch)
+            end;
+        {error, _} = E -> E
     end.
 
-batch_record(Rec, #batch{n = N, metrics = M, alerts = A, last = L, nlast = NL, run = Run} = B) ->
-    {M1, A1} = case element(1, Rec) of metric -> {M + 1, A}; alert -> {M, A + 1} end,
-    {L1, NL1} = if NL >= 2 * ?LAST_MAX -> {[Rec | lists:sublist(L, ?LAST_MAX - 1)], ?LAST_MAX};
-                   true -> {[Rec | L], NL + 1}
-                end,
-    Source = pharos_brain_wire:source(Rec),
-    Run1 = case pharos_brain_wire:seq(Rec) of
-               none -> bump({no_seq, Source}), Run;
-               Seq -> extend_run(Run, Source, Seq)
-           end,
-    B#batch{n = N + 1, metrics = M1, alerts = A1, last = L1, nlast = NL1, run = Run1}.
+batch_payload(Bin, B) ->
+    try binary_to_term(Bin, [safe]) of
+        Rec ->
+            case pharos_brain_wire:validate(Rec) of
+                ok -> batch_record(Rec, B);
+                {error, Reason} -> B#batch{invalid = [Reason | B#batch.invalid]}
+            end
+    catch error:badarg -> B#batch{invalid = [bad_etf | B#batch.invalid]}
+    end.
 
-extend_run({Source, First, K}, Source, Seq) when Seq =:= First + K -> {Source, First, K + 1};
-extend_run(Run, Source, Seq) -> flush_run(Run), {Source, Seq, 1}.
+batch_record(Rec, #batch{last = L, nlast = ?LAST_MAX} = B) ->
+    batch_record(Rec, B#batch{last = [], nlast = 0, prev = L});
+batch_record(Rec, #batch{n = N, metrics = M, last = L0, nlast = NL, run = Run, runs = Runs} = B) ->
+    M1 = case element(1, Rec) of metric -> M + 1; alert -> M end,
+    L = [Rec | L0],
+    case pharos_brain_wire:seq(Rec) of
+        none ->
+            Source = pharos_brain_wire:source(Rec),
+            NoSeq = maps:update_with(Source, fun(K) -> K + 1 end, 1, B#batch.no_seq),
+            B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, no_seq = NoSeq};
+        Seq ->
+            Source = pharos_brain_wire:source(Rec),
+            case Run of
+                {Source, First, K} when Seq =:= First + K ->
+                    B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, run = {Source, First, K + 1}};
+                none ->
+                    B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, run = {Source, Seq, 1}};
+                _ ->
+                    B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, run = {Source, Seq, 1},
+                            runs = [Run | Runs]}
+            end
+    end.
+
+%% What the store needs of a batch's accounting: the runs in order, the last records only.
+summary(#batch{n = N, metrics = M, last = L, nlast = NL, prev = P, run = Run, runs = Runs} = B) ->
+    B#batch{alerts = N - M, last = L ++ lists:sublist(P, ?LAST_MAX - NL), nlast = min(N, ?LAST_MAX),
+            prev = [], run = none, runs = case Run of none -> Runs; _ -> [Run | Runs] end}.
 
 %% A run First..First+K-1 of one source that starts exactly at its contiguous prefix, with
 %% nothing seen beyond it, extends the prefix in one step; any other run goes record by record.
@@ -141,14 +181,24 @@ flush_run({Source, First, K}) ->
             lists:foreach(fun(Seq) -> track(Source, Seq) end, lists:seq(First, First + K - 1))
     end.
 
-flush_batch(#batch{n = 0}) -> ok;
-flush_batch(#batch{n = N, metrics = M, alerts = A, last = L, run = Run}) ->
-    add(received, N),
-    add({mode, acked}, N),
+flush_batch(#batch{n = N, metrics = M, alerts = A, last = L, nlast = NL, runs = Runs,
+                   no_seq = NoSeq, invalid = Invalid}) ->
+    lists:foreach(fun(Reason) -> invalid(acked, Reason) end, lists:reverse(Invalid)),
+    N > 0 andalso add(received, N),
+    N > 0 andalso add({mode, acked}, N),
     M > 0 andalso add({type, metric}, M),
     A > 0 andalso add({type, alert}, A),
-    lists:foreach(fun remember/1, lists:reverse(lists:sublist(L, ?LAST_MAX))),
-    flush_run(Run).
+    NL > 0 andalso remember_all(lists:reverse(L), NL),
+    maps:foreach(fun(Source, K) -> add({no_seq, Source}, K) end, NoSeq),
+    lists:foreach(fun flush_run/1, lists:reverse(Runs)).
+
+%% remember/1 for each of Recs (oldest first; K of them, at most ?LAST_MAX), in two table operations.
+remember_all(Recs, K) ->
+    Last = add(last_n, K),
+    ets:insert(?T, remember_rows(Recs, Last - K + 1)).
+
+remember_rows([], _) -> [];
+remember_rows([R | Rest], N) -> [{{last, N rem ?LAST_MAX}, N, R} | remember_rows(Rest, N + 1)].
 
 add(Key, K) -> ets:update_counter(?T, Key, K, {Key, 0}).
 

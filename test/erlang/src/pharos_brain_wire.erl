@@ -13,42 +13,75 @@ decode(Bin) ->
     catch error:badarg -> {error, bad_etf}
     end.
 
-%% @doc ok, or {error, Reason} naming the first rule the record breaks.
+%% @doc ok, or {error, Reason} naming the first rule the record breaks, checked in this order:
+%% name, kind | severity, value | message, tags, timestamp_ms, source.
+%%
+%% This runs once per record of every delivery mode, so it builds nothing: each field is tested in
+%% turn and the first failure returned. A tag list that is not a proper list of {Text, Text} pairs
+%% with distinct keys is {bad, tags}.
 validate({metric, Name, Kind, Value, Tags, Ts, Source}) ->
-    check([{name, is_text(Name) andalso Name =/= <<>>},
-           {kind, lists:member(Kind, [counter, gauge, histogram])},
-           {value, is_float(Value)},
-           {tags, valid_tags(Tags)},
-           {timestamp_ms, is_integer(Ts)},
-           {source, is_text(Source)}]);
+    case is_name(Name) of
+        false -> {error, {bad, name}};
+        true when Kind =/= counter, Kind =/= gauge, Kind =/= histogram -> {error, {bad, kind}};
+        true when not is_float(Value) -> {error, {bad, value}};
+        true -> validate_tail(Tags, Ts, Source)
+    end;
 validate({alert, Name, Severity, Message, Tags, Ts, Source}) ->
-    check([{name, is_text(Name) andalso Name =/= <<>>},
-           {severity, lists:member(Severity, [info, warning, critical])},
-           {message, is_text(Message)},
-           {tags, valid_tags(Tags)},
-           {timestamp_ms, is_integer(Ts)},
-           {source, is_text(Source)}]);
+    case is_name(Name) of
+        false -> {error, {bad, name}};
+        true when Severity =/= info, Severity =/= warning, Severity =/= critical -> {error, {bad, severity}};
+        true ->
+            case is_text(Message) of
+                true -> validate_tail(Tags, Ts, Source);
+                false -> {error, {bad, message}}
+            end
+    end;
 validate(_) -> {error, not_a_record}.
 
-check([]) -> ok;
-check([{_, true} | Rest]) -> check(Rest);
-check([{Field, false} | _]) -> {error, {bad, Field}}.
+%% The fields metrics and alerts share: tags, timestamp_ms, source.
+validate_tail(Tags, Ts, Source) ->
+    case valid_tags(Tags) of
+        false -> {error, {bad, tags}};
+        true when not is_integer(Ts) -> {error, {bad, timestamp_ms}};
+        true ->
+            case is_text(Source) of
+                true -> ok;
+                false -> {error, {bad, source}}
+            end
+    end.
+
+is_name(<<>>) -> false;
+is_name(Name) -> is_text(Name).
 
 %% Valid UTF-8, as unicode:characters_to_binary(B) =:= B decides (no surrogates, nothing above
 %% 16#10FFFF, no overlong forms: the /utf8 segment refuses them), in one pass and without
-%% building a binary: this is most of the cost of validating a record.
+%% building a binary: this is most of the cost of validating a record. ASCII, the common case,
+%% goes 4 bytes at a time (measured faster than 2, 7 or 8 on OTP 25 to 29).
 is_text(B) when is_binary(B) -> is_utf8(B);
 is_text(_) -> false.
 
+is_utf8(<<W:32, R/binary>>) when W band 16#80808080 =:= 0 -> is_utf8(R);
 is_utf8(<<C, R/binary>>) when C < 128 -> is_utf8(R);
 is_utf8(<<_/utf8, R/binary>>) -> is_utf8(R);
 is_utf8(<<>>) -> true;
 is_utf8(_) -> false.
 
-valid_tags(Tags) when is_list(Tags) ->
-    lists:all(fun({K, V}) -> is_text(K) andalso is_text(V); (_) -> false end, Tags)
-        andalso length(lists:usort([K || {K, _} <- Tags])) =:= length(Tags);
-valid_tags(_) -> false.
+%% A proper list of {Text, Text} pairs whose keys are distinct (as lists:usort/1 decides). The
+%% 0 to 3 tags of a typical record are compared directly; longer lists are sorted.
+valid_tags([]) -> true;
+valid_tags([{K1, V1}]) -> is_text(K1) andalso is_text(V1);
+valid_tags([{K1, V1}, {K2, V2}]) ->
+    is_text(K1) andalso is_text(V1) andalso is_text(K2) andalso is_text(V2) andalso K1 =/= K2;
+valid_tags([{K1, V1}, {K2, V2}, {K3, V3}]) ->
+    is_text(K1) andalso is_text(V1) andalso is_text(K2) andalso is_text(V2)
+        andalso is_text(K3) andalso is_text(V3)
+        andalso K1 =/= K2 andalso K1 =/= K3 andalso K2 =/= K3;
+valid_tags(Tags) -> text_pairs(Tags, [], 0).
+
+text_pairs([{K, V} | Rest], Keys, N) ->
+    is_text(K) andalso is_text(V) andalso text_pairs(Rest, [K | Keys], N + 1);
+text_pairs([], Keys, N) -> length(lists:usort(Keys)) =:= N;
+text_pairs(_, _, _) -> false.
 
 %% @doc The record's `seq` tag as an integer, or none.
 seq({_, _, _, _, Tags, _, _}) ->
