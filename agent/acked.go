@@ -10,8 +10,12 @@ import "github.com/pharos-node/pharos-node/spill"
 // leave a hole in the numbering. A refused record is counted as dropped by the manager
 // (pharos_fsm_dropped_total) and the caller's record is lost, never an acknowledged stream's
 // middle. Size the directory (spill.WithMaxBytes) for the longest Brain outage to ride out.
+//
+// The connection manager, the log's only reader, uses a record's bytes only until it trims the
+// record (fsm.SeqLog's contract): the log may write new records into the memory of trimmed
+// ones (spill.WithReadsReleasedByTrim) instead of taking fresh memory per megabyte.
 func ackedSpillOptions() []spill.Option {
-	return []spill.Option{spill.WithOverflow(spill.Refuse)}
+	return []spill.Option{spill.WithOverflow(spill.Refuse), spill.WithReadsReleasedByTrim()}
 }
 
 // AckedNextSeq returns, in ModeAcked, the sequence number the next record stored will get, which

@@ -139,9 +139,10 @@ type scanner struct {
 	// winMem: win is bytes of the log's in-memory tail, which this process wrote and checked
 	// by construction; their checksums are not computed again. Such a window is never
 	// refilled.
-	winMem bool
-	buf    []byte // !fresh: the buffer refills reuse, the scanner's own
-	err    error  // a read error: the scan stops
+	winMem   bool
+	winArena *writeArena // the tail's array win lies in, when winMem
+	buf      []byte      // !fresh: the buffer refills reuse, the scanner's own
+	err      error       // a read error: the scan stops
 
 	// mem, if set, is where the bytes of seg written last are kept: they are looked up there
 	// before the file is read (and, if fresh, lent: the frames handed out alias them).
@@ -163,8 +164,8 @@ func (s *scanner) bytes(off, n int64) []byte {
 		return s.win[off-s.winOff : off-s.winOff+n]
 	}
 	if s.mem != nil && off+n <= s.end {
-		if b, bOff := s.mem.find(s.seg, off, n, s.fresh); b != nil {
-			s.win, s.winOff, s.winMem = b, bOff, true
+		if b, bOff, a := s.mem.find(s.seg, off, n, s.fresh); b != nil {
+			s.win, s.winOff, s.winMem, s.winArena = b, bOff, true, a
 			return b[off-bOff : off-bOff+n]
 		}
 	}
@@ -183,7 +184,7 @@ func (s *scanner) bytes(off, n int64) []byte {
 		s.buf = buf
 	}
 	got, err := s.r.ReadAt(buf, off)
-	s.winMem = false
+	s.winMem, s.winArena = false, nil
 	if int64(got) < want {
 		if err == nil || errors.Is(err, io.EOF) {
 			// The file is shorter than we were told: scan what there is.

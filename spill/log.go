@@ -143,7 +143,7 @@ func Open(dir string, opts ...Option) (*Log, error) {
 		return nil, fmt.Errorf("spill: lock %s: %w", dir, err)
 	}
 	l := &Log{dir: dir, o: o, fs: o.fs, log: o.logger.With().Str("spill", dir).Logger(), lock: lock, syncSem: make(chan struct{}, 1),
-		tail: tail{limit: o.tailBytes}, marks: readMarks{limit: maxReadMarks}}
+		tail: tail{limit: o.tailBytes, releaseOnTrim: o.releaseReads}, marks: readMarks{limit: maxReadMarks}}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		lock.Close()

@@ -17,9 +17,10 @@ type cursor struct {
 	// win holds bytes of seg read earlier, from file offset winOff (winMem: from the tail).
 	// The records handed out alias it, so it is never written to again: the next Read goes on
 	// from it, and a read past it gets a new buffer.
-	win    []byte
-	winOff int64
-	winMem bool
+	win      []byte
+	winOff   int64
+	winMem   bool
+	winArena *writeArena // the tail's array win lies in, when winMem
 }
 
 // cursorAtTrim is the cursor at seg's oldest untrimmed record.
@@ -37,7 +38,8 @@ const readWindow = 1 << 20
 // cursor back to the oldest untrimmed record to read them again. A record's Data shares a
 // buffer of about 1 MiB with its neighbours (a read buffer, or the write buffer the record was
 // appended into, when it is read from the tail kept in memory: see WithTailBytes); the log
-// never writes to it again, so Data stays valid for as long as the caller keeps it. Records
+// never writes to it again, so Data stays valid for as long as the caller keeps it (with
+// WithReadsReleasedByTrim: until a Trim covers the record). Records
 // appended concurrently may be read before their Append returns.
 func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 	l.mu.Lock()
@@ -46,6 +48,14 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 		return dst, ErrClosed
 	}
 	l.fixCursorLocked()
+	first := len(dst)
+	if l.tail.releaseOnTrim {
+		defer func() {
+			if len(dst) > first {
+				l.tail.lent(dst[len(dst)-1].Seq)
+			}
+		}()
+	}
 	want := len(dst) + max
 	for len(dst) < want && l.cur.seg != nil {
 		seg := l.cur.seg
@@ -64,7 +74,11 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 				return dst, err
 			}
 			sc := newScanner(r, l.cur.st, end, int(min(end-l.cur.st.off, readWindow)), true)
-			sc.win, sc.winOff, sc.winMem = l.cur.win, l.cur.winOff, l.cur.winMem
+			sc.win, sc.winOff, sc.winMem, sc.winArena = l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena
+			if l.tail.releaseOnTrim && l.cur.winArena != nil {
+				// Records handed out from the cursor's window alias its arena too.
+				l.tail.lending = append(l.tail.lending, l.cur.winArena)
+			}
 			sc.mem, sc.seg = &l.tail, seg
 			var mark readMark // after the last record handed out from seg
 			for len(dst) < want {
@@ -87,7 +101,7 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 				mark.seg = seg
 				l.marks.push(mark)
 			}
-			l.cur.st, l.cur.win, l.cur.winOff, l.cur.winMem = sc.st, sc.win, sc.winOff, sc.winMem
+			l.cur.st, l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena = sc.st, sc.win, sc.winOff, sc.winMem, sc.winArena
 			if sc.err != nil {
 				return dst, &WriteError{Op: "read", Path: seg.path, Err: sc.err}
 			}
@@ -221,6 +235,13 @@ func (l *Log) Trim(upToSeq uint64) error {
 		}
 	}
 	l.advanceTrimLocked()
+	if l.tail.releaseOnTrim {
+		l.tail.releaseTrimmed(l.trimmedSeq, func(a *writeArena) {
+			if l.cur.winArena == a {
+				l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena = nil, 0, false, nil
+			}
+		})
+	}
 	l.deleteTrimmedLocked()
 	l.fixCursorLocked()
 	l.releaseTailLocked()

@@ -1,5 +1,7 @@
 package spill
 
+import "slices"
+
 // The in-memory tail and the read marks make the streaming use of a Log cheap: records are
 // appended, read back soon after, and trimmed once delivered or acknowledged. Neither changes
 // what is on disk; each only saves reading back what the log itself wrote or read moments ago.
@@ -33,6 +35,10 @@ type writeArena struct {
 	b      []byte // the whole array
 	chunks int    // tail chunks in it
 	lent   bool
+	// lentThrough: with WithReadsReleasedByTrim, the highest sequence number any Read had
+	// handed out when it last lent this arena; once trimmed through it, nothing aliases the
+	// arena any more and it can be used again.
+	lentThrough uint64
 }
 
 // tail is the bytes most recently written to the segments, oldest first, at most limit bytes.
@@ -44,7 +50,17 @@ type tail struct {
 	chunks []tailChunk
 	arena  *writeArena // the write buffer's
 	spare  *writeArena // free for the write buffer
+
+	// With WithReadsReleasedByTrim: lending holds the arenas the Read in progress lent, and
+	// retired the lent arenas the tail let go of, waiting for a Trim through their lentThrough
+	// (at most maxRetired; older ones are left to the garbage collector).
+	releaseOnTrim bool
+	lending       []*writeArena
+	retired       []*writeArena
 }
+
+// maxRetired bounds the lent arenas kept for use again after a Trim.
+const maxRetired = 8
 
 // writeBufferSize is the largest usual arena: the tail (and the records Read hands out from
 // it) share one array per this many bytes.
@@ -69,9 +85,50 @@ func (t *tail) grow(buf []byte, n, size int) []byte {
 
 // free makes a an arena to use again if nothing refers to it any more.
 func (t *tail) free(a *writeArena) {
-	if a.chunks == 0 && !a.lent && a != t.arena && (t.spare == nil || len(t.spare.b) < len(a.b)) {
+	if a.chunks != 0 || a == t.arena {
+		return
+	}
+	if a.lent {
+		if t.releaseOnTrim && !slices.Contains(t.retired, a) {
+			if len(t.retired) == maxRetired {
+				t.retired = t.retired[:copy(t.retired, t.retired[1:])]
+			}
+			t.retired = append(t.retired, a)
+		}
+		return
+	}
+	if t.spare == nil || len(t.spare.b) < len(a.b) {
 		t.spare = a
 	}
+}
+
+// lent notes, at the end of a Read that handed out records up to seq, that the arenas it lent
+// hold records up to seq.
+func (t *tail) lent(seq uint64) {
+	for _, a := range t.lending {
+		a.lentThrough = max(a.lentThrough, seq)
+	}
+	clear(t.lending)
+	t.lending = t.lending[:0]
+}
+
+// releaseTrimmed makes the retired arenas whose lent records are all trimmed (trimmed through
+// trimmedSeq) free to use again, calling forget for each first so the log can drop any window
+// of its own into it.
+func (t *tail) releaseTrimmed(trimmedSeq uint64, forget func(a *writeArena)) {
+	k := 0
+	for _, a := range t.retired {
+		if a.lentThrough > trimmedSeq {
+			t.retired[k] = a
+			k++
+			continue
+		}
+		forget(a)
+		a.lent, a.lentThrough = false, 0
+		t.free(a)
+	}
+	clear(t.retired[k:])
+	t.retired = t.retired[:k]
 }
 
 // add keeps b, just written to seg at offset off from the write buffer's arena. b is never
@@ -126,26 +183,29 @@ func (t *tail) dropFront(k int) {
 
 // find returns the chunk of seg holding [off, off+n) and the chunk's offset, or nil. With lend,
 // the caller hands out slices of the chunk: its arena is never used again.
-func (t *tail) find(seg *segment, off, n int64, lend bool) ([]byte, int64) {
+func (t *tail) find(seg *segment, off, n int64, lend bool) ([]byte, int64, *writeArena) {
 	for i := len(t.chunks) - 1; i >= 0; i-- {
 		c := &t.chunks[i]
 		if c.seg != seg {
 			if c.seg.index < seg.index {
-				return nil, 0 // older chunks are of older segments
+				return nil, 0, nil // older chunks are of older segments
 			}
 			continue
 		}
 		if off >= c.off && off+n <= c.off+int64(len(c.b)) {
 			if lend {
 				c.a.lent = true
+				if t.releaseOnTrim && (len(t.lending) == 0 || t.lending[len(t.lending)-1] != c.a) {
+					t.lending = append(t.lending, c.a)
+				}
 			}
-			return c.b, c.off
+			return c.b, c.off, c.a
 		}
 		if off >= c.off {
-			return nil, 0 // older chunks of seg lie before c
+			return nil, 0, nil // older chunks of seg lie before c
 		}
 	}
-	return nil, 0
+	return nil, 0, nil
 }
 
 // release drops the chunks no Read or Trim can need any more: those of segments before seg,

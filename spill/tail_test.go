@@ -425,3 +425,74 @@ func TestTailBytesOption(t *testing.T) {
 		t.Fatal("without a tail, Read must read the file")
 	}
 }
+
+// TestReadsReleasedByTrim: with WithReadsReleasedByTrim, a record read and not yet trimmed keeps
+// its bytes however much is appended, read, rewound and read again meanwhile, while the arrays
+// of trimmed records are used again (the stream allocates far fewer arrays than it fills).
+func TestReadsReleasedByTrim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 13))
+	l := mustOpen(t, memDir(t), small(WithSync(SyncNever), WithTailBytes(8192), WithFlushBytes(600), WithReadsReleasedByTrim())...)
+	defer l.Close()
+	var held []Record // read, not yet trimmed: must stay intact
+	next, arenas := 0, map[*writeArena]bool{}
+	check := func() {
+		t.Helper()
+		for _, r := range held {
+			if want := payload(int(r.Seq - 1)); string(r.Data) != string(want) {
+				t.Fatalf("untrimmed record seq %d now holds %q, want %q", r.Seq, r.Data, want)
+			}
+		}
+	}
+	for step := range 20_000 {
+		switch k := rng.IntN(10); {
+		case k < 5:
+			if _, err := l.Append(payload(next)); err != nil {
+				t.Fatal(err)
+			}
+			next++
+		case k < 8:
+			got, err := l.Read(nil, 1+rng.IntN(6))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range got {
+				if want := payload(int(r.Seq - 1)); string(r.Data) != string(want) {
+					t.Fatalf("step %d: read seq %d as %q, want %q", step, r.Seq, r.Data, want)
+				}
+			}
+			held = append(held, got...)
+		case k < 9:
+			if rng.IntN(8) == 0 {
+				l.Rewind() // what was read is read again; the copies held stay valid until trimmed
+				continue
+			}
+			if len(held) > 0 {
+				// Trim slowly, from the oldest: records stay held while much is appended.
+				upTo := held[rng.IntN(min(len(held), 3))].Seq
+				if err := l.Trim(upTo); err != nil {
+					t.Fatal(err)
+				}
+				kept := held[:0]
+				for _, r := range held {
+					if r.Seq > upTo {
+						kept = append(kept, r)
+					}
+				}
+				held = kept
+			}
+		default:
+			check()
+		}
+		l.mu.Lock()
+		if l.tail.arena != nil {
+			arenas[l.tail.arena] = true
+		}
+		l.mu.Unlock()
+	}
+	check()
+	// Every byte written went through an arena; without reuse each would be a new one.
+	written := l.Stats().Appended * uint64(frameSize(len(payload(0))))
+	if perArena := written / uint64(len(arenas)); perArena < 4*600 {
+		t.Fatalf("%d arenas for %d bytes written: arrays are not used again", len(arenas), written)
+	}
+}
