@@ -81,8 +81,13 @@ func TestActorAckedSurvivesCrash(t *testing.T) {
 	cfg.Delivery = DeliveryAcked
 	cfg.Acked = AckedConfig{BatchSize: 50, BatchDelay: 2 * time.Millisecond, Window: 4, AckTimeout: time.Second}
 	pids := &pidRecorder{}
+	inbox, err := NewInbox(100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := startSupervised(t, node, ActorOptions{
 		Config: cfg,
+		Inbox:  inbox,
 		NewAckTransport: func(p gen.Process) (AckTransport, error) {
 			pids.mu.Lock()
 			pids.pids = append(pids.pids, p.PID())
@@ -113,8 +118,8 @@ func TestActorAckedSurvivesCrash(t *testing.T) {
 	}
 	want := recs("r", 3000)
 	deliver(want[:1500])
-	// A crash loses the mailbox, not the log: crash once every record is in
-	// the log, some of them still unacknowledged.
+	// A crash loses the mailbox, not the log or the inbox: crash once every
+	// record is in the log, some of them still unacknowledged.
 	eventually(t, "records in the log", func() bool { return log.NextSeq() == 1500 })
 	first, _ := pids.last()
 	if err := node.SendExit(first, errors.New("test crash")); err != nil {
@@ -143,4 +148,89 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// countingAckTransport counts connections: after the first, each one is a
+// reconnect (an acknowledgement timeout, here).
+type countingAckTransport struct {
+	localAckTransport
+	connects *int64
+	mu       *sync.Mutex
+}
+
+func (t *countingAckTransport) Connect(ctx context.Context) error {
+	t.mu.Lock()
+	*t.connects++
+	t.mu.Unlock()
+	return t.localAckTransport.Connect(ctx)
+}
+
+// TestActorAckedFloodKeepsAcks: producers deliver as fast as the manager
+// takes records, with a small mailbox bound. Acknowledgements reach the
+// manager through its mailbox; with one mailbox message per record the
+// mailbox was full whenever producers were ahead, Ergo dropped the acks
+// that arrived then, and the manager sat out an acknowledgement timeout
+// (a 30 s stall at the default) before resending. Through the Inbox the
+// mailbox holds at most one notification besides acks and timers: every
+// record is processed once, with no reconnect.
+func TestActorAckedFloodKeepsAcks(t *testing.T) {
+	node := startNode(t)
+	mu := &sync.Mutex{}
+	brain := newFakeBrain()
+	if _, err := node.SpawnRegister("brain", func() gen.ProcessBehavior { return &ackingBrain{mu: mu, brain: brain} }, gen.ProcessOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	log, err := NewMemoryLog(1_000_000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := NewInbox(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := actorConfig()
+	cfg.Delivery = DeliveryAcked
+	cfg.Acked = AckedConfig{BatchSize: 100, BatchDelay: 2 * time.Millisecond, Window: 8, AckTimeout: 2 * time.Second}
+	var connects int64
+	h, err := Spawn(node, "pharos_conn", ActorOptions{
+		Config: cfg,
+		NewAckTransport: func(p gen.Process) (AckTransport, error) {
+			return &countingAckTransport{localAckTransport: localAckTransport{p: p, brain: "brain"}, connects: &connects, mu: mu}, nil
+		},
+		Log: log, Logger: testLogger(t), Inbox: inbox,
+	}, gen.ProcessOptions{MailboxSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := recs("r", 100_000)
+	for _, r := range want {
+		for {
+			err := h.Deliver([]byte(r))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrMailboxFull) {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	processed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(brain.processed[log.SourceID()])
+	}
+	eventually(t, "every record processed", func() bool { return processed() == len(want) && log.Len() == 0 })
+	mu.Lock()
+	got, n := slices.Clone(brain.processed[log.SourceID()]), connects
+	mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("processed %d records, first difference at %d", len(got), firstDiff(got, want))
+	}
+	if n != 1 {
+		t.Fatalf("%d connections, want 1: acknowledgements were lost and timed out", n)
+	}
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

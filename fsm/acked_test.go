@@ -528,12 +528,17 @@ func TestActorOptionsAcked(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Delivery = DeliveryAcked
 	ackTransport := func(gen.Process) (AckTransport, error) { return newFakeNet(), nil }
+	inbox, err := NewInbox(10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		field string
 		opts  ActorOptions
 	}{
-		{"NewAckTransport", ActorOptions{Config: cfg, Log: newMemLog(t, 1)}},
-		{"Log", ActorOptions{Config: cfg, NewAckTransport: ackTransport}},
+		{"NewAckTransport", ActorOptions{Config: cfg, Log: newMemLog(t, 1), Inbox: inbox}},
+		{"Log", ActorOptions{Config: cfg, NewAckTransport: ackTransport, Inbox: inbox}},
+		{"Inbox", ActorOptions{Config: cfg, NewAckTransport: ackTransport, Log: newMemLog(t, 1)}},
 	} {
 		var ce *ConfigError
 		if err := tc.opts.Validate(); !errors.As(err, &ce) || ce.Field != tc.field {
@@ -541,7 +546,7 @@ func TestActorOptionsAcked(t *testing.T) {
 		}
 	}
 	// No Ring and no Transport needed in this mode.
-	if err := (ActorOptions{Config: cfg, NewAckTransport: ackTransport, Log: newMemLog(t, 1)}).Validate(); err != nil {
+	if err := (ActorOptions{Config: cfg, NewAckTransport: ackTransport, Log: newMemLog(t, 1), Inbox: inbox}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 }

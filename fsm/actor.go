@@ -45,10 +45,12 @@ type ActorOptions struct {
 	Logger zerolog.Logger
 	// Metrics may be nil; create it once, outside the child spec.
 	Metrics *Metrics
-	// Inbox, optional, carries delivered records to the actor in place of
-	// one mailbox message each (see Inbox); the actor's Handle must then be
-	// made with NewInboxHandle on the same Inbox. Like Ring it outlives
-	// restarts: create it once, outside the child spec.
+	// Inbox carries delivered records to the actor in place of one mailbox
+	// message each (see Inbox); the actor's Handle must then be made with
+	// NewInboxHandle on the same Inbox. Like Ring it outlives restarts:
+	// create it once, outside the child spec. Required in the acknowledged
+	// mode: there the Brain's acks arrive through the mailbox, and a
+	// mailbox full of records makes Ergo drop them. Optional otherwise.
 	Inbox *Inbox
 }
 
@@ -63,6 +65,11 @@ func (o ActorOptions) Validate() error {
 		}
 		if o.Log == nil {
 			return &ConfigError{Field: "Log", Reason: "must not be nil in the acknowledged mode"}
+		}
+		if o.Inbox == nil {
+			// Records as mailbox messages fill the mailbox whenever producers are ahead, and
+			// Ergo drops the acknowledgements that arrive then (TestActorAckedFloodKeepsAcks).
+			return &ConfigError{Field: "Inbox", Reason: "must not be nil in the acknowledged mode"}
 		}
 		return nil
 	}

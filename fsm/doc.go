@@ -147,12 +147,15 @@
 // restarted or stopped Brain, and restarts of the manager on the same
 // log. A refused Append (log full, disk refusing) is counted as dropped:
 // the log never evicts an unacknowledged record, which would leave a hole.
-// What it does not cover: records still in the actor's mailbox when the
-// actor or the process dies (Deliver is fire-and-forget), and what the log
-// itself loses (for a spill directory: see its SyncPolicy).
+// What it does not cover: records still in the Inbox when the process dies
+// (Deliver is fire-and-forget; the Inbox outlives a crash of the actor, not
+// of the process), and what the log itself loses (for a spill directory:
+// see its SyncPolicy).
 //
 // Restarts. Give the same SeqLog to every restart of the actor
-// (ActorOptions.Log): an actor crash then loses nothing but its mailbox.
+// (ActorOptions.Log) and the same Inbox: an actor crash then loses nothing
+// but its mailbox (acks and timers, which the next synchronisation
+// replaces).
 // With a spill directory a process restart keeps the SourceID, the records
 // and the numbering; the first synchronisation skips what the Brain already
 // has (exactly so only if the log is a NumberingStore or numbers densely
@@ -207,10 +210,14 @@
 //
 //	seqLog, _ := fsm.NewMemoryLog(1_000_000, nil)           // or the spill directory's adapter
 //	cfg.Delivery, cfg.Acked = fsm.DeliveryAcked, fsm.DefaultAckedConfig()
-//	opts := fsm.ActorOptions{Config: cfg, NewAckTransport: ..., Log: seqLog, Logger: log, Metrics: metrics}
+//	opts := fsm.ActorOptions{Config: cfg, NewAckTransport: ..., Log: seqLog, Logger: log,
+//	        Metrics: metrics, Inbox: inbox}
 //
 // and the transport built by NewAckTransport uses the actor's pid as
-// ReplyTo, so the Brain's acks reach the actor's mailbox.
+// ReplyTo, so the Brain's acks reach the actor's mailbox. The Inbox is
+// required in this mode: with one mailbox message per record the mailbox
+// is full whenever producers are ahead, and Ergo drops the acks that
+// arrive then (each a 30 s acknowledgement timeout at the default).
 //
 // The actor builds its Manager in Init (so a restart starts from Disconnected with a
 // fresh attempt counter) and kicks off the first connection attempt at
@@ -227,10 +234,11 @@
 // DeliverTimeout); MemoryLog is nevertheless safe for concurrent use, so
 // that others may read its Len; while one blocks, the mailbox
 // keeps accepting. Handle is a value safe to copy and to use from any
-// goroutine: Deliver never blocks, it pushes into the actor's mailbox. With
+// goroutine: Deliver never blocks, it appends to the Inbox (or, made with
+// NewHandle, pushes into the actor's mailbox) and fails with
+// ErrMailboxFull when the Inbox holds its limit. With
 // gen.ProcessOptions.MailboxSize = 0 the mailbox is unbounded (memory is the
-// limit); with a bound, each of its queues holds that many messages and
-// Deliver returns ErrMailboxFull when the Main queue is full. State timeouts
+// limit); with a bound, each of its queues holds that many messages. State timeouts
 // travel in the System queue (high priority), so they are processed ahead
 // of queued records and are not refused for a full Main queue. Deliver
 // returns ErrNotRunning between a crash and the supervisor's restart.
