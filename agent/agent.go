@@ -228,14 +228,14 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 			aopts.Spill = &SpillTier{Log: a.spill}
 		}
 	}
-	if err := aopts.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
 	inbox, err := fsm.NewInbox(opts.MailboxSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	aopts.Inbox = inbox
+	if err := aopts.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
 	pid, err := a.node.SpawnRegister(opts.ManagerName, fsm.Factory(aopts), gen.ProcessOptions{MailboxSize: int64(opts.MailboxSize)})
 	if err != nil {
 		return nil, fmt.Errorf("agent: start connection manager %s: %w", opts.ManagerName, err)
