@@ -534,17 +534,7 @@ func (d *connData) ignoreAck(reason string, next uint64) {
 
 // refused counts a record the log did not store (full, disk refused), as
 // dropped, logged at most once per DropLogInterval.
-func (d *connData) refused(err error) {
-	d.stats.Dropped++
-	d.metrics.addDropped(1)
-	d.droppedSinceLog++
-	now := d.clock.Now()
-	if d.lastDropLog.IsZero() || now.Sub(d.lastDropLog) >= d.cfg.DropLogInterval {
-		d.log.Warn().Err(err).Int("dropped", d.droppedSinceLog).Uint64("dropped_total", d.stats.Dropped).Msg("log refused records: dropped")
-		d.lastDropLog = now
-		d.droppedSinceLog = 0
-	}
-}
+func (d *connData) refused(err error) { d.countDropped(1, err, "log refused records: dropped") }
 
 // rearm returns a SetStateTimeout for the earliest deadline (the
 // acknowledgement timeout while something is in flight, the batch delay

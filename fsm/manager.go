@@ -674,7 +674,12 @@ func (d *connData) deliverRaw(recs [][]byte) (int, error) {
 
 // dropped counts ring evictions and logs them at most once per
 // DropLogInterval.
-func (d *connData) dropped(n int) {
+func (d *connData) dropped(n int) { d.countDropped(n, nil, "ring full: records dropped") }
+
+// countDropped counts n records lost to the sender (evicted, or refused by
+// the log) and logs them, with the cause if there is one, at most once per
+// DropLogInterval, with the count since the last report.
+func (d *connData) countDropped(n int, cause error, msg string) {
 	if n <= 0 {
 		return
 	}
@@ -684,10 +689,13 @@ func (d *connData) dropped(n int) {
 	now := d.clock.Now()
 	if d.lastDropLog.IsZero() || now.Sub(d.lastDropLog) >= d.cfg.DropLogInterval {
 		ev := d.log.Warn().Int("dropped", d.droppedSinceLog).Uint64("dropped_total", d.stats.Dropped)
+		if cause != nil {
+			ev = ev.Err(cause)
+		}
 		if !d.lastDropLog.IsZero() {
 			ev = ev.Dur("since_last_report", now.Sub(d.lastDropLog))
 		}
-		ev.Msg("ring full: records dropped")
+		ev.Msg(msg)
 		d.lastDropLog = now
 		d.droppedSinceLog = 0
 	}
