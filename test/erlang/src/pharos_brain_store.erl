@@ -39,11 +39,11 @@ init(StateDir) ->
     {ok, StateDir}.
 
 handle_call({acked_batch, SourceId, Next0, Next1, Summary}, _From, S) ->
-    State = acked_state(),
-    case pharos_acked:next_seq(SourceId, State) of
+    case acked_next(SourceId) of
         Next0 ->
             flush_batch(Summary),
-            set_acked_state(State#{SourceId => Next1}),   % persisted before the ack goes out
+            ets:insert(?T, {{acked, SourceId}, Next1}),
+            save(),   % persisted before the ack goes out
             {reply, ok, S};
         _ ->
             {reply, stale, S}
@@ -118,17 +118,18 @@ invalid(Mode, Reason) ->
 %% caller. The summary was computed against the NextSeq read from the table: if that changed in
 %% between (a reset, or the call of a Brain server that was killed during it, applied only after
 %% its restarted successor read the table), nothing is applied and the batch is processed again.
-acked_batch(Batch) ->
-    State = acked_state(),
-    case pharos_acked:fold_batch(Batch, State, fun batch_payload/2, #batch{}) of
+acked_batch({pharos_batch, _, SourceId, _, _} = Batch) when is_binary(SourceId) ->
+    %% Only this source's NextSeq matters: fold_batch/4 gets a state of that one entry.
+    Next0 = acked_next(SourceId),
+    case pharos_acked:fold_batch(Batch, #{SourceId => Next0}, fun batch_payload/2, #batch{}) of
         {ok, _, {_, {pharos_ack, SourceId, Next1}} = Ack, Acc} ->
-            Next0 = pharos_acked:next_seq(SourceId, State),
             case gen_server:call(?MODULE, {acked_batch, SourceId, Next0, Next1, summary(Acc)}, infinity) of
                 ok -> {ok, Ack};
                 stale -> acked_batch(Batch)
             end;
         {error, _} = E -> E
-    end.
+    end;
+acked_batch(_) -> {error, bad_batch}.
 
 batch_payload(Bin, B) ->
     try binary_to_term(Bin, [safe]) of
@@ -202,11 +203,19 @@ remember_rows([R | Rest], N) -> [{{last, N rem ?LAST_MAX}, N, R} | remember_rows
 
 add(Key, K) -> ets:update_counter(?T, Key, K, {Key, 0}).
 
-acked_state() ->
-    case ets:lookup(?T, acked) of [{_, S}] -> S; [] -> pharos_acked:new() end.
+%% The acked state lives in one row per source, {{acked, SourceId}, NextSeq}, so that a batch
+%% reads and writes only its own source's.
+acked_next(SourceId) ->
+    case ets:lookup(?T, {acked, SourceId}) of [{_, N}] -> N; [] -> 0 end.
 
+%% @doc The whole acked state, SourceId => NextSeq (pharos_acked:state()).
+acked_state() ->
+    maps:from_list([{Source, N} || {{acked, Source}, N} <- ets:tab2list(?T)]).
+
+%% @doc Replace the whole acked state, and persist it.
 set_acked_state(S) ->
-    ets:insert(?T, {acked, S}),
+    ets:match_delete(?T, {{acked, '_'}, '_'}),
+    ets:insert(?T, [{{acked, Source}, N} || {Source, N} <- maps:to_list(S)]),
     save().
 
 get_delay(Default) ->
