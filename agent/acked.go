@@ -34,6 +34,6 @@ func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
 
 // Unacknowledged returns how many accepted records the agent still holds: in ModeAcked, those
 // stored and not yet acknowledged (on disk or in the RAM log); in the other modes, those in the
-// ring or on disk. Records still in the manager's mailbox are not counted. Safe for concurrent
+// ring or on disk. Records still in the manager's inbox are not counted. Safe for concurrent
 // use.
 func (a *Agent) Unacknowledged() int { return a.pending() }

@@ -133,32 +133,23 @@ func startSupervised(t *testing.T, node gen.Node, opts ActorOptions, procOpts ge
 	if _, err := node.Spawn(func() gen.ProcessBehavior { return &testSupervisor{} }, gen.ProcessOptions{}, spec); err != nil {
 		t.Fatalf("spawn supervisor: %v", err)
 	}
-	if opts.Inbox != nil {
-		return NewInboxHandle(node, "pharos_conn", opts.Inbox)
-	}
-	return NewHandle(node, "pharos_conn")
+	return NewInboxHandle(node, "pharos_conn", opts.Inbox)
 }
 
-// bothQueues runs an actor test twice: records carried as one mailbox
-// message each (no Inbox), and through an Inbox of the given limit.
-func bothQueues(t *testing.T, limit int, test func(t *testing.T, inbox *Inbox)) {
-	t.Run("mailbox", func(t *testing.T) { test(t, nil) })
-	t.Run("inbox", func(t *testing.T) {
-		inbox, err := NewInbox(limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		test(t, inbox)
-	})
+// newInbox is an Inbox for an actor test.
+func newInbox(t *testing.T, limit int) *Inbox {
+	t.Helper()
+	inbox, err := NewInbox(limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inbox
 }
 
 // TestActorDeliversFromManyGoroutines: Deliver from several goroutines at
 // once; every record arrives, each goroutine's in its order.
 func TestActorDeliversFromManyGoroutines(t *testing.T) {
-	bothQueues(t, 10_000, testActorDeliversFromManyGoroutines)
-}
-
-func testActorDeliversFromManyGoroutines(t *testing.T, inbox *Inbox) {
+	inbox := newInbox(t, 10_000)
 	node := startNode(t)
 	sink := newFakeSink()
 	h := startSupervised(t, node, ActorOptions{
@@ -207,9 +198,8 @@ func testActorDeliversFromManyGoroutines(t *testing.T, inbox *Inbox) {
 // TestActorOutageAndRestart: records delivered while the sink is down wait
 // in the ring; a crash of the manager loses nothing (the ring outlives the
 // process) and the handle keeps working across the restart.
-func TestActorOutageAndRestart(t *testing.T) { bothQueues(t, 10_000, testActorOutageAndRestart) }
-
-func testActorOutageAndRestart(t *testing.T, inbox *Inbox) {
+func TestActorOutageAndRestart(t *testing.T) {
+	inbox := newInbox(t, 10_000)
 	node := startNode(t)
 	sink := newFakeSink()
 	pids := &pidRecorder{}
@@ -271,10 +261,9 @@ func (b *blockingSink) Connect(ctx context.Context) error {
 }
 
 // TestActorDeliverNeverBlocks: with the manager stuck in a connection
-// attempt and a bounded mailbox, Deliver returns ErrMailboxFull at once.
-func TestActorDeliverNeverBlocks(t *testing.T) { bothQueues(t, 8, testActorDeliverNeverBlocks) }
-
-func testActorDeliverNeverBlocks(t *testing.T, inbox *Inbox) {
+// attempt and a bounded inbox, Deliver returns ErrMailboxFull at once.
+func TestActorDeliverNeverBlocks(t *testing.T) {
+	inbox := newInbox(t, 8)
 	node := startNode(t)
 	sink := &blockingSink{fakeSink: newFakeSink(), release: make(chan struct{}), entered: make(chan struct{})}
 	h, err := Spawn(node, "pharos_conn", ActorOptions{
@@ -364,7 +353,7 @@ func TestActorBrainDownIsALostConnection(t *testing.T) {
 			transport.p = p
 			return transport, nil
 		},
-		Ring: &lockedRing{r: newFakeRing(1000)}, Logger: testLogger(t),
+		Ring: &lockedRing{r: newFakeRing(1000)}, Logger: testLogger(t), Inbox: newInbox(t, 1000),
 	}, gen.ProcessOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -408,6 +397,13 @@ func TestActorOptionsValidation(t *testing.T) {
 	}
 	if err := (Handle{}).Deliver([]byte("x")); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("zero handle: %v", err)
+	}
+	_, err = ChildSpec("x", ActorOptions{Config: actorConfig(), NewTransport: StaticTransport(newFakeSink()), Ring: newFakeRing(1000)}, gen.ProcessOptions{})
+	if !errors.As(err, &ce) || ce.Field != "Inbox" {
+		t.Fatalf("no inbox: %v", err)
+	}
+	if err := NewHandle(startNode(t), "x").Deliver([]byte("x")); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("deliver through a handle without an inbox: %v", err)
 	}
 }
 

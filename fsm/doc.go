@@ -203,10 +203,11 @@
 //	err = conn.Deliver(record)                               // from any goroutine
 //	err = conn.Stop(ctx)
 //
-// or fsm.Spawn(node, name, opts, procOpts) without a supervisor. Without
-// an Inbox (and with NewHandle) each record is a mailbox message of its
-// own: simpler, and about 0.7 µs more per record. In the
-// acknowledged mode the options are instead
+// or fsm.Spawn(node, name, opts, procOpts) without a supervisor. The
+// Inbox is required: records never travel as mailbox messages, which cost
+// about 0.7 µs more each and, filling the mailbox whenever producers are
+// ahead, made Ergo drop what else arrived (the Brain's acks among it). In
+// the acknowledged mode the options are instead
 //
 //	seqLog, _ := fsm.NewMemoryLog(1_000_000, nil)           // or the spill directory's adapter
 //	cfg.Delivery, cfg.Acked = fsm.DeliveryAcked, fsm.DefaultAckedConfig()
@@ -214,10 +215,9 @@
 //	        Metrics: metrics, Inbox: inbox}
 //
 // and the transport built by NewAckTransport uses the actor's pid as
-// ReplyTo, so the Brain's acks reach the actor's mailbox. The Inbox is
-// required in this mode: with one mailbox message per record the mailbox
-// is full whenever producers are ahead, and Ergo drops the acks that
-// arrive then (each a 30 s acknowledgement timeout at the default).
+// ReplyTo, so the Brain's acks reach the actor's mailbox, which the Inbox
+// keeps free for them (a dropped ack was a 30 s acknowledgement timeout at
+// the default).
 //
 // The actor builds its Manager in Init (so a restart starts from Disconnected with a
 // fresh attempt counter) and kicks off the first connection attempt at
@@ -234,8 +234,7 @@
 // DeliverTimeout); MemoryLog is nevertheless safe for concurrent use, so
 // that others may read its Len; while one blocks, the mailbox
 // keeps accepting. Handle is a value safe to copy and to use from any
-// goroutine: Deliver never blocks, it appends to the Inbox (or, made with
-// NewHandle, pushes into the actor's mailbox) and fails with
+// goroutine: Deliver never blocks, it appends to the Inbox and fails with
 // ErrMailboxFull when the Inbox holds its limit. With
 // gen.ProcessOptions.MailboxSize = 0 the mailbox is unbounded (memory is the
 // limit); with a bound, each of its queues holds that many messages. State timeouts

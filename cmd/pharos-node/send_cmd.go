@@ -263,7 +263,7 @@ var errAckedIncomplete = errors.New("not every record was acknowledged")
 // k, and this command gives record k the tag seq = k. A run started on a directory that earlier
 // runs used (a kill -9 among them) therefore generates only the records from
 // agent.AckedNextSeq on, the first the directory does not hold; records an earlier run had
-// handed over but that never reached the directory (still in the manager's mailbox, or in the
+// handed over but that never reached the directory (still in the manager's inbox, or in the
 // log's write buffer when the process died) were never sent, so they are generated again under
 // the same tags and numbers. Records still on disk are delivered first. Run it with the same
 // --count and --source each time. Without --spill-dir the log is in RAM: a restart starts a new
@@ -328,9 +328,9 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	deliverSeconds := time.Since(handover).Seconds()
 	st := a.Stats()
 	stored, _ := a.AckedNextSeq()
-	inMailbox := max(int64(sum.Sent)-int64(stored-next), 0)
+	inInbox := max(int64(sum.Sent)-int64(stored-next), 0)
 	sum.Acknowledged = st.Acked - acked0
-	sum.Pending = a.Unacknowledged() + int(inMailbox)
+	sum.Pending = a.Unacknowledged() + int(inInbox)
 	sum.Dropped, sum.Reconnects = st.Dropped, st.Reconnects
 	sum.Complete = runErr == nil && sum.Pending == 0 && st.Dropped == 0
 	if sum.Complete {
