@@ -248,8 +248,65 @@ func (b *Brain) Kill9() {
 	}
 }
 
-// Stop freezes the Brain node with SIGSTOP; Cont resumes it.
-func (b *Brain) Stop() { b.t.Helper(); b.signal(syscall.SIGSTOP) }
+// Stop freezes the Brain node with SIGSTOP and returns once every thread of its process group
+// is stopped: kill(2) only queues the signal, and on a busy machine a scheduler thread can
+// still answer for a moment after it returns. Cont resumes it.
+func (b *Brain) Stop() {
+	b.t.Helper()
+	b.signal(syscall.SIGSTOP)
+	b.mu.Lock()
+	pgid := b.cmd.Process.Pid
+	b.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running, err := runningThreads(pgid)
+		if err != nil {
+			b.t.Fatalf("erltest: wait for the Brain to stop: %v", err)
+		}
+		if len(running) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("erltest: Brain threads still running 10 s after SIGSTOP: %v", running)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// runningThreads lists the threads (as "pid/tid:state") of process group pgid that are not
+// stopped, read from /proc.
+func runningThreads(pgid int) ([]string, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/task/[0-9]*/stat")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	var running []string
+	seen := 0
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread ended between the listing and the read
+		}
+		// "tid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		seen++
+		if state := f[0]; state != "T" && state != "t" && state != "Z" && state != "X" {
+			rel, _ := filepath.Rel("/proc", filepath.Dir(filepath.Dir(path)))
+			running = append(running, rel+"/"+filepath.Base(filepath.Dir(path))+":"+state)
+		}
+	}
+	if seen == 0 {
+		return nil, fmt.Errorf("no thread of process group %d in /proc", pgid)
+	}
+	return running, nil
+}
 
 // Cont resumes a Brain frozen with Stop.
 func (b *Brain) Cont() { b.t.Helper(); b.signal(syscall.SIGCONT) }
