@@ -32,7 +32,9 @@ import (
 //     that acknowledges every batch without looking at it: the sender's own ceiling.
 //
 // Each iteration sends PHAROS_BENCH_COUNT records (default 200,000) per variant; the metrics
-// are the totals. It prints the ratios.
+// are the totals. It prints the ratios, and for each variant the CPU per record of the sender
+// (this Go process, or the Erlang client node, excluding its encoding) and of the Brain's node
+// (from /proc, all its threads): on 2 cores shared by both, their sum bounds the rate.
 func BenchmarkAckedThroughput(b *testing.B) {
 	n := benchCount(b)
 	brain := erltest.StartBrain(b, erltest.BrainOptions{})
@@ -43,23 +45,23 @@ func BenchmarkAckedThroughput(b *testing.B) {
 	// heaps and tables, and runs 10-25% slower than the next ones.
 	benchAckedSend(b, brain, min(n, 100_000), "bench-warmup-disk", true)
 	benchAckedSend(b, brain, min(n, 100_000), "bench-warmup-ram", false)
-	var dur [5]time.Duration // acked, acked_ram, payload, beam, acked_null
+	var res [5]benchResult // acked, acked_ram, payload, beam, acked_null
 	total := 0
 	for i := 0; b.Loop(); i++ {
 		total += n
 		settle()
-		dur[0] += benchAckedSend(b, brain, n, fmt.Sprintf("bench-acked-%d", i), true)
+		res[0].add(benchAckedSend(b, brain, n, fmt.Sprintf("bench-acked-%d", i), true))
 		settle()
-		dur[1] += benchAckedSend(b, brain, n, fmt.Sprintf("bench-acked-ram-%d", i), false)
+		res[1].add(benchAckedSend(b, brain, n, fmt.Sprintf("bench-acked-ram-%d", i), false))
 		settle()
-		dur[2] += benchPayloadSend(b, brain, n, fmt.Sprintf("bench-payload-%d", i))
+		res[2].add(benchPayloadSend(b, brain, n, fmt.Sprintf("bench-payload-%d", i)))
 		settle()
-		dur[3] += benchBEAMSend(b, brain, n, fmt.Sprintf("bench-beam-%d", i))
+		res[3].add(benchBEAMSend(b, brain, n, fmt.Sprintf("bench-beam-%d", i)))
 		settle()
-		dur[4] += benchAckedNull(b, brain, n)
+		res[4].add(benchAckedNull(b, brain, n))
 	}
-	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
-	acked, ram, payload, beam, null := rate(dur[0]), rate(dur[1]), rate(dur[2]), rate(dur[3]), rate(dur[4])
+	rate := func(r benchResult) float64 { return float64(total) / r.wall.Seconds() }
+	acked, ram, payload, beam, null := rate(res[0]), rate(res[1]), rate(res[2]), rate(res[3]), rate(res[4])
 	b.ReportMetric(acked, "acked_rec/s")
 	b.ReportMetric(ram, "acked_ram_rec/s")
 	b.ReportMetric(payload, "payload_rec/s")
@@ -67,8 +69,29 @@ func BenchmarkAckedThroughput(b *testing.B) {
 	b.ReportMetric(null, "acked_null_rec/s")
 	b.ReportMetric(acked/payload, "acked/payload")
 	b.ReportMetric(acked/beam, "acked/beam")
+	perRecord := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(total) }
+	var cpu strings.Builder
+	for i, v := range []string{"acked", "acked_ram", "payload", "beam"} {
+		sender, brainCPU := perRecord(res[i].sender), perRecord(res[i].brain)
+		b.ReportMetric(sender, v+"_sender_cpu_us/rec")
+		b.ReportMetric(brainCPU, v+"_brain_cpu_us/rec")
+		fmt.Fprintf(&cpu, "; %s %.2f + %.2f", v, sender, brainCPU)
+	}
 	b.Logf("OTP %s, %d records per variant: acked %.0f/s, acked (RAM) %.0f/s, payload %.0f/s, BEAM sender %.0f/s; acked/payload %.1fx, acked/BEAM %.1fx; acked into a sink that does not process: %.0f/s",
 		brain.Release.Version, total, acked, ram, payload, beam, acked/payload, acked/beam, null)
+	b.Logf("CPU per record, sender + Brain node, in µs%s", cpu.String())
+}
+
+// benchResult is what one variant cost: the time it took and the CPU time the sender and the
+// Brain's node used meanwhile.
+type benchResult struct {
+	wall, sender, brain time.Duration
+}
+
+func (r *benchResult) add(o benchResult) {
+	r.wall += o.wall
+	r.sender += o.sender
+	r.brain += o.brain
 }
 
 // settle starts a variant on a quiet machine: the dirty pages an earlier variant's spill
@@ -91,50 +114,57 @@ const benchMaxUnacked = 20_000
 // benchAckedSend runs `send --mode acked` and returns its deliver_seconds: from the first
 // record handed over until the last is acknowledged, which the Brain does once it processed it
 // (starting and closing the node are not counted, in any variant).
-func benchAckedSend(b *testing.B, brain *erltest.Brain, n int, src string, disk bool) time.Duration {
+func benchAckedSend(b *testing.B, brain *erltest.Brain, n int, src string, disk bool) benchResult {
 	b.Helper()
 	args := ackedSendArgs(brain, "--count", strconv.Itoa(n), "--source", src, "--timeout", "300s",
 		"--max-unacked", strconv.Itoa(benchMaxUnacked))
 	if disk {
 		args = append(args, "--spill-dir", b.TempDir())
 	}
-	d := runAckedForBench(b, args)
+	r := runAckedForBench(b, brain, args)
 	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
 		b.Fatalf("Brain: %+v", s)
 	}
-	return d
+	return r
 }
 
-func benchAckedNull(b *testing.B, brain *erltest.Brain, n int) time.Duration {
+func benchAckedNull(b *testing.B, brain *erltest.Brain, n int) benchResult {
 	b.Helper()
 	args := ackedSendArgs(brain, "--count", strconv.Itoa(n), "--source", "bench-null", "--timeout", "300s",
 		"--max-unacked", strconv.Itoa(benchMaxUnacked), "--spill-dir", b.TempDir())
 	args[3] = "pharos_null_acker" // --brain-name
-	return runAckedForBench(b, args)
+	return runAckedForBench(b, brain, args)
 }
 
-func runAckedForBench(b *testing.B, args []string) time.Duration {
+// runAckedForBench runs `send --mode acked`: its deliver_seconds, its deliver_cpu_seconds and
+// the Brain node's CPU during the whole command.
+func runAckedForBench(b *testing.B, brain *erltest.Brain, args []string) benchResult {
 	b.Helper()
 	var stdout, stderr bytes.Buffer
+	brain0 := brain.CPUTime()
 	if code := runSend(context.Background(), args, &stdout, &stderr); code != 0 {
 		b.Fatalf("send --mode acked: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
+	brainCPU := brain.CPUTime() - brain0
 	var sum ackedSendSummary
 	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil || sum.DeliverSeconds <= 0 {
 		b.Fatalf("send --mode acked: summary %q: %v", stdout.String(), err)
 	}
-	return time.Duration(sum.DeliverSeconds * float64(time.Second))
+	return benchResult{wall: seconds(sum.DeliverSeconds), sender: seconds(sum.DeliverCPUSeconds), brain: brainCPU}
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // benchPayloadSend runs `send --mode payload` and returns the time from its first record until
 // the Brain processed the last: send's own seconds run from the first record until a round trip
 // to the Brain's node (every record is then in the Brain's mailbox), and a call to the Brain
 // made after that returns once it has taken everything queued before it.
-func benchPayloadSend(b *testing.B, brain *erltest.Brain, n int, src string) time.Duration {
+func benchPayloadSend(b *testing.B, brain *erltest.Brain, n int, src string) benchResult {
 	b.Helper()
 	args := ackedSendArgs(brain, "--count", strconv.Itoa(n), "--source", src, "--timeout", "60s")
 	args[5] = "payload" // --mode
 	var stdout, stderr bytes.Buffer
+	brain0 := brain.CPUTime()
 	if code := runSend(context.Background(), args, &stdout, &stderr); code != 0 {
 		b.Fatalf("send --mode payload: exit %d\n%s", code, stderr.String())
 	}
@@ -146,30 +176,40 @@ func benchPayloadSend(b *testing.B, brain *erltest.Brain, n int, src string) tim
 	if out := brain.Eval(fmt.Sprintf("gen_server:call(%s, ping, infinity)", brain.Name)); out != "pong" {
 		b.Fatalf("Brain ping: %q", out)
 	}
-	d := time.Since(returned) + time.Duration(sum.Seconds*float64(time.Second))
+	d := time.Since(returned) + seconds(sum.Seconds)
+	brainCPU := brain.CPUTime() - brain0
 	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
 		b.Fatalf("Brain: %+v", s)
 	}
-	return d
+	return benchResult{wall: d, sender: seconds(sum.CPUSeconds), brain: brainCPU}
 }
 
-func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) time.Duration {
+func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) benchResult {
 	b.Helper()
+	// The client node's own CPU is statistics(runtime) around the send (its start and the
+	// encoding are not counted); the Brain's is read around the whole client run.
+	brain0 := brain.CPUTime()
 	out := brain.Client(fmt.Sprintf(`
 		N = %d,
 		M = fun(S) -> {metric, <<"pharos.synthetic">>, gauge, float(S),
 		               [{<<"host">>, <<"pharos-send">>}, {<<"seq">>, integer_to_binary(S)}],
 		               erlang:system_time(millisecond), <<"%s">>} end,
 		Bins = [term_to_binary(M(S)) || S <- lists:seq(0, N - 1)],
+		statistics(runtime),
 		T0 = erlang:monotonic_time(microsecond),
 		[Brain ! B || B <- Bins],
 		pong = gen_server:call(Brain, ping, 300000),
 		T1 = erlang:monotonic_time(microsecond),
-		io:format("beam_us=~p~n", [T1 - T0])`, n, src))
-	var us float64
+		{_, CpuMs} = statistics(runtime),
+		io:format("beam_us=~p cpu_ms=~p~n", [T1 - T0, CpuMs])`, n, src))
+	brainCPU := brain.CPUTime() - brain0
+	var us, cpuMs float64
 	for _, f := range strings.Fields(out) {
 		if v, ok := strings.CutPrefix(f, "beam_us="); ok {
 			us, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(f, "cpu_ms="); ok {
+			cpuMs, _ = strconv.ParseFloat(v, 64)
 		}
 	}
 	if us == 0 {
@@ -178,5 +218,5 @@ func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) time.D
 	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
 		b.Fatalf("Brain: %+v", s)
 	}
-	return time.Duration(us * float64(time.Microsecond))
+	return benchResult{wall: time.Duration(us * float64(time.Microsecond)), sender: seconds(cpuMs / 1000), brain: brainCPU}
 }

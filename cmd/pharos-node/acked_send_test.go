@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +47,12 @@ func TestSendAckedResumesOnItsSpillDirectory(t *testing.T) {
 	if code != 0 || !sum.Complete || sum.Sent != n || sum.Acknowledged != n || sum.Pending != 0 || sum.ResumedAt != 0 {
 		t.Fatalf("first run: exit %d, %+v\n%s", code, sum, stderr)
 	}
+	// A complete run says how long delivering took, and the CPU it cost (at most every core's).
+	if sum.DeliverSeconds <= 0 || sum.DeliverSeconds > sum.Seconds || sum.DeliverCPUSeconds <= 0 ||
+		sum.DeliverCPUSeconds > sum.CPUSeconds ||
+		sum.DeliverCPUSeconds > float64(runtime.NumCPU())*sum.DeliverSeconds+0.05 {
+		t.Fatalf("first run: delivery figures %+v", sum)
+	}
 	st := b.Stats()
 	if !st.Sources["acked-resume"].Exactly(n) || st.Acked[sum.SourceID] != n {
 		t.Fatalf("Brain: %+v, acked %v", st.Sources["acked-resume"], st.Acked)
@@ -61,7 +68,8 @@ func TestSendAckedResumesOnItsSpillDirectory(t *testing.T) {
 	b.Kill9()
 	code, sum3, _ := runAckedSend(t, ackedSendArgs(b, "--spill-dir", dir, "--count", strconv.Itoa(2*n),
 		"--source", "acked-resume", "--timeout", "2s"))
-	if code != 1 || sum3.Complete || sum3.Sent != n || sum3.Pending != n || sum3.Acknowledged != 0 {
+	if code != 1 || sum3.Complete || sum3.Sent != n || sum3.Pending != n || sum3.Acknowledged != 0 ||
+		sum3.DeliverSeconds != 0 || sum3.DeliverCPUSeconds != 0 {
 		t.Fatalf("run without a Brain: exit %d, %+v", code, sum3)
 	}
 	b.Restart()

@@ -247,6 +247,8 @@ type ackedSendSummary struct {
 	// record was acknowledged (the Brain processed it): Seconds without starting the node and
 	// closing it. 0 unless Complete.
 	DeliverSeconds float64 `json:"deliver_seconds,omitempty"`
+	// DeliverCPUSeconds is the CPU time this process used during DeliverSeconds.
+	DeliverCPUSeconds float64 `json:"deliver_cpu_seconds,omitempty"`
 }
 
 // errAckedIncomplete: --timeout passed before every record was acknowledged.
@@ -320,12 +322,12 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	sum := ackedSendSummary{Mode: "acked", Source: m.Source, SourceID: a.SourceID(), Count: count, ResumedAt: next}
 	target := max(uint64(count), next)
 	acked0 := a.Stats().Acked
-	handover := time.Now()
+	handover, handoverCPU := time.Now(), cpuSeconds()
 	runErr := sendAckedRecords(deadline, a, m, next, uint64(count), f.maxUnacked, &sum.Sent)
 	if runErr == nil {
 		runErr = waitAcked(deadline, a, target)
 	}
-	deliverSeconds := time.Since(handover).Seconds()
+	deliverSeconds, deliverCPU := time.Since(handover).Seconds(), cpuSeconds()-handoverCPU
 	st := a.Stats()
 	stored, _ := a.AckedNextSeq()
 	inInbox := max(int64(sum.Sent)-int64(stored-next), 0)
@@ -334,7 +336,7 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	sum.Dropped, sum.Reconnects = st.Dropped, st.Reconnects
 	sum.Complete = runErr == nil && sum.Pending == 0 && st.Dropped == 0
 	if sum.Complete {
-		sum.DeliverSeconds = deliverSeconds
+		sum.DeliverSeconds, sum.DeliverCPUSeconds = deliverSeconds, deliverCPU
 	}
 	// Everything is acknowledged (or the deadline passed): Close stops at once, leaving what is
 	// pending on disk for the next run.

@@ -225,6 +225,45 @@ func (b *Brain) Pid() int {
 	return b.cmd.Process.Pid
 }
 
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat: 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
+
+// CPUTime returns the CPU time (user and system, every thread) the Brain's BEAM has used so
+// far, read from /proc; its resolution is 10 ms.
+func (b *Brain) CPUTime() time.Duration {
+	b.t.Helper()
+	d, err := processCPUTime(b.Pid())
+	if err != nil {
+		b.t.Fatalf("erltest: Brain CPU time: %v", err)
+	}
+	return d
+}
+
+// processCPUTime is utime + stime of process pid.
+func processCPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read /proc: %w", err)
+	}
+	// "pid (comm) state ppid ...": utime and stime are fields 14 and 15, the 12th and 13th
+	// after comm.
+	i := bytes.LastIndexByte(data, ')')
+	var f []string
+	if i >= 0 {
+		f = strings.Fields(string(data[i+1:]))
+	}
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, data)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
 func (b *Brain) signal(sig syscall.Signal) {
 	b.t.Helper()
 	b.mu.Lock()

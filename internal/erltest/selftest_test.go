@@ -148,6 +148,18 @@ func TestBrainStopContAndSlow(t *testing.T) {
 	assert.True(t, strings.HasPrefix(b.Eval("node()"), "'brain_"))
 }
 
+func TestBrainCPUTime(t *testing.T) {
+	b := StartBrain(t, BrainOptions{})
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", b.Pid()))
+	require.NoError(t, err)
+	assert.Equal(t, "beam.smp", strings.TrimSpace(string(comm)), "Pid is the BEAM itself")
+	before := b.CPUTime()
+	b.Eval("lists:foldl(fun(X, A) -> erlang:phash2({X, A}) end, 0, lists:seq(1, 3000000))")
+	used := b.CPUTime() - before
+	assert.Greater(t, used, 20*time.Millisecond, "3 million hashes cost the Brain CPU")
+	assert.Less(t, used, 30*time.Second)
+}
+
 func TestBrainBuildsWithItsOwnRelease(t *testing.T) {
 	rel := FromEnv(t)
 	ebin, err := BuildBrain(rel)

@@ -191,6 +191,19 @@ func main() {
 			ratio = strconv.FormatFloat(a/beam, 'f', 2, 64) + "x (acked)"
 		}
 		t.add("send", "processed by the Brain, rec/s", strings.Join(parts, ", "), ratio)
+		parts = parts[:0]
+		for _, c := range []struct{ unit, label string }{
+			{"acked", "acked (spill)"}, {"acked_ram", "acked (RAM)"}, {"payload", "payload"}, {"beam", "BEAM sender"},
+		} {
+			sender, ok1 := t.get("cmd/pharos-node", ack, c.unit+"_sender_cpu_us/rec")
+			brain, ok2 := t.get("cmd/pharos-node", ack, c.unit+"_brain_cpu_us/rec")
+			if ok1 && ok2 {
+				parts = append(parts, fmt.Sprintf("%s %.2f + %.2f", c.label, sender, brain))
+			}
+		}
+		if len(parts) > 0 {
+			t.add("send", "CPU per record, sender + Brain node, µs", strings.Join(parts, ", "), "")
+		}
 	}
 
 	if j, ok := t.get("fsm", "BenchmarkFleetReconnectStorm", "peak/100ms-jitter"); ok {
