@@ -195,13 +195,25 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			}
 			return false
 		},
-		New: func(p gen.Process, timers TimerFunc) (Runnable[ManagerEvent], error) {
+		New: func(p gen.Process, timers TimerFunc) (_ Runnable[ManagerEvent], err error) {
+			defer func() {
+				if err != nil && opts.Inbox != nil {
+					// Ergo registers the name before Init and calls no
+					// Terminate when Init fails: a notification sent to
+					// this process meanwhile dies with it. Release the
+					// name first (no later notification can reach this
+					// process), then re-arm, as OnTerminate does.
+					if name := p.Name(); name != "" {
+						_, _ = p.Node().UnregisterName(name)
+					}
+					opts.Inbox.rearm()
+				}
+			}()
 			if err := opts.Validate(); err != nil {
 				return nil, err
 			}
 			var transport Transport
 			var ackTransport AckTransport
-			var err error
 			if opts.Config.Delivery == DeliveryAcked {
 				ackTransport, err = opts.NewAckTransport(p)
 			} else {
