@@ -106,6 +106,7 @@ type Agent struct {
 	ownNode *node.Node
 	brain   *Brain
 	handle  fsm.Handle
+	inbox   *fsm.Inbox // records accepted, not yet taken by the manager
 	pid     gen.PID
 	ring    *buffer.Ring
 	spill   *spill.Log
@@ -233,6 +234,7 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	aopts.Inbox = inbox
+	a.inbox = inbox
 	if err := aopts.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
@@ -444,9 +446,12 @@ func (a *Agent) Stats() Stats {
 	return s
 }
 
-// pending is how many accepted records are still held (RAM ring, disk, RAM log).
+// pending is how many accepted records are still held (inbox, RAM ring, disk, RAM log).
 func (a *Agent) pending() int {
 	n := 0
+	if a.inbox != nil {
+		n += a.inbox.Len()
+	}
 	if a.ring != nil {
 		n += a.ring.Len()
 	}
@@ -531,6 +536,28 @@ func (a *Agent) spillRing() (spilled, lost int) {
 	}
 	if a.memLog != nil {
 		lost += a.memLog.Len()
+	}
+	// Records accepted but never taken by the manager (it was killed, or died): they follow
+	// everything above, so they go last, in order.
+	if a.inbox != nil {
+		for _, rec := range a.inbox.Drain() {
+			var err error
+			switch {
+			case a.seqTier != nil:
+				_, err = a.seqTier.Append(rec)
+			case a.spill != nil && a.memLog == nil:
+				_, err = a.spill.Append(rec)
+			default: // no spill directory: nothing can keep it
+				lost++
+				continue
+			}
+			if err != nil {
+				lost++
+				a.log.Error().Err(err).Msg("spill at close")
+				continue
+			}
+			spilled++
+		}
 	}
 	return spilled, lost
 }

@@ -150,7 +150,8 @@
 // What it does not cover: records still in the Inbox when the process dies
 // (Deliver is fire-and-forget; the Inbox outlives a crash of the actor, not
 // of the process), and what the log itself loses (for a spill directory:
-// see its SyncPolicy).
+// see its SyncPolicy). An owner whose actor stopped for good takes what is
+// left with Inbox.Drain: the agent's Close spills it or reports it.
 //
 // Restarts. Give the same SeqLog to every restart of the actor
 // (ActorOptions.Log) and the same Inbox: an actor crash then loses nothing

@@ -95,6 +95,20 @@ func (in *Inbox) recycle(q [][]byte) {
 	}
 }
 
+// Drain takes every record still waiting, oldest first, for the owner of
+// an inbox whose actor has stopped for good (and will not be restarted):
+// records accepted but never taken would otherwise be lost without a trace.
+// Later Deliver calls notify again (and fail with ErrNotRunning while no
+// actor holds the name).
+func (in *Inbox) Drain() [][]byte {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q := in.queue
+	in.queue = nil
+	in.notified = false
+	return q
+}
+
 // rearm forgets a notification sent to an actor that terminated, so the
 // next put notifies (whoever holds the name by then) again.
 func (in *Inbox) rearm() {
