@@ -138,6 +138,9 @@ func TestBrainProcessRestartedTwice(t *testing.T) {
 	waitState(t, a, 10*time.Second, fsm.Streaming)
 	for round := 1; round <= 2; round++ {
 		before := a.Stats().Reconnects
+		if !b.WaitMonitored(10 * time.Second) {
+			t.Fatalf("round %d: the agent's monitor never reached the Brain process", round)
+		}
 		b.Crash()
 		deadline := time.Now().Add(10 * time.Second)
 		for a.Stats().Reconnects == before {

@@ -256,6 +256,7 @@ func TestInteropMonitorNodeDownAndReconnect(t *testing.T) {
 	// the monitor connects on demand, through Ergo's ordinary route
 	require.NoError(t, n.Send(pid, cmdMonitorName{target: brain}))
 	require.Nil(t, waitFor(t, ch, 10*time.Second, "monitor", func(v any) bool { _, isErr := v.(error); return isErr || v == nil }))
+	require.True(t, b.WaitMonitored(10*time.Second), "the monitor reaches the Brain process")
 	b.Crash() // kills the registered Brain process; its supervisor restarts it
 	down := waitFor(t, ch, 10*time.Second, "down", func(v any) bool { _, ok := v.(gen.MessageDownProcessID); return ok }).(gen.MessageDownProcessID)
 	require.Equal(t, brain, down.ProcessID)

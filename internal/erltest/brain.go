@@ -436,6 +436,30 @@ func (b *Brain) Eval(exprs string) string {
 	return ""
 }
 
+// WaitMonitored waits until the Brain process is monitored by a process of another node (a
+// sender's monitor has reached it) and reports whether that happened within timeout. A test
+// that crashes the Brain process to make a sender reconnect waits for this first: a crash sent
+// through the control port can overtake a monitor request still on its way, which then lands
+// on the restarted process and sees no crash.
+func (b *Brain) WaitMonitored(timeout time.Duration) bool {
+	b.t.Helper()
+	expr := fmt.Sprintf(`case whereis(%s) of
+		undefined -> false;
+		P -> {monitored_by, L} = process_info(P, monitored_by),
+		     lists:any(fun(M) -> is_pid(M) andalso node(M) =/= node() end, L)
+	end`, b.Name)
+	deadline := time.Now().Add(timeout)
+	for {
+		if b.Eval(expr) == "true" {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Crash kills the Brain process (not the node); its supervisor restarts it.
 func (b *Brain) Crash() { b.t.Helper(); b.mustControl("crash") }
 
