@@ -362,8 +362,9 @@ func (l *Log) append(rec []byte, seq uint64, haveSeq bool) (uint64, error) {
 			return 0, ErrClosed
 		}
 		if haveSeq && (seq <= l.lastSeq || seq >= l.nextSeq) {
+			last, next := l.lastSeq, l.nextSeq // read under the lock: appenders change them
 			l.mu.Unlock()
-			return 0, fmt.Errorf("%w: %d (last stored or trimmed %d, next unreserved %d)", ErrSeqOrder, seq, l.lastSeq, l.nextSeq)
+			return 0, fmt.Errorf("%w: %d (last stored or trimmed %d, next unreserved %d)", ErrSeqOrder, seq, last, next)
 		}
 		needSync, err := l.roomLocked(size)
 		if err != nil {
