@@ -22,11 +22,14 @@ otp:
 deps:
 	scripts/test-deps.sh
 
-## test: provision Erlang, lint, then every Go test (unit and real-erl interop) once per OTP release
+## test: provision Erlang, lint, then every Go test (unit and real-erl interop) once per OTP release;
+## the run on OTP $(RACE_OTP) under the race detector
+RACE_OTP ?= 25
 test: otp deps lint
 	@set -e; for rel in $(OTP_RELEASES); do \
-	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
-	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $(PKGS); \
+	  race=; [ "$$rel" = "$(RACE_OTP)" ] && race=-race; \
+	  echo "=== go test $$race on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
+	  PHAROS_OTP=$$rel $(GO) test $$race $(GOTEST_FLAGS) $(PKGS); \
 	done
 
 ## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it

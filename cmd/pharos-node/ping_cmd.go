@@ -118,7 +118,10 @@ type session struct {
 	target gen.Atom
 }
 
-func (s *session) close() { s.node.StopForce() }
+// close stops the node gracefully: its processes end on a shutdown exit and Stop waits for
+// them. StopForce kills them and returns at once, and each then logged "process terminated
+// abnormally - kill" as an error, after the command had succeeded.
+func (s *session) close() { s.node.Stop() }
 
 func (d *distFlags) validate() error {
 	if d.brainNode == "" || d.brainName == "" {
@@ -145,7 +148,7 @@ func (d *distFlags) connect(ctx context.Context, stderr io.Writer) (*session, er
 	defer cancel()
 	c, err := n.Connect(cctx, brain)
 	if err != nil {
-		n.StopForce()
+		n.Stop()
 		return nil, err
 	}
 	return &session{node: n, conn: c, brain: brain, target: gen.Atom(d.brainName)}, nil

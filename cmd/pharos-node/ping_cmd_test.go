@@ -29,6 +29,9 @@ func TestPing(t *testing.T) {
 		require.Equal(t, 0, code, errOut)
 		assert.Contains(t, out, "pong from pharos_brain")
 		assert.Contains(t, out, "round trip")
+		// and nothing on stderr: the node stops gracefully before the command returns, so
+		// no process of it logs a kill as an error, or writes at all, afterwards
+		assert.Empty(t, errOut)
 	})
 	t.Run("cookie from the Brain's ~/.erlang.cookie", func(t *testing.T) {
 		t.Setenv("PHAROS_COOKIE", "")

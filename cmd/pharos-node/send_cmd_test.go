@@ -35,6 +35,7 @@ func TestSendDeliversEveryMetricOnceInOrder(t *testing.T) {
 			code := runSend(context.Background(), brainArgs(b, "--count", strconv.Itoa(tc.count),
 				"--mode", tc.mode, "--source", src), &stdout, &stderr)
 			require.Equal(t, 0, code, "stderr: %s", stderr.String())
+			assert.Empty(t, stderr.String(), "a successful send prints nothing on stderr")
 			var sum sendSummary
 			require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum), stdout.String())
 			assert.Equal(t, tc.count, sum.Sent)
