@@ -36,4 +36,4 @@ func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
 // stored and not yet acknowledged (on disk or in the RAM log); in the other modes, those in the
 // ring or on disk. Records still in the manager's inbox are not counted. Safe for concurrent
 // use.
-func (a *Agent) Unacknowledged() int { return a.pending() }
+func (a *Agent) Unacknowledged() int { return a.held() }

@@ -448,10 +448,17 @@ func (a *Agent) Stats() Stats {
 
 // pending is how many accepted records are still held (inbox, RAM ring, disk, RAM log).
 func (a *Agent) pending() int {
-	n := 0
+	n := a.held()
 	if a.inbox != nil {
 		n += a.inbox.Len()
 	}
+	return n
+}
+
+// held is how many accepted records the tiers hold (RAM ring, disk, RAM log): pending without
+// those still in the manager's inbox.
+func (a *Agent) held() int {
+	n := 0
 	if a.ring != nil {
 		n += a.ring.Len()
 	}
