@@ -476,9 +476,7 @@ func (a *Agent) held() int {
 // directory (where the next Start with the same directory picks it up) and closes it. Without
 // a spill directory what is left is lost, and Close says how much with ErrRecordsLeft. With a
 // ctx already done, Close spills at once. Besides ctx, Close may wait for one transport call
-// in progress: bounded by Delivery.ConnectTimeout or DeliverTimeout, except a send waiting for
-// room in a full connection buffer (a Brain that stopped reading), which ends when the
-// connection does: at the latest after its net tick time.
+// in progress (bounded by Delivery.ConnectTimeout or DeliverTimeout).
 func (a *Agent) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.closed {
