@@ -366,10 +366,10 @@ func (t *brainTransport) Deliver(ctx context.Context, record []byte) error {
 	if err := t.checkQueue(ctx); err != nil {
 		return err
 	}
-	return t.send(c, record)
+	return t.send(ctx, c, record)
 }
 
-func (t *brainTransport) send(c *node.Conn, record []byte) error {
+func (t *brainTransport) send(ctx context.Context, c *node.Conn, record []byte) error {
 	if len(record) < 2 || record[0] != 131 {
 		// Not a term_to_binary output: refuse it here rather than let the Brain drop the
 		// connection. The manager keeps it, so this is logged once per record.
@@ -379,17 +379,17 @@ func (t *brainTransport) send(c *node.Conn, record []byte) error {
 	var err error
 	switch t.brain.mode {
 	case ModeTerm:
-		err = c.SendRaw(from, to, node.RawTerm(record))
+		err = c.SendRaw(ctx, from, to, node.RawTerm(record))
 	case ModeSubject:
 		head := t.brain.subjectHead
-		err = c.SendAppend(from, to, func(dst []byte) ([]byte, error) {
+		err = c.SendAppend(ctx, from, to, func(dst []byte) ([]byte, error) {
 			dst = append(dst, head...)
 			dst = append(dst, tagBinary)
 			dst = binary.BigEndian.AppendUint32(dst, uint32(len(record)))
 			return append(dst, record...), nil
 		})
 	default:
-		err = c.SendBinary(from, to, record)
+		err = c.SendBinary(ctx, from, to, record)
 	}
 	if err != nil {
 		return fmt.Errorf("agent: send to %s on %s: %w", to, t.brain.target.Node, err)
@@ -416,7 +416,7 @@ func (t *brainTransport) DeliverBatch(ctx context.Context, records [][]byte) (in
 		return 0, err
 	}
 	for i, rec := range records {
-		if err := t.send(c, rec); err != nil {
+		if err := t.send(ctx, c, rec); err != nil {
 			return i, err
 		}
 	}
@@ -445,7 +445,7 @@ func (t *brainTransport) SendBatch(ctx context.Context, sourceID string, firstSe
 		return fmt.Errorf("agent: encode batch: %w", err)
 	}
 	t.scratch = head
-	err = c.SendAppend(self, t.brain.target.Name, func(dst []byte) ([]byte, error) {
+	err = c.SendAppend(ctx, self, t.brain.target.Name, func(dst []byte) ([]byte, error) {
 		dst = append(dst, head...)
 		if len(payloads) > 0 {
 			dst = append(dst, tagList)

@@ -11,6 +11,7 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,11 @@ var ErrNoErlangEquivalent = fmt.Errorf("%w: no Erlang distribution equivalent", 
 
 // ErrConnectionClosed is returned by sends on a connection that has ended.
 var ErrConnectionClosed = errors.New("distribution connection closed")
+
+// ErrSendBufferFull: a send waited for room in the connection's buffer (the peer reads slower
+// than we write, or not at all) until its context ended; nothing of it was sent. It wraps the
+// context's error.
+var ErrSendBufferFull = errors.New("distribution connection's send buffer full")
 
 // ErrPeerSilent: nothing, not even a tick, arrived from the peer for the tick time.
 var ErrPeerSilent = errors.New("peer silent for the tick time")
@@ -180,12 +186,41 @@ func (c *Conn) Err() error {
 // ---- writing ----
 
 // enqueue appends one frame built by build to the pending buffer. It waits while more than the
-// high-water mark is pending.
-func (c *Conn) enqueue(build func(dst []byte) ([]byte, error)) error {
+// high-water mark is pending (the peer reads slower than we write), until there is room, the
+// connection ends, or ctx is done: then it fails with ErrSendBufferFull wrapping ctx's error,
+// and nothing of the frame was sent.
+func (c *Conn) enqueue(ctx context.Context, build func(dst []byte) ([]byte, error)) error {
 	c.mu.Lock()
+	if len(c.pending) >= c.opts.highWater && !c.closed && ctx.Done() != nil {
+		// Wake the waiter below when ctx ends; stop runs after the lock is released.
+		stop := context.AfterFunc(ctx, func() {
+			c.mu.Lock()
+			c.space.Broadcast()
+			c.mu.Unlock()
+		})
+		defer stop()
+	}
 	for len(c.pending) >= c.opts.highWater && !c.closed {
+		if err := ctx.Err(); err != nil {
+			pending := len(c.pending)
+			c.mu.Unlock()
+			return fmt.Errorf("%w (%d bytes waiting for %s): %w", ErrSendBufferFull, pending, c.peer.name, err)
+		}
 		c.space.Wait()
 	}
+	return c.appendLocked(build)
+}
+
+// enqueueNow is enqueue without the wait: for the few small frames the connection sends on its
+// own (ticks, and answers from the reading goroutine, which must never block on a peer that is
+// itself blocked writing to us).
+func (c *Conn) enqueueNow(build func(dst []byte) ([]byte, error)) error {
+	c.mu.Lock()
+	return c.appendLocked(build)
+}
+
+// appendLocked appends the frame build makes and unlocks c.mu.
+func (c *Conn) appendLocked(build func(dst []byte) ([]byte, error)) error {
 	if c.closed {
 		err := c.closeErr
 		c.mu.Unlock()
@@ -209,9 +244,10 @@ func (c *Conn) enqueue(build func(dst []byte) ([]byte, error)) error {
 	return nil
 }
 
-// sendControl sends a control message with an optional message value (nil: none).
-func (c *Conn) sendControl(ctl Control, msg any, hasMsg bool) error {
-	err := c.enqueue(func(dst []byte) ([]byte, error) {
+// controlFrame returns the builder of a control message's frame, with an optional message
+// value (hasMsg).
+func (c *Conn) controlFrame(ctl Control, msg any, hasMsg bool) func(dst []byte) ([]byte, error) {
+	return func(dst []byte) ([]byte, error) {
 		dst, start := beginFrame(dst)
 		dst = ctl.appendTerm(dst)
 		if hasMsg {
@@ -221,11 +257,26 @@ func (c *Conn) sendControl(ctl Control, msg any, hasMsg bool) error {
 			}
 		}
 		return finishFrame(dst, start), nil
-	})
+	}
+}
+
+// sendControl sends a control message with an optional message value (nil: none), waiting for
+// room in the buffer until ctx is done (enqueue).
+func (c *Conn) sendControl(ctx context.Context, ctl Control, msg any, hasMsg bool) error {
+	err := c.enqueue(ctx, c.controlFrame(ctl, msg, hasMsg))
 	if err == nil && hasMsg {
 		c.stats.msgOut.Add(1)
 	}
 	return err
+}
+
+// answerControl sends a control message the connection owes the peer (an ack, an exit, a
+// monitor's end) from the reading goroutine, without waiting for room: the reader must keep
+// reading.
+func (c *Conn) answerControl(ctl Control) {
+	if err := c.enqueueNow(c.controlFrame(ctl, nil, false)); err != nil {
+		c.log.Debug("node: answer %T to %s: %v", ctl, c.peer.name, err)
+	}
 }
 
 func (c *Conn) appendMessage(dst []byte, msg any) ([]byte, error) {
@@ -275,9 +326,17 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+// sendTick queues a tick unless something is already waiting to be written: the tick loop must
+// never block behind a full buffer, or it would stop watching for a silent peer, the one thing
+// that ends a connection whose peer stopped reading.
 func (c *Conn) sendTick() {
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		c.mu.Unlock()
+		return
+	}
 	c.stats.ticksOut.Add(1)
-	c.enqueue(func(dst []byte) ([]byte, error) { return append(dst, 0, 0, 0, 0), nil })
+	_ = c.appendLocked(func(dst []byte) ([]byte, error) { return append(dst, 0, 0, 0, 0), nil })
 }
 
 // tickLoop sends a tick when nothing was written for a quarter of the tick time, and ends the
@@ -421,7 +480,7 @@ func (c *Conn) dispatch(body []byte) {
 		c.peerUnlink(m.From, m.To)
 	case UnlinkID:
 		c.peerUnlink(m.From, m.To)
-		c.sendControl(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From}, nil, false)
+		c.answerControl(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From})
 	case UnlinkIDAck:
 		// our UNLINK_ID is complete; the link was already forgotten when it was sent.
 	case Exit:
@@ -481,7 +540,7 @@ func (c *Conn) peerLink(remote, local gen.PID) {
 		c.stateMu.Lock()
 		delete(c.links, k)
 		c.stateMu.Unlock()
-		c.sendControl(Exit{From: local, To: remote, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
+		c.answerControl(Exit{From: local, To: remote, Reason: encodeReason(gen.ErrProcessUnknown)})
 	}
 }
 
@@ -532,7 +591,7 @@ func (c *Conn) peerMonitor(m MonitorP) {
 			return
 		}
 		// no such process: the monitor fires at once with reason noproc.
-		c.sendControl(MonitorPExit{From: m.To, To: m.From, Ref: m.Ref, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
+		c.answerControl(MonitorPExit{From: m.To, To: m.From, Ref: m.Ref, Reason: encodeReason(gen.ErrProcessUnknown)})
 		return
 	}
 	c.stateMu.Lock()
@@ -701,7 +760,7 @@ func (c *Conn) appendGenCall(dst []byte, g genCallTerm) ([]byte, error) {
 
 func (c *Conn) sendCall(ctl Control, from gen.PID, ref gen.Ref, message any) error {
 	c.addCall(from, ref)
-	err := c.enqueue(func(dst []byte) ([]byte, error) {
+	err := c.enqueue(context.Background(), func(dst []byte) ([]byte, error) {
 		dst, start := beginFrame(dst)
 		dst = ctl.appendTerm(dst)
 		dst, err := c.appendGenCall(dst, genCallTerm{from: from, ref: ref, message: message})

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -259,7 +260,7 @@ func TestConnSendsInOrderIncludingRawTerms(t *testing.T) {
 	}
 	require.Error(t, c.SendProcessID(local, to, gen.MessageOptions{}, RawTerm{1, 2}), "raw terms start with 131")
 	require.Error(t, c.SendProcessID(local, to, gen.MessageOptions{}, make(chan int)), "no term for a channel")
-	require.NoError(t, c.SendBinary(local, "pharos_brain", []byte("abc")))
+	require.NoError(t, c.SendBinary(context.Background(), local, "pharos_brain", []byte("abc")))
 	_, msg := p.nextControl()
 	v, err := etf.Unmarshal(msg)
 	require.NoError(t, err)
@@ -335,6 +336,49 @@ func TestConnBackpressureAndClose(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("blocked sender not released")
 	}
+}
+
+// A peer that stops reading fills the buffer: a fast-path send gives up when its context ends,
+// sending nothing, and the connection still ends on its own once the peer has been silent for
+// the tick time, though the tick it would send cannot be written.
+func TestConnSendGivesUpOnAFullBuffer(t *testing.T) {
+	c, p, _, served := startConn(t, func(o *connOptions) {
+		o.highWater = 64
+		o.tickTime = 400 * time.Millisecond
+	})
+	p.conn.SetReadDeadline(time.Now().Add(-time.Second)) // the peer reads nothing more
+	payload := []byte("0123456789")
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		start := time.Now()
+		err = c.SendBinary(ctx, local, "pharos_brain", payload)
+		cancel()
+		if err != nil {
+			assert.Less(t, time.Since(start), time.Second, "the send waited for its context only")
+		}
+	}
+	require.ErrorIs(t, err, ErrSendBufferFull)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	out := c.Stats().MessagesOut
+
+	// A send without a deadline waits, and is released when the silent peer is dropped.
+	released := make(chan error, 1)
+	go func() { released <- c.SendBinary(context.Background(), local, "pharos_brain", payload) }()
+	select {
+	case err := <-served:
+		served <- err // for startConn's cleanup
+	case <-time.After(3 * time.Second):
+		t.Fatal("a peer that stopped reading was not dropped after the tick time")
+	}
+	require.ErrorIs(t, c.Err(), ErrPeerSilent)
+	select {
+	case err := <-released:
+		require.ErrorIs(t, err, ErrConnectionClosed)
+	case <-time.After(2 * time.Second):
+		t.Fatal("a waiting send was not released when the connection ended")
+	}
+	assert.Equal(t, out, c.Stats().MessagesOut, "the refused sends were not counted as sent")
 }
 
 func TestConnRefusesFramesOverTheLimit(t *testing.T) {

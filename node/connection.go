@@ -16,6 +16,7 @@ package node
 //	events, aliases as link or monitor targets, remote spawn, proxies: ErrNoErlangEquivalent
 
 import (
+	"context"
 	"net"
 
 	"ergo.services/ergo/gen"
@@ -29,14 +30,14 @@ func (c *Conn) Node() gen.RemoteNode { return c.remote }
 // SendPID sends message to the process to on the peer.
 func (c *Conn) SendPID(from gen.PID, to gen.PID, _ gen.MessageOptions, message any) error {
 	if c.peer.flags&FlagSendSender != 0 {
-		return c.sendControl(SendSender{From: from, To: to}, message, true)
+		return c.sendControl(context.Background(), SendSender{From: from, To: to}, message, true)
 	}
-	return c.sendControl(Send{To: to}, message, true)
+	return c.sendControl(context.Background(), Send{To: to}, message, true)
 }
 
 // SendProcessID sends message to the process registered as to.Name on the peer.
 func (c *Conn) SendProcessID(from gen.PID, to gen.ProcessID, _ gen.MessageOptions, message any) error {
-	return c.sendControl(RegSend{From: from, To: to.Name}, message, true)
+	return c.sendControl(context.Background(), RegSend{From: from, To: to.Name}, message, true)
 }
 
 // SendAlias sends message to a process alias on the peer.
@@ -44,7 +45,7 @@ func (c *Conn) SendAlias(from gen.PID, to gen.Alias, _ gen.MessageOptions, messa
 	if c.peer.flags&FlagAlias == 0 {
 		return ErrNoErlangEquivalent
 	}
-	return c.sendControl(AliasSend{From: from, Alias: gen.Ref(to)}, message, true)
+	return c.sendControl(context.Background(), AliasSend{From: from, Alias: gen.Ref(to)}, message, true)
 }
 
 // SendEvent: Erlang has no Ergo events.
@@ -54,7 +55,7 @@ func (c *Conn) SendEvent(gen.PID, gen.MessageOptions, gen.MessageEvent) error {
 
 // SendExit sends an exit signal (erlang:exit/2) to a peer process.
 func (c *Conn) SendExit(from gen.PID, to gen.PID, reason error) error {
-	return c.sendControl(Exit2{From: from, To: to, Reason: encodeReason(reason)}, nil, false)
+	return c.sendControl(context.Background(), Exit2{From: from, To: to, Reason: encodeReason(reason)}, nil, false)
 }
 
 // SendResponse answers an Erlang process that called an Ergo process; the message is sent to
@@ -109,7 +110,7 @@ func (c *Conn) SendTerminateProcessID(target gen.ProcessID, reason error) error 
 func (c *Conn) sendAll(ctls []Control) error {
 	var first error
 	for _, ctl := range ctls {
-		if err := c.sendControl(ctl, nil, false); err != nil && first == nil {
+		if err := c.sendControl(context.Background(), ctl, nil, false); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -150,7 +151,7 @@ func (c *Conn) LinkPID(pid gen.PID, target gen.PID) error {
 	c.stateMu.Lock()
 	c.links[k] |= linkedByUs
 	c.stateMu.Unlock()
-	return c.sendControl(Link{From: pid, To: target}, nil, false)
+	return c.sendControl(context.Background(), Link{From: pid, To: target}, nil, false)
 }
 
 // UnlinkPID removes the link (UNLINK_ID; the peer answers UNLINK_ID_ACK).
@@ -161,7 +162,7 @@ func (c *Conn) UnlinkPID(pid gen.PID, target gen.PID) error {
 	c.unlinkID++
 	id := c.unlinkID
 	c.stateMu.Unlock()
-	return c.sendControl(UnlinkID{ID: id, From: pid, To: target}, nil, false)
+	return c.sendControl(context.Background(), UnlinkID{ID: id, From: pid, To: target}, nil, false)
 }
 
 // LinkProcessID: Erlang links only to pids.
@@ -193,7 +194,7 @@ func (c *Conn) monitor(pid gen.PID, target Proc) error {
 	c.stateMu.Lock()
 	c.monitorsOut[ref] = outMonitor{local: pid, target: target}
 	c.stateMu.Unlock()
-	if err := c.sendControl(MonitorP{From: pid, To: target, Ref: ref}, nil, false); err != nil {
+	if err := c.sendControl(context.Background(), MonitorP{From: pid, To: target, Ref: ref}, nil, false); err != nil {
 		c.stateMu.Lock()
 		delete(c.monitorsOut, ref)
 		c.stateMu.Unlock()

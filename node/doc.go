@@ -57,16 +57,19 @@
 // return ErrNoErlangEquivalent.
 //
 // A message already encoded (node.RawTerm, or Conn.SendAppend/SendBinary/SendRaw) goes to the
-// wire as it is: the fast path for pre-encoded payloads.
+// wire as it is: the fast path for pre-encoded payloads. Its sends take a context: when the
+// peer reads slower than we write, a send waits for room in the connection's buffer (1 MiB by
+// default, ProtoOptions.HighWater) and gives up with ErrSendBufferFull when its context ends.
 //
 // # What goes on the wire
 //
 // The handshake always sends the 'N' name message (version 6), announces DefaultFlags (the
 // OTP 25 mandatory set, FlagV4NC and FlagUnlinkID, and what this package implements) and never
 // FlagPublished. No atom cache and no fragments: every frame uses the pass-through header 'p'.
-// Ticks: a tick goes out after a quarter of the tick time without traffic, every tick received
-// is answered, and a peer silent for the tick time (Options.TickTime, BEAM's net_ticktime,
-// default 60 s) is dropped with a *SilentPeerError. Unknown or unreadable control messages are
+// Ticks: a tick goes out after a quarter of the tick time without traffic (unless a write is
+// already waiting), every tick received is answered, and a peer silent for the tick time
+// (Options.TickTime, BEAM's net_ticktime, default 60 s) is dropped with a *SilentPeerError,
+// also when it stopped reading and our buffer is full. Unknown or unreadable control messages are
 // logged and ignored; they never end the connection. UNLINK_ID is answered with UNLINK_ID_ACK.
 //
 // # Errors

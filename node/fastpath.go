@@ -5,6 +5,7 @@ package node
 // into the connection's pending buffer.
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 
@@ -13,14 +14,18 @@ import (
 
 // SendRaw sends the pre-encoded term (term_to_binary output, starting with 131) to the process
 // registered as to on the peer, as from.
-func (c *Conn) SendRaw(from gen.PID, to gen.Atom, term RawTerm) error {
-	return c.sendControl(RegSend{From: from, To: to}, term, true)
+//
+// Like every send of the fast path it waits while the connection's buffer is full (the peer
+// reads slower than we write) and gives up when ctx is done, with ErrSendBufferFull; nothing
+// of the message was sent then. It fails with ErrConnectionClosed once the connection ended.
+func (c *Conn) SendRaw(ctx context.Context, from gen.PID, to gen.Atom, term RawTerm) error {
+	return c.sendControl(ctx, RegSend{From: from, To: to}, term, true)
 }
 
 // SendBinary sends a binary holding payload (for example a term_to_binary output: the Brain's
 // "payload" delivery mode) to the process registered as to on the peer.
-func (c *Conn) SendBinary(from gen.PID, to gen.Atom, payload []byte) error {
-	return c.SendAppend(from, to, func(dst []byte) ([]byte, error) {
+func (c *Conn) SendBinary(ctx context.Context, from gen.PID, to gen.Atom, payload []byte) error {
+	return c.SendAppend(ctx, from, to, func(dst []byte) ([]byte, error) {
 		dst = append(dst, etfVersion, etfBinary)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
 		return append(dst, payload...), nil
@@ -30,9 +35,9 @@ func (c *Conn) SendBinary(from gen.PID, to gen.Atom, payload []byte) error {
 // SendAppend sends to the process registered as to on the peer a message that appendMessage
 // writes, with its 131 version byte, straight into the connection's buffer. appendMessage runs
 // under the connection's send lock: it must be quick and must not call back into the Conn.
-func (c *Conn) SendAppend(from gen.PID, to gen.Atom, appendMessage func(dst []byte) ([]byte, error)) error {
+func (c *Conn) SendAppend(ctx context.Context, from gen.PID, to gen.Atom, appendMessage func(dst []byte) ([]byte, error)) error {
 	ctl := RegSend{From: from, To: to}
-	err := c.enqueue(func(dst []byte) ([]byte, error) {
+	err := c.enqueue(ctx, func(dst []byte) ([]byte, error) {
 		dst, start := beginFrame(dst)
 		dst = ctl.appendTerm(dst)
 		msgStart := len(dst)

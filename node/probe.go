@@ -61,17 +61,18 @@ func (c *Conn) Probe(ctx context.Context, name gen.Atom) (time.Duration, error) 
 		delete(c.waiters, callRef)
 		c.stateMu.Unlock()
 		if monitorLive {
-			c.sendControl(DemonitorP{From: from, To: target, Ref: monRef}, nil, false)
+			// without waiting: ctx may be over, and a lingering monitor costs the peer little
+			_ = c.enqueueNow(c.controlFrame(DemonitorP{From: from, To: target, Ref: monRef}, nil, false))
 		}
 	}()
 
 	start := c.opts.now()
-	if err := c.sendControl(MonitorP{From: from, To: target, Ref: monRef}, nil, false); err != nil {
+	if err := c.sendControl(ctx, MonitorP{From: from, To: target, Ref: monRef}, nil, false); err != nil {
 		return fail(err)
 	}
 	request := RawTerm(append([]byte{etfVersion}, appendAtom(appendTupleHeader(nil, 2), "is_auth")...))
 	request = append(request, appendAtom(nil, string(c.self))...)
-	if err := c.enqueue(func(dst []byte) ([]byte, error) {
+	if err := c.enqueue(ctx, func(dst []byte) ([]byte, error) {
 		dst, fs := beginFrame(dst)
 		dst = RegSend{From: from, To: "net_kernel"}.appendTerm(dst)
 		dst, err := c.appendGenCall(dst, genCallTerm{from: from, ref: callRef, message: request})

@@ -174,7 +174,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if i%clockEvery == 0 {
 			m.TimestampMs = time.Now().UnixMilli()
 		}
-		if err := s.conn.SendAppend(from, s.target, appendMetric); err != nil {
+		if err := s.conn.SendAppend(ctx, from, s.target, appendMetric); err != nil {
 			return fail(fmt.Errorf("after %d metrics: %w", i, err))
 		}
 	}
