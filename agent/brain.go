@@ -298,6 +298,11 @@ func (t *brainTransport) checkQueue(ctx context.Context) error {
 	if q.Max == 0 || time.Since(t.checkedAt) < q.Every {
 		return nil
 	}
+	if c := t.conn; c != nil && c.Congested() {
+		// The Brain's node is not even reading what we sent: as busy as can be, and the
+		// calls below would wait for room in the buffer (up to the tick time), not answer.
+		return fmt.Errorf("%w: the connection's send buffer is full", ErrBrainBusy)
+	}
 	if t.brainPID == nil {
 		pid, err := t.rpc(ctx, "erlang", "whereis", etf.Atom(t.brain.target.Name))
 		if err != nil {

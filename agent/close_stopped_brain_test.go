@@ -20,12 +20,18 @@ import (
 // not forever as when the tick loop itself waited behind the full buffer), and every record
 // accepted is either handed to the connection or in the spill directory.
 func TestCloseWithABrainThatStoppedReading(t *testing.T) {
-	for _, mode := range []agent.Mode{agent.ModePayload, agent.ModeAcked} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		mode       agent.Mode
+		queueLimit int // payload mode's check of the Brain's mailbox, by calls to its node
+	}{{"payload", agent.ModePayload, 0}, {"payload-queue-limit", agent.ModePayload, 50_000}, {"acked", agent.ModeAcked, 0}} {
+		mode := tc.mode
+		t.Run(tc.name, func(t *testing.T) {
 			b := erltest.StartBrain(t, erltest.BrainOptions{})
 			opts := agentOptions(t, b)
 			opts.Mode = mode
 			opts.SpillDir = t.TempDir()
+			opts.BrainQueue = agent.QueueLimit{Max: tc.queueLimit, Every: 5 * time.Millisecond}
 			a, err := agent.Start(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)

@@ -173,6 +173,14 @@ func (c *Conn) Stats() ConnStats {
 	}
 }
 
+// Congested reports whether the send buffer holds its high-water mark (ProtoOptions.HighWater)
+// or more: the peer reads slower than we write, and a send would wait for room.
+func (c *Conn) Congested() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) >= c.opts.highWater
+}
+
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 

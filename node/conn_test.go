@@ -346,6 +346,7 @@ func TestConnSendGivesUpOnAFullBuffer(t *testing.T) {
 		o.highWater = 64
 		o.tickTime = 400 * time.Millisecond
 	})
+	assert.False(t, c.Congested())
 	p.conn.SetReadDeadline(time.Now().Add(-time.Second)) // the peer reads nothing more
 	payload := []byte("0123456789")
 	var err error
@@ -360,6 +361,7 @@ func TestConnSendGivesUpOnAFullBuffer(t *testing.T) {
 	}
 	require.ErrorIs(t, err, ErrSendBufferFull)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, c.Congested(), "a send waits: the buffer holds its high-water mark")
 	out := c.Stats().MessagesOut
 
 	// A send without a deadline waits, and is released when the silent peer is dropped.
