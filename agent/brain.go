@@ -82,37 +82,7 @@ func NewStackConnector(n gen.Node, stack *node.Stack) Connector {
 }
 
 func (s stackConnector) Connect(ctx context.Context, peer gen.Atom) (*node.Conn, error) {
-	if c, ok := s.stack.Proto.Conn(peer); ok {
-		return c, nil
-	}
-	route, err := s.stack.Registrar.ResolveContext(ctx, peer)
-	if err != nil {
-		return nil, err
-	}
-	network := s.node.Network()
-	if network == nil {
-		return nil, gen.ErrNetworkStopped
-	}
-	addr := fmt.Sprintf("%s:%d", route.Host, route.Port)
-	if _, err := network.GetNodeWithRoute(peer, gen.NetworkRoute{Route: route}); err != nil {
-		return nil, &node.ConnectError{Peer: peer, Addr: addr, Err: err}
-	}
-	wait := time.NewTicker(time.Millisecond)
-	defer wait.Stop()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if c, ok := s.stack.Proto.Conn(peer); ok {
-			return c, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, &node.ConnectError{Peer: peer, Addr: addr, Err: node.ErrConnectionClosed}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-wait.C:
-		}
-	}
+	return s.stack.Connect(ctx, s.node, peer)
 }
 
 // Target is where records go: the process registered as Name on the node Node.

@@ -38,6 +38,10 @@ var ErrSendBufferFull = errors.New("distribution connection's send buffer full")
 // ErrPeerSilent: nothing, not even a tick, arrived from the peer for the tick time.
 var ErrPeerSilent = errors.New("peer silent for the tick time")
 
+// ErrPeerNotReading: the peer took nothing of what we wrote for the tick time (it may still be
+// sending, even ticking).
+var ErrPeerNotReading = errors.New("peer read nothing for the tick time")
+
 // SilentPeerError is the typed error ending a connection whose peer stopped answering.
 type SilentPeerError struct {
 	Peer    gen.Atom
@@ -114,6 +118,7 @@ type Conn struct {
 	doneOnce sync.Once
 
 	framesIn, framesOut atomic.Uint64
+	writing             atomic.Bool // the writer is in a socket write
 	stats               struct{ msgIn, msgOut, bytesIn, bytesOut, ticksIn, ticksOut, ignored atomic.Uint64 }
 
 	stateMu     sync.Mutex
@@ -317,10 +322,7 @@ func (c *Conn) writeLoop() {
 			c.space.Broadcast()
 			c.mu.Unlock()
 
-			_, err := c.net.Write(out)
-			c.framesOut.Add(1)
-			c.stats.bytesOut.Add(uint64(len(out)))
-			if err != nil {
+			if err := c.write(out); err != nil {
 				c.shutdown(fmt.Errorf("writing to %s: %w", c.peer.name, err))
 				return
 			}
@@ -332,6 +334,27 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 		}
 	}
+}
+
+// writeChunk is the most the writer hands the socket at once: the tick loop sees the writer's
+// progress at this grain, so a peer that reads at all (a chunk per tick time) is not dropped.
+const writeChunk = 64 << 10
+
+// write writes out to the socket a chunk at a time, counting each chunk as written.
+func (c *Conn) write(out []byte) error {
+	c.writing.Store(true)
+	defer c.writing.Store(false)
+	for len(out) > 0 {
+		n := min(len(out), writeChunk)
+		_, err := c.net.Write(out[:n])
+		c.framesOut.Add(1)
+		c.stats.bytesOut.Add(uint64(n))
+		if err != nil {
+			return err
+		}
+		out = out[n:]
+	}
+	return nil
 }
 
 // sendTick queues a tick unless something is already waiting to be written: the tick loop must
@@ -348,7 +371,10 @@ func (c *Conn) sendTick() {
 }
 
 // tickLoop sends a tick when nothing was written for a quarter of the tick time, and ends the
-// connection when nothing was read for the whole tick time. It checks every eighth.
+// connection when nothing was read for the whole tick time, or when the writer had something to
+// write and the peer took none of it for the whole tick time (a peer that sends, even ticks,
+// but no longer reads: without this, the writer and every sender would wait forever). It checks
+// every eighth.
 func (c *Conn) tickLoop() {
 	step := c.opts.tickTime / 8
 	if step <= 0 {
@@ -357,7 +383,7 @@ func (c *Conn) tickLoop() {
 	t := time.NewTicker(step)
 	defer t.Stop()
 	lastIn, lastOut := c.framesIn.Load(), c.framesOut.Load()
-	silentIn, silentOut := 0, 0
+	silentIn, silentOut, stuckOut := 0, 0, 0
 	for {
 		select {
 		case <-c.done:
@@ -370,12 +396,22 @@ func (c *Conn) tickLoop() {
 			silentIn++
 		}
 		if out := c.framesOut.Load(); out != lastOut {
-			lastOut, silentOut = out, 0
+			lastOut, silentOut, stuckOut = out, 0, 0
 		} else {
 			silentOut++
+			if c.writing.Load() {
+				stuckOut++
+			} else {
+				stuckOut = 0
+			}
 		}
 		if silentIn >= 8 {
 			c.shutdown(&SilentPeerError{Peer: c.Peer(), Silence: time.Duration(silentIn) * step})
+			return
+		}
+		if stuckOut >= 8 {
+			c.shutdown(fmt.Errorf("connection with %s dropped: %w (%s, %d bytes waiting)",
+				c.peer.name, ErrPeerNotReading, time.Duration(stuckOut)*step, c.pendingLen()))
 			return
 		}
 		if silentOut >= 2 {
@@ -383,6 +419,12 @@ func (c *Conn) tickLoop() {
 			c.sendTick()
 		}
 	}
+}
+
+func (c *Conn) pendingLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }
 
 // shutdown ends the connection once, recording why.
@@ -451,6 +493,10 @@ func (c *Conn) dispatch(body []byte) {
 		c.ignore("%v", err)
 		return
 	}
+	if err := c.checkAddresses(ctl); err != nil {
+		c.ignore("%T: %v", ctl, err)
+		return
+	}
 	switch m := ctl.(type) {
 	case Send:
 		c.deliverPID(gen.PID{Node: c.Peer()}, m.To, msg)
@@ -506,6 +552,52 @@ func (c *Conn) dispatch(body []byte) {
 	default:
 		c.ignore("control message with op %d", ctl.Op())
 	}
+}
+
+// checkAddresses refuses a control message whose destination is not on this node, or whose
+// sender (for links and monitors) is not on the peer: gen.Core would take such a destination
+// for a remote one and dial its node, from the reading goroutine, and a foreign consumer of a
+// link or monitor would make it dial that node when the local process ends. Erlang nodes send
+// neither.
+func (c *Conn) checkAddresses(ctl Control) error {
+	local := func(pid gen.PID) error {
+		if pid.Node != c.self {
+			return fmt.Errorf("destination %s is not on this node", pid)
+		}
+		return nil
+	}
+	peer := func(pid gen.PID) error {
+		if pid.Node != c.Peer() {
+			return fmt.Errorf("sender %s is not on the peer", pid)
+		}
+		return nil
+	}
+	switch m := ctl.(type) {
+	case Send:
+		return local(m.To)
+	case SendSender:
+		return local(m.To)
+	case AliasSend:
+		if m.Alias.Node != c.self {
+			return fmt.Errorf("alias %s is not on this node", m.Alias)
+		}
+	case Link:
+		return errors.Join(peer(m.From), local(m.To))
+	case Unlink:
+		return local(m.To)
+	case UnlinkID:
+		return local(m.To)
+	case Exit:
+		return local(m.To)
+	case Exit2:
+		return local(m.To)
+	case MonitorP:
+		if m.To.Name == "" {
+			return errors.Join(peer(m.From), local(m.To.PID))
+		}
+		return peer(m.From)
+	}
+	return nil
 }
 
 func (c *Conn) decodeMessage(msg []byte) (any, error) {
@@ -655,12 +747,18 @@ func (c *Conn) forgetPeerState() {
 	c.stateMu.Lock()
 	links := c.links
 	monitors := c.monitorsIn
+	calls := c.calls
 	c.links = make(map[linkKey]linkOrigin)
 	c.monitorsIn = make(map[gen.Ref]inMonitor)
 	c.monitorsOut = make(map[gen.Ref]outMonitor)
 	c.calls = make(map[gen.Ref]pendingCall)
 	c.waiters = make(map[gen.Ref]waiter)
 	c.stateMu.Unlock()
+	// Callers still waiting for a reply learn now that none will come, not at their timeout
+	// (gen.Core answers only links and monitors when a node goes down).
+	for ref, call := range calls {
+		c.core.RouteSendResponseError(gen.PID{Node: c.Peer()}, call.caller, gen.MessageOptions{Ref: ref}, gen.ErrNoConnection)
+	}
 	for k, origin := range links {
 		if origin&linkedByPeer != 0 {
 			c.core.RouteUnlinkPID(k.remote, k.local)
@@ -820,5 +918,15 @@ func (c *Conn) answerIsAuth(msg []byte) bool {
 	reply := appendTupleHeader([]byte{etfVersion}, 2)
 	reply = append(reply, tag...)
 	reply = appendAtom(reply, "yes")
-	return c.SendPID(c.core.PID(), caller, gen.MessageOptions{}, RawTerm(reply)) == nil
+	// From the reading goroutine: without waiting for room (answerControl).
+	var ctl Control = Send{To: caller}
+	if c.peer.flags&FlagSendSender != 0 {
+		ctl = SendSender{From: c.core.PID(), To: caller}
+	}
+	if err := c.enqueueNow(c.controlFrame(ctl, RawTerm(reply), true)); err != nil {
+		c.log.Debug("node: answer is_auth to %s: %v", c.peer.name, err)
+		return true // it was an is_auth; the connection is ending
+	}
+	c.stats.msgOut.Add(1)
+	return true
 }

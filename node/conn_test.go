@@ -65,6 +65,11 @@ func (f *fakeCore) RouteSendResponse(from, to gen.PID, o gen.MessageOptions, m a
 	return nil
 }
 
+func (f *fakeCore) RouteSendResponseError(from, to gen.PID, o gen.MessageOptions, err error) error {
+	f.record("response error %d %v", o.Ref.ID[0], err)
+	return nil
+}
+
 type testLog struct {
 	gen.Log
 	t *testing.T
@@ -118,12 +123,19 @@ type connOpt func(*connOptions)
 // startConn runs a Conn against a fake peer; everything stops in t.Cleanup.
 func startConn(t *testing.T, opts ...connOpt) (*Conn, *peer, *fakeCore, chan error) {
 	t.Helper()
+	core := newFakeCore()
+	c, p, _, served := startConnWithCore(t, core, opts...)
+	return c, p, core, served
+}
+
+// startConnWithCore is startConn with the caller's gen.Core.
+func startConnWithCore(t *testing.T, core gen.Core, opts ...connOpt) (*Conn, *peer, gen.Core, chan error) {
+	t.Helper()
 	co := NewProto(ProtoOptions{TickTime: 2 * time.Second}).opts
 	for _, o := range opts {
 		o(&co)
 	}
 	a, b := net.Pipe()
-	core := newFakeCore()
 	c := newConn(core, testLog{t: t}, a, peerInfo{name: "brain@h", flags: DefaultFlags, creation: 3}, co)
 	served := make(chan error, 1)
 	go func() { served <- c.serve() }()

@@ -70,6 +70,9 @@ var (
 	ErrPeerUnreachable = errors.New("peer unreachable")
 	// ErrWrongPeer: the peer introduced itself under another node name than the one dialled.
 	ErrWrongPeer = errors.New("peer has another node name")
+	// ErrAlreadyConnected: the peer answered "alive" to a dial while this node holds a live
+	// connection to the same address; we answered "false", keeping that connection.
+	ErrAlreadyConnected = errors.New("already connected to the peer (alive)")
 )
 
 // HandshakeError is a failed handshake: with whom, in which phase, which message tag was read
@@ -117,6 +120,9 @@ type handshakeParams struct {
 	timeout  time.Duration // whole handshake; 0 = none
 	rand     io.Reader     // challenges
 	expect   string        // dialled node name; "" accepts any
+	// connected reports, when the peer answers "alive", whether this node still holds a live
+	// connection to it (then the answer is "false"); nil means none.
+	connected func() bool
 }
 
 // peerInfo is what the handshake learnt about the peer.
@@ -235,8 +241,13 @@ func dialHandshake(conn net.Conn, p handshakeParams) (peerInfo, error) {
 	switch status := string(b[1:]); status {
 	case "ok", "ok_simultaneous":
 	case "alive":
-		// The peer still holds a connection from an earlier incarnation of this node; we are
-		// the live one, so tell it to replace it.
+		// The peer holds a connection with this node name. If it is ours and alive (another
+		// dial raced this one), keep it: "true" would make the peer kill it. Otherwise it is
+		// from an earlier incarnation of this node: tell the peer to replace it.
+		if p.connected != nil && p.connected() {
+			h.write(PhaseRecvStatus, []byte("sfalse"))
+			return peerInfo{}, h.fail(PhaseRecvStatus, tagStatus, ErrAlreadyConnected)
+		}
 		if err := h.write(PhaseRecvStatus, []byte("strue")); err != nil {
 			return peerInfo{}, err
 		}

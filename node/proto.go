@@ -45,6 +45,9 @@ type HandshakeOptions struct {
 // Handshake is the Erlang distribution handshake as a gen.NetworkHandshake.
 type Handshake struct {
 	opts HandshakeOptions
+	// connectedTo reports whether a live connection to the remote address exists (set by
+	// NewNodeOptions from the Proto); nil means never.
+	connectedTo func(remote string) bool
 }
 
 var _ gen.NetworkHandshake = (*Handshake)(nil)
@@ -140,7 +143,12 @@ func (h *Handshake) Start(node gen.NodeHandshake, conn net.Conn, opts gen.Handsh
 		}
 		c, lenSize = tc, 4
 	}
-	peer, err := dialHandshake(c, h.params(node, opts, lenSize))
+	p := h.params(node, opts, lenSize)
+	if h.connectedTo != nil {
+		remote := conn.RemoteAddr().String()
+		p.connected = func() bool { return h.connectedTo(remote) }
+	}
+	peer, err := dialHandshake(c, p)
 	if err != nil {
 		return gen.HandshakeResult{}, err
 	}
@@ -252,6 +260,23 @@ func (p *Proto) Serve(conn gen.Connection, _ gen.NetworkDial) error {
 		p.count.Add(-1)
 	}()
 	return c.serve()
+}
+
+// connectedTo reports whether a live connection's socket goes to the address remote.
+func (p *Proto) connectedTo(remote string) bool {
+	found := false
+	p.conns.Range(func(_, v any) bool {
+		c := v.(*Conn)
+		raw := c.rawNet
+		if raw == nil {
+			raw = c.net
+		}
+		if c.Err() == nil && raw.RemoteAddr().String() == remote {
+			found = true
+		}
+		return !found
+	})
+	return found
 }
 
 // Conn returns the live connection with peer, if any.

@@ -82,6 +82,7 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 		return gen.NodeOptions{}, nil, err
 	}
 	proto := NewProto(ProtoOptions{TickTime: o.TickTime, HighWater: o.HighWater})
+	hs.connectedTo = proto.connectedTo
 	reg := NewRegistrar(RegistrarOptions{
 		EPMD:     EPMDClient{Port: o.EPMDPort},
 		Static:   o.Static,
@@ -233,6 +234,9 @@ func (s *Stack) Connect(ctx context.Context, n gen.Node, peer gen.Atom) (*Conn, 
 	}
 	addr := net.JoinHostPort(route.Host, fmt.Sprint(route.Port))
 	if _, err := network.GetNodeWithRoute(peer, gen.NetworkRoute{Route: route}); err != nil {
+		if c, ok := s.Proto.Conn(peer); ok {
+			return c, nil // another dial won the race (ErrAlreadyConnected)
+		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
 			err = fmt.Errorf("%w: %w", ErrPeerUnreachable, err)
