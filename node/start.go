@@ -211,7 +211,9 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // connect on first send (which reports every failure as gen.ErrNoRoute), it returns the typed
 // cause: an *EPMDError (ErrEPMDUnreachable, ErrNodeNotRegistered), a *ConnectError wrapping
 // ErrPeerUnreachable, or a *HandshakeError (ErrWrongCookie, ErrNotAllowed, *FlagError, ...).
-// The wait is bounded by ctx for resolution, and by the 3 s dial and handshake timeouts after.
+// The wait is bounded by ctx for resolution; the dial and the handshake that follow are
+// Ergo's and do not see ctx: they are bounded by Ergo's 3 s TCP dial timeout and by
+// Options.HandshakeTimeout (7 s by default).
 func (n *Node) Connect(ctx context.Context, peer gen.Atom) (*Conn, error) {
 	return n.stack.Connect(ctx, n.Node, peer)
 }
