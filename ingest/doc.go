@@ -93,6 +93,7 @@
 //	gauge histogram         -> the same, as Gauge
 //	summary                 -> name{quantile="0.5"} ... as Gauge, then name_sum and name_count as Counter
 //
+// A name_sum or name_count line missing from the exposition yields no record (never a made-up 0).
 // Families are delivered in name order, samples in exposition order. A scrape that fails (transport
 // error, non-200 status, body too large, malformed exposition, more than MaxSamples samples, default
 // 100000) delivers nothing and counts as a refused request; a sample refused alone (a NaN value, say)

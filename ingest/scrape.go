@@ -259,10 +259,12 @@ func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Met
 						break
 					}
 				}
-				if err == nil {
+				// expfmt leaves SampleSum and SampleCount nil when the exposition has no _sum or
+				// _count line; their getters would answer 0, a sample the target never exposed.
+				if err == nil && sum.SampleSum != nil {
 					err = emit(name+"_sum", etf.Counter, sum.GetSampleSum(), labels, nil, ts)
 				}
-				if err == nil {
+				if err == nil && sum.SampleCount != nil {
 					err = emit(name+"_count", etf.Counter, float64(sum.GetSampleCount()), labels, nil, ts)
 				}
 			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
@@ -285,10 +287,10 @@ func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Met
 				if h.SampleCountFloat != nil {
 					count = h.GetSampleCountFloat()
 				}
-				if err == nil {
+				if err == nil && h.SampleSum != nil { // as for summaries: only what was exposed
 					err = emit(name+"_sum", kind, h.GetSampleSum(), labels, nil, ts)
 				}
-				if err == nil {
+				if err == nil && (h.SampleCount != nil || h.SampleCountFloat != nil) {
 					err = emit(name+"_count", kind, count, labels, nil, ts)
 				}
 			}

@@ -393,3 +393,29 @@ func TestScrapeCutByShutdown(t *testing.T) {
 	require.NoError(t, s.Run(ctx))
 	assert.Zero(t, hits.Load())
 }
+
+// TestParseExpositionDoesNotInventSumOrCount: a summary or histogram whose exposition lacks its _sum
+// or _count line yields no such record. expfmt leaves the field unset and its getter answers 0, which
+// would be delivered as a sample the target never exposed (a cumulative counter dropping to 0).
+func TestParseExpositionDoesNotInventSumOrCount(t *testing.T) {
+	def := recordDefaults{timestampMs: fixedMs, source: "prom"}
+	names := func(ms []etf.Metric) []string {
+		out := []string{}
+		for _, m := range ms {
+			out = append(out, m.Name)
+		}
+		return out
+	}
+	for _, tt := range []struct{ text, want string }{
+		{"# TYPE s summary\ns{quantile=\"0.5\"} 1\n", "s"},
+		{"# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_count 4\n", "s s_count"},
+		{"# TYPE s summary\ns_sum 0\n", "s_sum"},
+		{"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\n", "h_bucket"},
+		{"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1.5\n", "h_bucket h_sum"},
+		{"# TYPE h histogram\nh_count 0\n", "h_count"},
+	} {
+		got, err := parseExposition([]byte(tt.text), def, 100)
+		require.NoError(t, err)
+		assert.Equal(t, strings.Fields(tt.want), names(got), "%q", tt.text)
+	}
+}

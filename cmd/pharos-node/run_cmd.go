@@ -367,8 +367,6 @@ func startSources(cfg config.Config, common ingest.Common, source string, a *age
 		}
 	}
 	if l := cfg.Ingest.StatsD.Listen; l != "" {
-		// config's default (64 KiB) is one byte above what a UDP datagram can carry (and what
-		// ingest accepts): clamp it.
 		maxPacket := int(cfg.Ingest.StatsD.MaxPacketBytes) // config.Validate keeps it within a datagram
 		st, err := ingest.NewStatsD(ingest.StatsDOptions{Common: common, Source: source, MaxPacketBytes: maxPacket})
 		if err != nil {
