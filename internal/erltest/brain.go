@@ -39,6 +39,9 @@ type Epmd struct {
 // StartEpmd starts an epmd for this test on a free port and stops it in t.Cleanup.
 func StartEpmd(t testing.TB, rel Release) *Epmd {
 	t.Helper()
+	if n := ReapOrphans(); n > 0 {
+		t.Logf("erltest: killed %d process(es) left by an earlier test binary that did not clean up", n)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
@@ -640,6 +643,35 @@ func CheckNoLeaks() error {
 		return fmt.Errorf("erltest: %d process(es) left running:\n%s", len(left), strings.Join(left, "\n"))
 	}
 	return nil
+}
+
+// ReapOrphans kills (SIGKILL) every process a harness started for a test binary that is gone:
+// a binary killed by a timeout or by a signal runs no t.Cleanup, and leaves its epmd and BEAM
+// nodes behind. StartEpmd calls it, so each run clears what an earlier one left. It returns how
+// many processes it killed.
+func ReapOrphans() int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	killed := 0
+	for _, p := range procs {
+		env, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			ownerPid, ok := bytes.CutPrefix(kv, []byte(ownerEnv+"="))
+			if !ok {
+				continue
+			}
+			if _, err := os.Stat("/proc/" + string(ownerPid)); err == nil {
+				break // its test binary still runs (or the pid was reused: leave it)
+			}
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed++
+			}
+			break
+		}
+	}
+	return killed
 }
 
 func owner() string { return strconv.Itoa(os.Getpid()) }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,6 +169,26 @@ func TestBrainBuildsWithItsOwnRelease(t *testing.T) {
 	assert.Contains(t, ebin, "otp-"+rel.Major+"-")
 	b := StartBrain(t, BrainOptions{})
 	assert.Equal(t, `"`+rel.Major+`"`, b.Eval("erlang:system_info(otp_release)"))
+}
+
+func TestReapOrphansKillsWhatADeadBinaryLeft(t *testing.T) {
+	// A dead "test binary": a process that has exited, whose pid is then free.
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	orphan := exec.Command("sleep", "60")
+	orphan.Env = append(os.Environ(), ownerEnv+"="+strconv.Itoa(dead.Process.Pid))
+	require.NoError(t, orphan.Start())
+	ours := exec.Command("sleep", "60") // this binary's own: left alone
+	ours.Env = append(os.Environ(), ownerEnv+"="+owner())
+	require.NoError(t, ours.Start())
+	defer func() { _ = ours.Process.Kill(); _ = ours.Wait() }()
+
+	assert.GreaterOrEqual(t, ReapOrphans(), 1)
+	err := orphan.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the orphan was killed")
+	assert.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal())
+	require.NoError(t, ours.Process.Signal(syscall.Signal(0)), "this binary's process still runs")
 }
 
 func TestCheckNoLeaksFindsAStraggler(t *testing.T) {
