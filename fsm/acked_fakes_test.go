@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -318,6 +319,9 @@ func (h *ackHarness) restart() {
 		d.crash()
 	case *numberedDiskLog:
 		d.crash()
+	case *poisonLog:
+		d.crash()
+		d.lent = nil // the crash ends every Read's loan
 	}
 	h.net.incarnation++
 	h.net.connected = false
@@ -356,4 +360,42 @@ func (n *fakeNet) firstSeqs(from int) []uint64 {
 		out = append(out, m.firstSeq)
 	}
 	return out
+}
+
+// poisonLog wraps a fakeDiskLog and holds the manager to SeqLog's contract ("Data
+// stays valid until the record is trimmed") the way spill.WithReadsReleasedByTrim does: the
+// bytes Read hands out are overwritten as soon as a Trim covers them, so a payload used after
+// its trim reaches the Brain as garbage.
+type poisonLog struct {
+	*fakeDiskLog
+	lent []SpillRecord
+}
+
+func (p *poisonLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
+	start := len(dst)
+	dst, err := p.fakeDiskLog.Read(dst, n)
+	for i := start; i < len(dst); i++ {
+		c := slices.Clone(dst[i].Data)
+		dst[i].Data = c
+		p.lent = append(p.lent, SpillRecord{Seq: dst[i].Seq, Data: c})
+	}
+	return dst, err
+}
+
+func (p *poisonLog) Trim(through uint64) error {
+	err := p.fakeDiskLog.Trim(through)
+	k := 0
+	for _, r := range p.lent {
+		if r.Seq <= through {
+			for i := range r.Data {
+				r.Data[i] = 'X'
+			}
+			continue
+		}
+		p.lent[k] = r
+		k++
+	}
+	clear(p.lent[k:])
+	p.lent = p.lent[:k]
+	return err
 }

@@ -19,24 +19,45 @@ import (
 // every record exactly once, in order: at every step what it processed is
 // a prefix of what was delivered, and after healing it is all of it.
 func TestPropertyAckedExactlyOnce(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, true) })
+	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, diskLog) })
 }
 
 // TestPropertyAckedExactlyOnceInRAM: the same with a MemoryLog; a restart
 // is then a crash of the actor only (the log outlives it, as
 // ActorOptions.Log does).
 func TestPropertyAckedExactlyOnceInRAM(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, false) })
+	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, ramLog) })
 }
 
-func checkAckedExactlyOnce(rt *rapid.T, disk bool) {
+// TestPropertyAckedNoUseAfterTrim: the same over a disk log whose Read
+// lends memory that Trim overwrites (poisonLog, as
+// spill.WithReadsReleasedByTrim reuses it): the manager never sends a
+// payload whose record it trimmed.
+func TestPropertyAckedNoUseAfterTrim(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) { checkAckedExactlyOnce(rt, poisonedDiskLog) })
+}
+
+// logKind is the SeqLog checkAckedExactlyOnce runs over.
+type logKind int
+
+const (
+	ramLog          logKind = iota // a MemoryLog
+	diskLog                        // a fakeDiskLog, sometimes numbered like a spill directory
+	poisonedDiskLog                // a fakeDiskLog whose lent memory Trim overwrites
+)
+
+func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
 	cfg := ackedTestConfig()
 	cfg.Acked.BatchSize = rapid.IntRange(1, 6).Draw(rt, "batchSize")
 	cfg.Acked.Window = rapid.IntRange(1, 4).Draw(rt, "window")
 	var log SeqLog
 	var dlog *fakeDiskLog
 	holes := false
-	if disk {
+	switch kind {
+	case poisonedDiskLog:
+		dlog = newFakeDiskLog("disk-source")
+		log = &poisonLog{fakeDiskLog: dlog}
+	case diskLog:
 		dlog = newFakeDiskLog("disk-source")
 		log = dlog
 		if rapid.Bool().Draw(rt, "numberingStore") {
@@ -47,7 +68,7 @@ func checkAckedExactlyOnce(rt *rapid.T, disk bool) {
 			log = &numberedDiskLog{fakeDiskLog: dlog}
 			holes = dlog.nextSeq != 0 || dlog.jumpOnCrash != 0
 		}
-	} else {
+	default:
 		mem, err := NewMemoryLog(1<<20, nil)
 		if err != nil {
 			rt.Fatal(err)
@@ -63,6 +84,13 @@ func checkAckedExactlyOnce(rt *rapid.T, disk bool) {
 		got := net.processed(src)
 		if len(got) > len(all) || !slices.Equal(got, all[:len(got)]) {
 			rt.Fatalf("processed %v\nnot a prefix of %v", got, all)
+		}
+		for _, b := range net.sent { // records are "r<n>": 'X' is poisonLog's trimmed memory
+			for _, p := range b.payloads {
+				if len(p) > 0 && p[0] == 'X' {
+					rt.Fatalf("batch from %d carried a trimmed record's bytes: %q", b.firstSeq, b.payloads)
+				}
+			}
 		}
 	}
 	actions := map[string]func(*rapid.T){
