@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ergo.services/ergo/gen"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,17 +36,42 @@ func (p *peer) tickEvery(t *testing.T, d time.Duration) {
 	}()
 }
 
-// fillBuffer makes the peer stop reading and fills the Conn's buffer until a send finds no room.
+// fillBuffer makes the peer stop reading and fills the Conn's buffer until a fast-path send
+// finds no room: that send gives up when its context ends (and not later), sending nothing.
 func fillBuffer(t *testing.T, c *Conn, p *peer) {
 	t.Helper()
 	p.conn.SetReadDeadline(time.Now().Add(-time.Second)) // the peer reads nothing more
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		start := time.Now()
 		err = c.SendBinary(ctx, local, "pharos_brain", []byte("0123456789"))
 		cancel()
+		if err != nil {
+			assert.Less(t, time.Since(start), time.Second, "the send waited for its context only")
+		}
 	}
 	require.ErrorIs(t, err, ErrSendBufferFull)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// requireDropped waits for the Conn to end on its own with want, and for the send that was
+// waiting for room (its result on released) to be released with ErrConnectionClosed.
+func requireDropped(t *testing.T, c *Conn, served chan error, released <-chan error, want error) {
+	t.Helper()
+	select {
+	case err := <-served:
+		served <- err // for startConn's cleanup
+	case <-time.After(3 * time.Second):
+		t.Fatalf("the peer was not dropped (ticks in: %d, err %v), want %v", c.Stats().TicksIn, c.Err(), want)
+	}
+	require.ErrorIs(t, c.Err(), want)
+	select {
+	case err := <-released:
+		require.ErrorIs(t, err, ErrConnectionClosed)
+	case <-time.After(2 * time.Second):
+		t.Fatal("a send waiting for room was not released when the connection ended")
+	}
 }
 
 // A peer that keeps ticking but never reads what we write: the writer is stuck in a socket write
@@ -62,19 +88,7 @@ func TestConnDropsAPeerThatTicksButNeverReads(t *testing.T) {
 	go func() {
 		released <- c.SendProcessID(local, gen.ProcessID{Name: "x"}, gen.MessageOptions{}, []byte("an Ergo send"))
 	}()
-	select {
-	case err := <-served:
-		served <- err // for startConn's cleanup
-	case <-time.After(3 * time.Second):
-		t.Fatalf("a peer that ticks but never reads was not dropped (ticks in: %d, err %v)", c.Stats().TicksIn, c.Err())
-	}
-	require.ErrorIs(t, c.Err(), ErrPeerNotReading)
-	select {
-	case err := <-released:
-		require.ErrorIs(t, err, ErrConnectionClosed)
-	case <-time.After(2 * time.Second):
-		t.Fatal("a waiting Ergo send was not released")
-	}
+	requireDropped(t, c, served, released, ErrPeerNotReading)
 }
 
 // A net_adm:ping (is_auth to net_kernel) arriving while our buffer is full: the reader answers

@@ -359,39 +359,14 @@ func TestConnSendGivesUpOnAFullBuffer(t *testing.T) {
 		o.tickTime = 400 * time.Millisecond
 	})
 	assert.False(t, c.Congested())
-	p.conn.SetReadDeadline(time.Now().Add(-time.Second)) // the peer reads nothing more
-	payload := []byte("0123456789")
-	var err error
-	for i := 0; i < 1000 && err == nil; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		start := time.Now()
-		err = c.SendBinary(ctx, local, "pharos_brain", payload)
-		cancel()
-		if err != nil {
-			assert.Less(t, time.Since(start), time.Second, "the send waited for its context only")
-		}
-	}
-	require.ErrorIs(t, err, ErrSendBufferFull)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	fillBuffer(t, c, p)
 	assert.True(t, c.Congested(), "a send waits: the buffer holds its high-water mark")
 	out := c.Stats().MessagesOut
 
 	// A send without a deadline waits, and is released when the silent peer is dropped.
 	released := make(chan error, 1)
-	go func() { released <- c.SendBinary(context.Background(), local, "pharos_brain", payload) }()
-	select {
-	case err := <-served:
-		served <- err // for startConn's cleanup
-	case <-time.After(3 * time.Second):
-		t.Fatal("a peer that stopped reading was not dropped after the tick time")
-	}
-	require.ErrorIs(t, c.Err(), ErrPeerSilent)
-	select {
-	case err := <-released:
-		require.ErrorIs(t, err, ErrConnectionClosed)
-	case <-time.After(2 * time.Second):
-		t.Fatal("a waiting send was not released when the connection ended")
-	}
+	go func() { released <- c.SendBinary(context.Background(), local, "pharos_brain", []byte("0123456789")) }()
+	requireDropped(t, c, served, released, ErrPeerSilent)
 	assert.Equal(t, out, c.Stats().MessagesOut, "the refused sends were not counted as sent")
 }
 
