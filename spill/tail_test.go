@@ -175,16 +175,7 @@ func TestReadTailMatchesDisk(t *testing.T) {
 					}
 				}
 			case op < 8:
-				n := 1 + rng.IntN(40)
-				a, err := fast.Read(nil, n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := slow.Read(nil, n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				checkSame(t, a, b)
+				readBoth(t, fast, slow, 1+rng.IntN(40))
 			case op < 9:
 				fast.Rewind()
 				slow.Rewind()
@@ -269,17 +260,7 @@ func TestTrimMarksMatchScan(t *testing.T) {
 					slow.Append(rec)
 				}
 				for range 1 + rng.IntN(3) {
-					n := 1 + rng.IntN(30)
-					a, err := fast.Read(nil, n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					b, err := slow.Read(nil, n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					checkSame(t, a, b)
-					read = append(read, a...)
+					read = append(read, readBoth(t, fast, slow, 1+rng.IntN(30))...)
 				}
 				var upTo uint64
 				switch k := rng.IntN(6); {
@@ -495,4 +476,19 @@ func TestReadsReleasedByTrim(t *testing.T) {
 	if perArena := written / uint64(len(arenas)); perArena < 4*600 {
 		t.Fatalf("%d arenas for %d bytes written: arrays are not used again", len(arenas), written)
 	}
+}
+
+// readBoth reads n records from fast and from slow, checks they are the same, and returns them.
+func readBoth(t *testing.T, fast, slow *Log, n int) []Record {
+	t.Helper()
+	a, err := fast.Read(nil, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := slow.Read(nil, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, a, b)
+	return a
 }
