@@ -119,12 +119,7 @@ func TestLogModel(t *testing.T) {
 			}
 		}
 		newRec := func(t *rapid.T) []byte {
-			size := rapid.IntRange(0, 300).Draw(t, "size")
-			if rapid.IntRange(0, 20).Draw(t, "big") == 0 {
-				size = rapid.IntRange(1000, 4096-segmentHeaderSize-frameHeaderSize).Draw(t, "bigSize")
-			}
-			rec := bytes.Repeat([]byte{byte('a' + next%26)}, size)
-			copy(rec, fmt.Sprint(next))
+			rec := drawRecord(t, next, 21)
 			next++
 			return rec
 		}
@@ -320,4 +315,16 @@ func tempDir(t *rapid.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// drawRecord is record number n of a model test: up to 300 bytes, or, one time in bigOneIn, up
+// to what one frame of a 4 KiB segment holds; it starts with n, then repeats a letter.
+func drawRecord(t *rapid.T, n, bigOneIn int) []byte {
+	size := rapid.IntRange(0, 300).Draw(t, "size")
+	if rapid.IntRange(0, bigOneIn-1).Draw(t, "big") == 0 {
+		size = rapid.IntRange(1000, 4096-segmentHeaderSize-frameHeaderSize).Draw(t, "bigSize")
+	}
+	rec := bytes.Repeat([]byte{byte('a' + n%26)}, size)
+	copy(rec, fmt.Sprint(n))
+	return rec
 }

@@ -51,12 +51,7 @@ func TestReleasedReadsModel(t *testing.T) {
 		t.Repeat(map[string]func(*rapid.T){
 			"": func(t *rapid.T) { check(t, "check") },
 			"append": func(t *rapid.T) {
-				size := rapid.IntRange(0, 300).Draw(t, "size")
-				if rapid.IntRange(0, 15).Draw(t, "big") == 0 {
-					size = rapid.IntRange(1000, 4096-segmentHeaderSize-frameHeaderSize).Draw(t, "bigSize")
-				}
-				rec := bytes.Repeat([]byte{byte('a' + next%26)}, size)
-				copy(rec, fmt.Sprint(next))
+				rec := drawRecord(t, next, 16)
 				next++
 				seq, err := l.Append(rec)
 				if errors.Is(err, ErrFull) {
