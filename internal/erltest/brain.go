@@ -243,30 +243,6 @@ func (b *Brain) CPUTime() time.Duration {
 	return d
 }
 
-// processCPUTime is utime + stime of process pid.
-func processCPUTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read /proc: %w", err)
-	}
-	// "pid (comm) state ppid ...": utime and stime are fields 14 and 15, the 12th and 13th
-	// after comm.
-	i := bytes.LastIndexByte(data, ')')
-	var f []string
-	if i >= 0 {
-		f = strings.Fields(string(data[i+1:]))
-	}
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, data)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
-
 func (b *Brain) signal(sig syscall.Signal) {
 	b.t.Helper()
 	b.mu.Lock()
@@ -313,41 +289,6 @@ func (b *Brain) Stop() {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// runningThreads lists the threads (as "pid/tid:state") of process group pgid that are not
-// stopped, read from /proc.
-func runningThreads(pgid int) ([]string, error) {
-	stats, err := filepath.Glob("/proc/[0-9]*/task/[0-9]*/stat")
-	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
-	}
-	var running []string
-	seen := 0
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // the thread ended between the listing and the read
-		}
-		// "tid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(data, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(data[i+1:]))
-		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		seen++
-		if state := f[0]; state != "T" && state != "t" && state != "Z" && state != "X" {
-			rel, _ := filepath.Rel("/proc", filepath.Dir(filepath.Dir(path)))
-			running = append(running, rel+"/"+filepath.Base(filepath.Dir(path))+":"+state)
-		}
-	}
-	if seen == 0 {
-		return nil, fmt.Errorf("no thread of process group %d in /proc", pgid)
-	}
-	return running, nil
 }
 
 // Cont resumes a Brain frozen with Stop.
@@ -618,63 +559,6 @@ func BuildBrain(rel Release) (string, error) {
 	}
 	return ebin, nil
 }
-
-// CheckNoLeaks returns an error naming every process this test binary's harness started that is
-// still alive (BEAM nodes, epmd and their children). Call it after m.Run in TestMain.
-func CheckNoLeaks() error {
-	marker := []byte(ownerEnv + "=" + owner() + "\x00")
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	var left []string
-	for _, p := range procs {
-		env, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(env, marker) {
-			continue
-		}
-		dir := filepath.Dir(p)
-		if stat, err := os.ReadFile(filepath.Join(dir, "stat")); err == nil {
-			if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
-				continue // a zombie is already dead
-			}
-		}
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		left = append(left, fmt.Sprintf("pid %s: %s", filepath.Base(dir), strings.ReplaceAll(string(cmdline), "\x00", " ")))
-	}
-	if len(left) > 0 {
-		return fmt.Errorf("erltest: %d process(es) left running:\n%s", len(left), strings.Join(left, "\n"))
-	}
-	return nil
-}
-
-// ReapOrphans kills (SIGKILL) every process a harness started for a test binary that is gone:
-// a binary killed by a timeout or by a signal runs no t.Cleanup, and leaves its epmd and BEAM
-// nodes behind. StartEpmd calls it, so each run clears what an earlier one left. It returns how
-// many processes it killed.
-func ReapOrphans() int {
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	killed := 0
-	for _, p := range procs {
-		env, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			ownerPid, ok := bytes.CutPrefix(kv, []byte(ownerEnv+"="))
-			if !ok {
-				continue
-			}
-			if _, err := os.Stat("/proc/" + string(ownerPid)); err == nil {
-				break // its test binary still runs (or the pid was reused: leave it)
-			}
-			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
-				killed++
-			}
-			break
-		}
-	}
-	return killed
-}
-
-func owner() string { return strconv.Itoa(os.Getpid()) }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
