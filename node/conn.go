@@ -180,11 +180,7 @@ func (c *Conn) Stats() ConnStats {
 
 // Congested reports whether the send buffer holds its high-water mark (ProtoOptions.HighWater)
 // or more: the peer reads slower than we write, and a send would wait for room.
-func (c *Conn) Congested() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.pending) >= c.opts.highWater
-}
+func (c *Conn) Congested() bool { return c.pendingLen() >= c.opts.highWater }
 
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -421,6 +417,7 @@ func (c *Conn) tickLoop() {
 	}
 }
 
+// pendingLen is how many bytes wait for the writer.
 func (c *Conn) pendingLen() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
