@@ -48,6 +48,7 @@ handle_call({acked_batch, SourceId, Next0, Next1, Summary}, _From, S) ->
         _ ->
             {reply, stale, S}
     end;
+handle_call(stats, _From, S) -> {reply, stats_now(), S};
 handle_call(_, _From, S) -> {reply, ok, S}.
 handle_cast(_, S) -> {noreply, S}.
 handle_info(_, S) -> {noreply, S}.
@@ -234,7 +235,12 @@ reset() ->
     ok.
 
 %% @doc All statistics as a map (the control port prints it as JSON).
-stats() ->
+stats() -> gen_server:call(?MODULE, stats, infinity).
+
+%% Read in this process, between two acked batches: a batch's counts and its NextSeq are applied
+%% together by handle_call/3, and a reader elsewhere could see one without the other (a table
+%% traversal is no snapshot), e.g. a source's NextSeq at 1000 with its seq counts at 758.
+stats_now() ->
     Rows = ets:tab2list(?T),
     Get = fun(K) -> proplists:get_value(K, Rows, 0) end,
     Sources = maps:from_list(
@@ -251,7 +257,7 @@ stats() ->
       invalid_reasons => maps:from_list([{reason_key(R), N} || {{invalid_reason, R}, N} <- Rows]),
       sources => Sources,
       no_seq => NoSeq,
-      acked => acked_state(),
+      acked => maps:from_list([{Source, N} || {{acked, Source}, N} <- Rows]),
       brain_starts => Get(brain_starts),
       delay_ms => proplists:get_value(delay, Rows, 0)}.
 
