@@ -26,8 +26,9 @@ deps:
 ## then the packages that start no Ergo node again under the race detector. (Ergo v3.1.0 itself
 ## races in every node alive at a minute boundary: node/cron.go assigns its timer after
 ## time.AfterFunc, whose callback reads it; -race reports that at random in fsm, agent, node and
-## cmd/pharos-node.)
+## cmd/pharos-node; of agent, the race pass runs the tests that start no node: RACE_AGENT_TESTS.)
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config
+RACE_AGENT_TESTS ?= ^TestRecordArena
 test: otp deps lint
 	@set -e; for rel in $(OTP_RELEASES); do \
 	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
@@ -35,6 +36,7 @@ test: otp deps lint
 	done
 	@echo "=== go test -race $(RACE_PKGS)"
 	$(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
+	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_AGENT_TESTS)' ./agent
 
 ## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
 run:

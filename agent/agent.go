@@ -114,6 +114,8 @@ type Agent struct {
 	memLog  *fsm.MemoryLog
 	metrics *prometheus.Registry // the manager's metrics, read back by State and Stats
 
+	arena recordArena // where DeliverMetric and DeliverAlert encode records
+
 	mu       sync.RWMutex // held for reading by every delivery, for writing by Close
 	closed   bool
 	accepted atomic.Uint64
@@ -312,7 +314,7 @@ func (a *Agent) DeliverMetric(m etf.Metric) error {
 	if err := m.Validate(a.opts.Limits); err != nil {
 		return err
 	}
-	rec, err := etf.AppendMetric(nil, &m)
+	rec, err := a.arena.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
 	if err != nil {
 		return err
 	}
@@ -324,7 +326,7 @@ func (a *Agent) DeliverAlert(al etf.Alert) error {
 	if err := al.Validate(a.opts.Limits); err != nil {
 		return err
 	}
-	rec, err := etf.AppendAlert(nil, &al)
+	rec, err := a.arena.encode(func(dst []byte) ([]byte, error) { return etf.AppendAlert(dst, &al) })
 	if err != nil {
 		return err
 	}

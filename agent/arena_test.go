@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pharos-node/pharos-node/etf"
+)
+
+func arenaMetric(i int, tagValueBytes int) etf.Metric {
+	return etf.Metric{Name: "arena.test", Kind: etf.Gauge, Value: float64(i), TimestampMs: int64(i),
+		Tags:   []etf.Tag{{Key: "i", Value: fmt.Sprint(i)}, {Key: "pad", Value: strings.Repeat("x", tagValueBytes)}},
+		Source: "arena"}
+}
+
+func encodeInArena(t *testing.T, a *recordArena, m etf.Metric) []byte {
+	t.Helper()
+	rec, err := a.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+	require.NoError(t, err)
+	return rec
+}
+
+// Records carved from the arena are the encoder's bytes, stay intact while later records are
+// encoded (across chunks, and with records larger than a chunk's room), and cannot be appended
+// to in place.
+func TestRecordArenaKeepsEveryRecordIntact(t *testing.T) {
+	var a recordArena
+	var recs [][]byte
+	var want [][]byte
+	for i := range 3000 {
+		pad := i % 97
+		if i%500 == 499 {
+			pad = arenaChunkBytes / 2 // larger than what a chunk has left at some point
+		}
+		m := arenaMetric(i, pad)
+		rec := encodeInArena(t, &a, m)
+		exp, err := etf.AppendMetric(nil, &m)
+		require.NoError(t, err)
+		require.Equal(t, exp, rec, "record %d", i)
+		require.Equal(t, len(rec), cap(rec), "record %d has room to be appended to in place", i)
+		recs, want = append(recs, rec), append(want, exp)
+	}
+	// Appending to a record copies it and leaves its neighbour alone.
+	_ = append(recs[10], 0xFF, 0xFF, 0xFF)
+	for i := range recs {
+		require.Equal(t, want[i], recs[i], "record %d changed after later encodes", i)
+	}
+}
+
+// A refused record takes nothing from the arena and returns the encoder's error.
+func TestRecordArenaRefusedRecord(t *testing.T) {
+	var a recordArena
+	before := encodeInArena(t, &a, arenaMetric(1, 0))
+	m := arenaMetric(2, 0)
+	m.Kind = 0
+	_, err := a.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+	require.ErrorIs(t, err, etf.ErrInvalidKind)
+	used := len(a.chunk)
+	after := encodeInArena(t, &a, arenaMetric(3, 0))
+	require.Equal(t, used+len(after), len(a.chunk))
+	exp, _ := etf.AppendMetric(nil, new(arenaMetric(1, 0)))
+	require.Equal(t, exp, before)
+}
+
+// Concurrent deliveries each get their own bytes (run under -race as well).
+func TestRecordArenaConcurrentEncodes(t *testing.T) {
+	var a recordArena
+	var wg sync.WaitGroup
+	results := make([][][]byte, 4)
+	for g := range results {
+		wg.Go(func() {
+			for i := range 2000 {
+				m := arenaMetric(g*10_000+i, i%50)
+				rec, err := a.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+				if err != nil {
+					panic(err)
+				}
+				results[g] = append(results[g], rec)
+			}
+		})
+	}
+	wg.Wait()
+	for g := range results {
+		for i, rec := range results[g] {
+			exp, _ := etf.AppendMetric(nil, new(arenaMetric(g*10_000+i, i%50)))
+			require.Equal(t, exp, rec, "goroutine %d record %d", g, i)
+		}
+	}
+}
