@@ -26,8 +26,9 @@
 %% While a batch is read, `alerts` is 0 and the newest valid records are kept, newest first, in
 %% `last` (`nlast` of them) and, once that holds ?LAST_MAX, in `prev` (?LAST_MAX of them): O(1)
 %% per record and at most 2 * ?LAST_MAX kept. summary/1 leaves the last ?LAST_MAX in `last`.
+%% `valid` is the last valid record read, for pharos_brain_wire:validate/2.
 -record(batch, {n = 0, metrics = 0, alerts = 0, last = [], nlast = 0, prev = [], run = none,
-                runs = [], no_seq = #{}, invalid = []}).
+                runs = [], no_seq = #{}, invalid = [], valid = none}).
 
 start_link(StateDir) -> gen_server:start_link({local, ?MODULE}, ?MODULE, StateDir, []).
 
@@ -135,7 +136,7 @@ acked_batch(_) -> {error, bad_batch}.
 batch_payload(Bin, B) ->
     try binary_to_term(Bin, [safe]) of
         Rec ->
-            case pharos_brain_wire:validate(Rec) of
+            case pharos_brain_wire:validate(Rec, B#batch.valid) of
                 ok -> batch_record(Rec, B);
                 {error, Reason} -> B#batch{invalid = [Reason | B#batch.invalid]}
             end
@@ -151,16 +152,16 @@ batch_record(Rec, #batch{n = N, metrics = M, last = L0, nlast = NL, run = Run, r
         none ->
             Source = pharos_brain_wire:source(Rec),
             NoSeq = maps:update_with(Source, fun(K) -> K + 1 end, 1, B#batch.no_seq),
-            B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, no_seq = NoSeq};
+            B#batch{n = N + 1, valid = Rec, metrics = M1, last = L, nlast = NL + 1, no_seq = NoSeq};
         Seq ->
             Source = pharos_brain_wire:source(Rec),
             case Run of
                 {Source, First, K} when Seq =:= First + K ->
-                    B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, run = {Source, First, K + 1}};
+                    B#batch{n = N + 1, valid = Rec, metrics = M1, last = L, nlast = NL + 1, run = {Source, First, K + 1}};
                 none ->
-                    B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, run = {Source, Seq, 1}};
+                    B#batch{n = N + 1, valid = Rec, metrics = M1, last = L, nlast = NL + 1, run = {Source, Seq, 1}};
                 _ ->
-                    B#batch{n = N + 1, metrics = M1, last = L, nlast = NL + 1, run = {Source, Seq, 1},
+                    B#batch{n = N + 1, valid = Rec, metrics = M1, last = L, nlast = NL + 1, run = {Source, Seq, 1},
                             runs = [Run | Runs]}
             end
     end.
@@ -168,7 +169,7 @@ batch_record(Rec, #batch{n = N, metrics = M, last = L0, nlast = NL, run = Run, r
 %% What the store needs of a batch's accounting: the runs in order, the last records only.
 summary(#batch{n = N, metrics = M, last = L, nlast = NL, prev = P, run = Run, runs = Runs} = B) ->
     B#batch{alerts = N - M, last = L ++ lists:sublist(P, ?LAST_MAX - NL), nlast = min(N, ?LAST_MAX),
-            prev = [], run = none, runs = case Run of none -> Runs; _ -> [Run | Runs] end}.
+            prev = [], run = none, runs = case Run of none -> Runs; _ -> [Run | Runs] end, valid = none}.
 
 %% A run First..First+K-1 of one source that starts exactly at its contiguous prefix, with
 %% nothing seen beyond it, extends the prefix in one step; any other run goes record by record.

@@ -32,7 +32,36 @@ validate() ->
     Recs = fixed() ++ [random_record() || _ <- lists:seq(1, 20000)],
     N = length([same(R) || R <- Recs]),
     io:format("validate: ~b records~n", [N]),
+    %% validate/2 after a valid record: the same answer as validate/1 for the record itself,
+    %% for that record with each field in turn replaced by a random (often broken) one, and
+    %% with one tag's key or value replaced.
+    Valid = [R || R <- Recs, pharos_brain_wire:validate(R) =:= ok],
+    Pairs = [{Prev, Rec} || Prev <- lists:sublist(Valid, 4000), Rec <- [Prev | variants(Prev)]]
+        ++ [{Prev, Rec} || {Prev, Rec} <- lists:zip(lists:droplast(Recs), tl(Recs)),
+                           pharos_brain_wire:validate(Prev) =:= ok],
+    Like = length([same_after(Prev, Rec) || {Prev, Rec} <- Pairs]),
+    io:format("validate/2: ~b pairs~n", [Like]),
     ok.
+
+same_after(Prev, Rec) ->
+    Want = pharos_brain_wire:validate(Rec),
+    case pharos_brain_wire:validate(Rec, Prev) of
+        Want -> ok;
+        Got -> error({validate_after, Prev, Rec, {want, Want}, {got, Got}})
+    end.
+
+variants(Prev) ->
+    Other = random_record(),
+    Tags = element(5, Prev),
+    [setelement(P, Prev, element(P, Other)) || P <- lists:seq(1, 7)]
+        ++ [setelement(5, Prev, replace_tag(Tags, I, Which))
+            || I <- lists:seq(1, length(Tags)), Which <- [key, value, both]].
+
+replace_tag(Tags, I, Which) ->
+    {K, V} = lists:nth(I, Tags),
+    New = pick([<<"other">>, <<"é"/utf8>> | bad_texts()] ++ [element(1, T) || T <- Tags]),
+    Tag = case Which of key -> {New, V}; value -> {K, New}; both -> {New, New} end,
+    lists:sublist(Tags, I - 1) ++ [Tag | lists:nthtail(I, Tags)].
 
 same(Rec) ->
     Want = ref(Rec),
