@@ -89,6 +89,12 @@ type SeqTier struct {
 	manager []fsm.Renumbering
 	next    atomic.Uint64 // the SeqTier number of the next record stored
 	buf     []spill.Record
+	// logNext is the log's next number as this tier's last Append left it, 0 when unknown (before
+	// the first Append, after a failed one): Append then asks the log, under its lock. The log
+	// numbers consecutively what it stores and this tier is its only writer, so one Append
+	// follows another with no need to ask (a lock round trip per record otherwise); a writer
+	// breaking that contract is still caught after its Append, as before.
+	logNext uint64
 }
 
 var (
@@ -184,12 +190,17 @@ func (t *SeqTier) NextSeq() uint64 { return t.next.Load() }
 // error wraps ErrNumbering.
 func (t *SeqTier) Append(rec []byte) (uint64, error) {
 	want := t.next.Load()
-	if s := t.log.NextSeq(); t.wire(s) != want {
+	s := t.logNext
+	if s == 0 {
+		s = t.log.NextSeq()
+	}
+	if t.wire(s) != want {
 		if err := t.addSpan(s, want); err != nil {
 			return 0, err
 		}
 	}
 	seq, err := t.log.Append(rec)
+	t.logNext = 0
 	if err != nil {
 		if seq == 0 || t.log.Stats().LastSeq < seq {
 			return 0, err // not stored
@@ -208,6 +219,7 @@ func (t *SeqTier) Append(rec []byte) (uint64, error) {
 		}
 	}
 	t.next.Store(want + 1)
+	t.logNext = seq + 1
 	return want, nil
 }
 
