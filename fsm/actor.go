@@ -321,6 +321,36 @@ func (h Handle) Deliver(record []byte) error {
 	return h.inbox.put(record, func() error { return h.send(inboxMessage{}) })
 }
 
+// DeliverMany is Deliver for several records, oldest first, under one lock of the
+// inbox: for callers that have records together (a decoded request, a packet), it
+// saves the per-record locking. It returns how many it accepted, from the front; with
+// fewer than all, the error says why the next one was refused (ErrEmptyRecord,
+// ErrMailboxFull, ErrNotRunning) and the ones after it were not looked at.
+func (h Handle) DeliverMany(records [][]byte) (int, error) {
+	n := len(records)
+	var refused error
+	for i, r := range records {
+		if len(r) == 0 {
+			n, refused = i, ErrEmptyRecord
+			break
+		}
+	}
+	if n == 0 {
+		return 0, refused
+	}
+	if h.node == nil {
+		return 0, ErrNotRunning
+	}
+	if h.inbox == nil {
+		return 0, fmt.Errorf("%w: handle of %s has no Inbox (use NewInboxHandle)", ErrInvalidConfig, h.name)
+	}
+	accepted, err := h.inbox.putMany(records[:n], func() error { return h.send(inboxMessage{}) })
+	if err != nil {
+		return accepted, err
+	}
+	return accepted, refused
+}
+
 // ConnectionLost tells the manager its sink went away.
 func (h Handle) ConnectionLost() error { return h.send(connLostMessage{}) }
 

@@ -146,8 +146,8 @@ func newInbox(t *testing.T, limit int) *Inbox {
 	return inbox
 }
 
-// TestActorDeliversFromManyGoroutines: Deliver from several goroutines at
-// once; every record arrives, each goroutine's in its order.
+// TestActorDeliversFromManyGoroutines: Deliver and DeliverMany from several
+// goroutines at once; every record arrives, each goroutine's in its order.
 func TestActorDeliversFromManyGoroutines(t *testing.T) {
 	inbox := newInbox(t, 10_000)
 	node := startNode(t)
@@ -162,6 +162,19 @@ func TestActorDeliversFromManyGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if g%2 == 1 {
+				for i := 0; i < each; i += 25 {
+					var recs [][]byte
+					for k := range 25 {
+						recs = append(recs, fmt.Appendf(nil, "g%d-%04d", g, i+k))
+					}
+					if n, err := h.DeliverMany(recs); n != len(recs) || err != nil {
+						t.Errorf("deliver many: %d of %d, %v", n, len(recs), err)
+						return
+					}
+				}
+				return
+			}
 			for i := range each {
 				if err := h.Deliver(fmt.Appendf(nil, "g%d-%04d", g, i)); err != nil {
 					t.Errorf("deliver: %v", err)
@@ -172,6 +185,14 @@ func TestActorDeliversFromManyGoroutines(t *testing.T) {
 	}
 	wg.Wait()
 	eventually(t, "all records", func() bool { return len(sink.snapshot()) == goroutines*each })
+	// An empty record stops DeliverMany there: the ones before it are accepted.
+	if n, err := h.DeliverMany([][]byte{[]byte("x0"), nil, []byte("x2")}); n != 1 || !errors.Is(err, ErrEmptyRecord) {
+		t.Fatalf("DeliverMany with an empty record: %d, %v; want 1, ErrEmptyRecord", n, err)
+	}
+	eventually(t, "the record before the empty one", func() bool { return len(sink.snapshot()) == goroutines*each+1 })
+	if got := sink.snapshot(); got[len(got)-1] != "x0" {
+		t.Fatalf("last record %q, want x0", got[len(got)-1])
+	}
 	got := sink.snapshot()
 	for g := range goroutines {
 		var mine []string
@@ -192,6 +213,9 @@ func TestActorDeliversFromManyGoroutines(t *testing.T) {
 	}
 	if err := h.Deliver(nil); !errors.Is(err, ErrEmptyRecord) {
 		t.Fatalf("empty record: %v", err)
+	}
+	if n, err := h.DeliverMany([][]byte{[]byte("late")}); n != 0 || !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("deliver many after stop: %d, %v, want ErrNotRunning", n, err)
 	}
 }
 

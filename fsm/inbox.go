@@ -73,6 +73,30 @@ func (in *Inbox) put(record []byte, notify func() error) error {
 	return nil
 }
 
+// putMany is put for several records at once, under one lock: it appends as many as
+// the limit leaves room for, oldest first, and returns how many, with an error wrapping
+// ErrMailboxFull when that is not all of them.
+func (in *Inbox) putMany(records [][]byte, notify func() error) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	room := in.limit - len(in.queue)
+	if room <= 0 {
+		return 0, fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
+	}
+	if !in.notified {
+		if err := notify(); err != nil {
+			return 0, err
+		}
+		in.notified = true
+	}
+	n := min(room, len(records))
+	in.queue = append(in.queue, records[:n]...)
+	if n < len(records) {
+		return n, fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
+	}
+	return n, nil
+}
+
 // take hands every waiting record to the actor, oldest first, and re-arms
 // the notification. The caller gives the slice back with recycle once it
 // is done with it.

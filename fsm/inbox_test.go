@@ -56,6 +56,44 @@ func TestInbox(t *testing.T) {
 	}
 }
 
+// TestInboxPutMany: several records under one lock, as many as there is room for,
+// one notification per idle period, nothing kept when the notification fails.
+func TestInboxPutMany(t *testing.T) {
+	in, err := NewInbox(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified := 0
+	notify := func() error { notified++; return nil }
+	refused := errors.New("not running")
+	if n, err := in.putMany([][]byte{[]byte("a"), []byte("b")}, func() error { return refused }); n != 0 || !errors.Is(err, refused) || in.Len() != 0 {
+		t.Fatalf("putMany with a failing notification: %d, %v, len %d", n, err, in.Len())
+	}
+	if n, err := in.putMany([][]byte{[]byte("a"), []byte("b")}, notify); n != 2 || err != nil {
+		t.Fatalf("putMany: %d, %v", n, err)
+	}
+	if err := in.put([]byte("c"), notify); err != nil {
+		t.Fatal(err)
+	}
+	n, err := in.putMany([][]byte{[]byte("d"), []byte("e"), []byte("f"), []byte("g")}, notify)
+	if n != 2 || !errors.Is(err, ErrMailboxFull) {
+		t.Fatalf("putMany beyond the limit: %d, %v; want 2 and ErrMailboxFull", n, err)
+	}
+	if n, err := in.putMany([][]byte{[]byte("h")}, notify); n != 0 || !errors.Is(err, ErrMailboxFull) {
+		t.Fatalf("putMany into a full inbox: %d, %v", n, err)
+	}
+	if notified != 1 {
+		t.Fatalf("%d notifications for one idle period, want 1", notified)
+	}
+	got := in.take()
+	if !slices.EqualFunc(got, [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e")}, slices.Equal) {
+		t.Fatalf("take = %q", got)
+	}
+	if n, err := in.putMany([][]byte{[]byte("i")}, notify); n != 1 || err != nil || notified != 2 {
+		t.Fatalf("putMany after take: %d, %v, %d notifications", n, err, notified)
+	}
+}
+
 // TestInboxConcurrent: producers racing the taker; every record is taken
 // once, each producer's in order, and every idle-to-busy turn notifies.
 func TestInboxConcurrent(t *testing.T) {
@@ -77,6 +115,19 @@ func TestInboxConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if p%2 == 1 { // these deliver 10 at a time
+				for i := 0; i < each; i += 10 {
+					var recs [][]byte
+					for k := range 10 {
+						recs = append(recs, fmt.Appendf(nil, "%d:%d", p, i+k))
+					}
+					if n, err := in.putMany(recs, notify); err != nil || n != 10 {
+						t.Error(n, err)
+						return
+					}
+				}
+				return
+			}
 			for i := range each {
 				if err := in.put(fmt.Appendf(nil, "%d:%d", p, i), notify); err != nil {
 					t.Error(err)
