@@ -321,6 +321,36 @@ func (a *Agent) DeliverMetric(m etf.Metric) error {
 	return a.deliver(rec)
 }
 
+// DeliverMetrics is DeliverMetric for several metrics, in order, for a caller that has them
+// together (a decoded request, a packet, a generator): the locking that DeliverMetric pays per
+// record is paid once. It returns how many it accepted, from the front. With fewer than all,
+// the error is the one DeliverMetric would have returned for the next metric (a
+// *etf.ValidationError, ErrBusy, ErrClosed), and the metrics after it were not looked at.
+func (a *Agent) DeliverMetrics(ms []etf.Metric) (int, error) {
+	n := len(ms)
+	var invalid error
+	for i := range ms {
+		if err := ms[i].Validate(a.opts.Limits); err != nil {
+			n, invalid = i, err
+			break
+		}
+	}
+	if n == 0 {
+		return 0, invalid
+	}
+	recs, err := a.arena.encodeEach(n, make([][]byte, 0, n), func(i int, dst []byte) ([]byte, error) {
+		return etf.AppendMetric(dst, &ms[i])
+	})
+	if err != nil { // not after Validate; kept for the encoder's own checks
+		n, invalid = len(recs), err
+	}
+	accepted, err := a.deliverMany(recs)
+	if err != nil {
+		return accepted, err
+	}
+	return accepted, invalid
+}
+
 // DeliverAlert is DeliverMetric for an alert.
 func (a *Agent) DeliverAlert(al etf.Alert) error {
 	if err := al.Validate(a.opts.Limits); err != nil {
@@ -363,6 +393,28 @@ func (a *Agent) deliver(rec []byte) error {
 	}
 	a.accepted.Add(1)
 	return nil
+}
+
+func (a *Agent) deliverMany(recs [][]byte) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		a.refused.Add(1)
+		return 0, ErrClosed
+	}
+	n, err := a.handle.DeliverMany(recs)
+	a.accepted.Add(uint64(n))
+	if err != nil {
+		a.refused.Add(1)
+		if errors.Is(err, fsm.ErrMailboxFull) {
+			return n, fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return n, fmt.Errorf("agent: %w", err)
+	}
+	return n, nil
 }
 
 // State is the connection manager's state (Disconnected until the first connection).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -272,5 +273,48 @@ func TestCloseRefusesRecords(t *testing.T) {
 	}
 	if err := a.Close(context.Background()); !errors.Is(err, agent.ErrClosed) {
 		t.Fatalf("second close: %v", err)
+	}
+}
+
+// DeliverMetrics accepts a batch up to its first invalid metric, names that one's fault, and
+// delivers what it accepted as DeliverMetric would, in order; after Close it refuses.
+func TestDeliverMetricsBatch(t *testing.T) {
+	b := erltest.StartBrain(t, erltest.BrainOptions{})
+	opts := agentOptions(t, b)
+	opts.Mode = agent.ModeAcked
+	opts.SpillDir = t.TempDir()
+	a, err := agent.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const src = "batch"
+	var ms []etf.Metric
+	for i := range 300 {
+		ms = append(ms, seqMetric(src, i))
+	}
+	bad := ms[120]
+	bad.Name = ""
+	withBad := append(slices.Clone(ms[:120]), bad)
+	n, err := a.DeliverMetrics(withBad)
+	var verr *etf.ValidationError
+	if n != 120 || !errors.As(err, &verr) || !errors.Is(err, etf.ErrEmptyName) {
+		t.Fatalf("DeliverMetrics with metric 120 invalid = %d, %v; want 120 and its ValidationError", n, err)
+	}
+	if n, err := a.DeliverMetrics(ms[120:]); n != 180 || err != nil {
+		t.Fatalf("DeliverMetrics(rest) = %d, %v", n, err)
+	}
+	if n, err := a.DeliverMetrics(nil); n != 0 || err != nil {
+		t.Fatalf("DeliverMetrics(nil) = %d, %v", n, err)
+	}
+	st, ok := b.WaitStats(15*time.Second, func(s erltest.Stats) bool { return s.Received >= 300 })
+	if !ok || !st.Sources[src].Exactly(300) || st.Invalid != 0 {
+		t.Fatalf("Brain stats %+v", st)
+	}
+	if s := a.Stats(); s.Accepted != 300 {
+		t.Fatalf("accepted %d, want 300", s.Accepted)
+	}
+	closeAgent(t, a, 10*time.Second)
+	if n, err := a.DeliverMetrics(ms[:1]); n != 0 || !errors.Is(err, agent.ErrClosed) {
+		t.Fatalf("DeliverMetrics after close = %d, %v", n, err)
 	}
 }

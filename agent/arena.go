@@ -28,6 +28,25 @@ type recordArena struct {
 func (a *recordArena) encode(appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.encodeLocked(appendRecord)
+}
+
+// encodeEach is encode for records 0..n-1 under one lock: it appends each record to out and
+// stops at the first error, which it returns.
+func (a *recordArena) encodeEach(n int, out [][]byte, appendRecord func(i int, dst []byte) ([]byte, error)) ([][]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := range n {
+		rec, err := a.encodeLocked(func(dst []byte) ([]byte, error) { return appendRecord(i, dst) })
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func (a *recordArena) encodeLocked(appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
 	if cap(a.chunk)-len(a.chunk) < arenaMinFree {
 		a.chunk = make([]byte, 0, arenaChunkBytes)
 	}
