@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -361,44 +362,64 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	return 0
 }
 
-// sendAckedRecords hands records from..to-1 to the agent, in order, waiting while its mailbox
-// is full, and, with maxUnacked > 0, while that many records wait for an ack (checked every
-// 256 records). sent counts the records accepted.
+// sendAckedBatch is how many records sendAckedRecords hands over per DeliverMetrics call.
+const sendAckedBatch = 256
+
+// sendAckedRecords hands records from..to-1 to the agent, in order, sendAckedBatch at a time,
+// waiting while its mailbox is full, and, with maxUnacked > 0, while that many records wait for
+// an ack (checked before each batch). sent counts the records accepted.
 func sendAckedRecords(ctx context.Context, a *agent.Agent, m *etf.Metric, from, to uint64, maxUnacked int, sent *int) error {
+	batch := make([]etf.Metric, sendAckedBatch)
+	for k := range batch {
+		batch[k] = *m
+		batch[k].Tags = slices.Clone(m.Tags) // each its own seq tag
+	}
+	wait := func() error {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %d records handed over: %w", errAckedIncomplete, *sent, ctx.Err())
+		case <-time.After(time.Millisecond):
+			return nil
+		}
+	}
 	seqBuf := make([]byte, 0, 20)
-	for i := from; i < to; i++ {
-		for maxUnacked > 0 && (i-from)%256 == 0 {
+	ts := m.TimestampMs
+	for i := from; i < to; {
+		for maxUnacked > 0 {
 			stored, _ := a.AckedNextSeq()
 			if a.Unacknowledged()+*sent-int(stored-from) < maxUnacked {
 				break
 			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%w: %d records handed over: %w", errAckedIncomplete, *sent, ctx.Err())
-			case <-time.After(time.Millisecond):
+			if err := wait(); err != nil {
+				return err
 			}
 		}
-		seqBuf = strconv.AppendUint(seqBuf[:0], i, 10)
-		m.Tags[1].Value = string(seqBuf)
-		m.Value = float64(i)
-		if (i-from)%clockEvery == 0 {
-			m.TimestampMs = time.Now().UnixMilli()
+		n := int(min(uint64(sendAckedBatch), to-i))
+		for k := range n {
+			seq := i + uint64(k)
+			seqBuf = strconv.AppendUint(seqBuf[:0], seq, 10)
+			batch[k].Tags[1].Value = string(seqBuf)
+			batch[k].Value = float64(seq)
+			if (seq-from)%clockEvery == 0 {
+				ts = time.Now().UnixMilli()
+			}
+			batch[k].TimestampMs = ts
 		}
-		for {
-			err := a.DeliverMetric(*m)
+		for pending := batch[:n]; len(pending) > 0; {
+			k, err := a.DeliverMetrics(pending)
+			*sent += k
+			i += uint64(k)
+			pending = pending[k:]
 			if err == nil {
 				break
 			}
 			if !errors.Is(err, agent.ErrBusy) {
 				return fmt.Errorf("record %d: %w", i, err)
 			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%w: %d records handed over: %w", errAckedIncomplete, *sent, ctx.Err())
-			case <-time.After(time.Millisecond):
+			if err := wait(); err != nil {
+				return err
 			}
 		}
-		*sent++
 	}
 	return nil
 }
