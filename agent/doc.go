@@ -16,6 +16,7 @@
 //	})
 //	err = a.DeliverMetric(etf.Metric{Name: "cpu.load", Kind: etf.Gauge, Value: 0.42, ...})
 //	err = a.DeliverAlert(etf.Alert{...})
+//	n, err := a.DeliverMetrics(batch)                       // []etf.Metric, one locking for all
 //	state := a.State()                                      // fsm.Disconnected ... fsm.Throttled
 //	err = a.Close(ctx)                                      // deliver until ctx, then spill
 //
@@ -34,7 +35,9 @@
 // mailbox notification per idle-to-busy turn, not one message per record). They never block:
 // they fail with an *etf.ValidationError, ErrBusy (the bounded inbox is full; it matches
 // ingest.ErrSinkFull) or ErrClosed. Agent is an ingest.Sink, so the ingest sources feed it
-// directly.
+// directly. DeliverMetrics does the same for a slice of metrics with the locking paid once per
+// call instead of per record, and says how many it accepted from the front; records are
+// encoded into shared 64 KiB chunks rather than one allocation each.
 //
 // The Brain transport (Brain, NewBrain) connects with node.Node.Connect (typed errors, wrapped
 // in a *BrainError naming the step), probes the Brain's registered name, and monitors it from
