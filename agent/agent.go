@@ -341,8 +341,8 @@ func (a *Agent) DeliverMetrics(ms []etf.Metric) (int, error) {
 	recs, err := a.arena.encodeEach(n, make([][]byte, 0, n), func(i int, dst []byte) ([]byte, error) {
 		return etf.AppendMetric(dst, &ms[i])
 	})
-	if err != nil { // not after Validate; kept for the encoder's own checks
-		n, invalid = len(recs), err
+	if err != nil { // not after Validate; kept for the encoder's own checks (recs holds those before)
+		invalid = err
 	}
 	accepted, err := a.deliverMany(recs)
 	if err != nil {
