@@ -319,3 +319,26 @@ func TestPropertyValidateRefusesInvalidUTF8(t *testing.T) {
 		}
 	})
 }
+
+// MetricSize and AlertSize bound what AppendMetric and AppendAlert append: a buffer with that
+// much room is written in place.
+func TestPropertyRecordSize(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := genMetric().Draw(t, "metric")
+		a := genAlert().Draw(t, "alert")
+		ms, as := MetricSize(&m), AlertSize(&a)
+		mb, err := AppendMetric(make([]byte, 0, ms), &m)
+		if err != nil || len(mb) > ms || cap(mb) != ms {
+			t.Fatalf("metric: %d bytes, MetricSize %d, cap %d, %v", len(mb), ms, cap(mb), err)
+		}
+		ab, err := AppendAlert(make([]byte, 0, as), &a)
+		if err != nil || len(ab) > as || cap(ab) != as {
+			t.Fatalf("alert: %d bytes, AlertSize %d, cap %d, %v", len(ab), as, cap(ab), err)
+		}
+		// An invalid kind or severity gets the largest size (the encoder then refuses it).
+		m.Kind, a.Severity = 0, 0
+		if MetricSize(&m) < ms || AlertSize(&a) < as {
+			t.Fatalf("sizes for an invalid kind or severity: %d, %d", MetricSize(&m), AlertSize(&a))
+		}
+	})
+}

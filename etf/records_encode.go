@@ -73,6 +73,34 @@ func AppendAlert(dst []byte, a *Alert) ([]byte, error) {
 	return appendBinary(dst, a.Source), nil
 }
 
+// MetricSize returns the most bytes AppendMetric appends for m (the timestamp counted at its
+// largest encoding): a buffer with that much room takes the record without growing. It is -1
+// for a metric whose binaries or tag list overflow their 32-bit length fields.
+func MetricSize(m *Metric) int {
+	kind := 2 + len("histogram") // the longest kind; AppendMetric refuses any other
+	if m.Kind.valid() {
+		kind = len(kindAtoms[m.Kind])
+	}
+	size, ok := recordSize(len(metricHead)+kind+9, m.Name, m.Tags, m.Source, "")
+	if !ok {
+		return -1
+	}
+	return size
+}
+
+// AlertSize is MetricSize for AppendAlert.
+func AlertSize(a *Alert) int {
+	sev := 2 + len("critical") // the longest severity; AppendAlert refuses any other
+	if a.Severity.valid() {
+		sev = len(severityAtoms[a.Severity])
+	}
+	size, ok := recordSize(len(alertHead)+sev+5, a.Name, a.Tags, a.Source, a.Message)
+	if !ok {
+		return -1
+	}
+	return size
+}
+
 // recordSize returns the encoded size of a record (at most: the timestamp is counted at its largest)
 // and whether every binary and the tag list fit their 32-bit length fields.
 func recordSize(fixed int, name string, tags []Tag, source, message string) (int, bool) {
