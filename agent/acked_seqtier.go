@@ -92,8 +92,10 @@ type SeqTier struct {
 	// logNext is the log's next number as this tier's last Append left it, 0 when unknown (before
 	// the first Append, after a failed one): Append then asks the log, under its lock. The log
 	// numbers consecutively what it stores and this tier is its only writer, so one Append
-	// follows another with no need to ask (a lock round trip per record otherwise); a writer
-	// breaking that contract is still caught after its Append, as before.
+	// follows another with no need to ask (a lock round trip per record otherwise). A writer
+	// breaking that contract (nothing in this module does: the log is locked to one process and
+	// the agent stores through the tier) is now caught only after the tier's next Append stored
+	// its record, and the span saved then; asking first caught it before storing.
 	logNext uint64
 }
 

@@ -217,6 +217,7 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 			}
 			a.memLog = mem
 			aopts.Log = mem
+			a.arena.off = true // the RAM log refuses the newest records when full: see recordArena
 		}
 	} else {
 		aopts.Config.Delivery = fsm.DeliveryUnacked
@@ -314,7 +315,7 @@ func (a *Agent) DeliverMetric(m etf.Metric) error {
 	if err := m.Validate(a.opts.Limits); err != nil {
 		return err
 	}
-	rec, err := a.arena.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+	rec, err := a.arena.encode(etf.MetricSize(&m), func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
 	if err != nil {
 		return err
 	}
@@ -335,28 +336,38 @@ func (a *Agent) DeliverMetrics(ms []etf.Metric) (int, error) {
 			break
 		}
 	}
-	if n == 0 {
-		return 0, invalid
+	recs := make([][]byte, 0, min(n, deliverChunk))
+	done := 0
+	for done < n {
+		// Encode no more than the inbox has room for (at least one, to get its refusal), and
+		// at most deliverChunk: a refusal then wastes few encodings.
+		k := min(n-done, deliverChunk, max(a.inbox.Limit()-a.inbox.Len(), 1))
+		part := ms[done : done+k]
+		var err error
+		recs, err = a.arena.encodeEach(k, recs[:0],
+			func(i int) int { return etf.MetricSize(&part[i]) },
+			func(i int, dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &part[i]) })
+		if err != nil { // not after Validate; kept for the encoder's own checks (recs holds those before)
+			n, invalid = done+len(recs), err
+		}
+		accepted, err := a.deliverMany(recs)
+		done += accepted
+		if err != nil {
+			return done, err
+		}
 	}
-	recs, err := a.arena.encodeEach(n, make([][]byte, 0, n), func(i int, dst []byte) ([]byte, error) {
-		return etf.AppendMetric(dst, &ms[i])
-	})
-	if err != nil { // not after Validate; kept for the encoder's own checks (recs holds those before)
-		invalid = err
-	}
-	accepted, err := a.deliverMany(recs)
-	if err != nil {
-		return accepted, err
-	}
-	return accepted, invalid
+	return done, invalid
 }
+
+// deliverChunk is how many records DeliverMetrics encodes before handing them over.
+const deliverChunk = 256
 
 // DeliverAlert is DeliverMetric for an alert.
 func (a *Agent) DeliverAlert(al etf.Alert) error {
 	if err := al.Validate(a.opts.Limits); err != nil {
 		return err
 	}
-	rec, err := a.arena.encode(func(dst []byte) ([]byte, error) { return etf.AppendAlert(dst, &al) })
+	rec, err := a.arena.encode(etf.AlertSize(&al), func(dst []byte) ([]byte, error) { return etf.AppendAlert(dst, &al) })
 	if err != nil {
 		return err
 	}

@@ -318,3 +318,43 @@ func TestDeliverMetricsBatch(t *testing.T) {
 		t.Fatalf("DeliverMetrics after close = %d, %v", n, err)
 	}
 }
+
+// With a mailbox far smaller than the batches, DeliverMetrics accepts what fits, says how many,
+// and the caller's retries of the rest deliver every record once, in order.
+func TestDeliverMetricsSmallMailbox(t *testing.T) {
+	b := erltest.StartBrain(t, erltest.BrainOptions{})
+	opts := agentOptions(t, b)
+	opts.Mode = agent.ModeAcked
+	opts.SpillDir = t.TempDir()
+	opts.MailboxSize = 10
+	a, err := agent.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const src, total = "small-mailbox", 5_000
+	var ms []etf.Metric
+	for i := range total {
+		ms = append(ms, seqMetric(src, i))
+	}
+	busy := 0
+	for pending := ms; len(pending) > 0; {
+		n, err := a.DeliverMetrics(pending[:min(len(pending), 300)])
+		pending = pending[n:]
+		switch {
+		case errors.Is(err, agent.ErrBusy):
+			busy++
+			time.Sleep(100 * time.Microsecond)
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	st, ok := b.WaitStats(20*time.Second, func(s erltest.Stats) bool { return s.Received >= total })
+	if !ok || !st.Sources[src].Exactly(total) {
+		t.Fatalf("Brain stats %+v", st)
+	}
+	if s := a.Stats(); s.Accepted != total {
+		t.Fatalf("accepted %d, want %d", s.Accepted, total)
+	}
+	t.Logf("%d busy answers", busy)
+	closeAgent(t, a, 10*time.Second)
+}

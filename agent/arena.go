@@ -2,10 +2,10 @@ package agent
 
 import "sync"
 
-// Sizes of the record arena's chunks.
+// Sizes of the record arena.
 const (
 	arenaChunkBytes = 64 << 10 // one allocation for about 400 typical records
-	arenaMinFree    = 1 << 10  // a chunk with less room than this is replaced before encoding
+	arenaMaxRecord  = 4 << 10  // a larger record gets an allocation of its own
 )
 
 // recordArena is the memory encoded records live in, carved from 64 KiB chunks: one allocation
@@ -14,30 +14,46 @@ const (
 // sender's CPU.
 //
 // A record handed out is never written again: its slice is capped at its length, so an append
-// to it copies. A chunk is garbage once every record in it is; records leave the connection
-// manager (acknowledged, spilled or dropped) oldest first, so at most a chunk or two is held
-// beyond the records themselves. A record larger than the room left is allocated on its own by
-// the encoder, as before.
+// to it copies. A chunk is garbage once every record in it is. Where records leave the
+// connection manager oldest first (acknowledged, evicted from the ring, or copied to the spill
+// log), that holds at most a chunk or two beyond the records themselves. A RAM log that refuses
+// the newest records when it is full does not leave in that order: the few it keeps would each
+// hold a whole chunk, so the agent turns the arena off there (off) and allocates each record.
+// Records over arenaMaxRecord are allocated on their own too.
 type recordArena struct {
+	off bool // allocate every record on its own
+
 	mu    sync.Mutex
 	chunk []byte // len: the bytes handed out; cap: the chunk
 }
 
-// encode runs appendRecord on the arena's free room and returns the record it appended. The
-// lock is held meanwhile: encoding a record takes tens of nanoseconds.
-func (a *recordArena) encode(appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
+// encode appends a record of at most size bytes (etf.MetricSize, etf.AlertSize; -1 for a
+// record the encoder will refuse) with appendRecord, into the arena's free room.
+func (a *recordArena) encode(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
+	if a.off || size < 0 || size > arenaMaxRecord {
+		return ownAllocation(size, appendRecord)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.encodeLocked(appendRecord)
+	return a.encodeLocked(size, appendRecord)
 }
 
 // encodeEach is encode for records 0..n-1 under one lock: it appends each record to out and
 // stops at the first error, which it returns.
-func (a *recordArena) encodeEach(n int, out [][]byte, appendRecord func(i int, dst []byte) ([]byte, error)) ([][]byte, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *recordArena) encodeEach(n int, out [][]byte, size func(i int) int, appendRecord func(i int, dst []byte) ([]byte, error)) ([][]byte, error) {
+	if !a.off {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+	}
 	for i := range n {
-		rec, err := a.encodeLocked(func(dst []byte) ([]byte, error) { return appendRecord(i, dst) })
+		fill := func(dst []byte) ([]byte, error) { return appendRecord(i, dst) }
+		var rec []byte
+		var err error
+		if s := size(i); a.off || s < 0 || s > arenaMaxRecord {
+			rec, err = ownAllocation(s, fill)
+		} else {
+			rec, err = a.encodeLocked(s, fill)
+		}
 		if err != nil {
 			return out, err
 		}
@@ -46,19 +62,27 @@ func (a *recordArena) encodeEach(n int, out [][]byte, appendRecord func(i int, d
 	return out, nil
 }
 
-func (a *recordArena) encodeLocked(appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
-	if cap(a.chunk)-len(a.chunk) < arenaMinFree {
+func ownAllocation(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
+	rec, err := appendRecord(make([]byte, 0, max(size, 0)))
+	if err != nil {
+		return nil, err
+	}
+	return rec[:len(rec):len(rec)], nil
+}
+
+func (a *recordArena) encodeLocked(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
+	if cap(a.chunk)-len(a.chunk) < size {
 		a.chunk = make([]byte, 0, arenaChunkBytes)
 	}
 	used := len(a.chunk)
 	free := a.chunk[used:used:cap(a.chunk)]
 	rec, err := appendRecord(free)
 	if err != nil || len(rec) == 0 {
-		return rec, err
+		return nil, err
 	}
 	if &rec[:1][0] == &free[:1][0] {
 		// Encoded in place: the bytes are now the record's.
 		a.chunk = a.chunk[:used+len(rec)]
-	} // else the encoder needed more room than the chunk had and allocated it
+	} // else size was wrong and the encoder allocated: the record is its own
 	return rec[:len(rec):len(rec)], nil
 }

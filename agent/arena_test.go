@@ -19,7 +19,7 @@ func arenaMetric(i int, tagValueBytes int) etf.Metric {
 
 func encodeInArena(t *testing.T, a *recordArena, m etf.Metric) []byte {
 	t.Helper()
-	rec, err := a.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+	rec, err := a.encode(etf.MetricSize(&m), func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
 	require.NoError(t, err)
 	return rec
 }
@@ -33,11 +33,18 @@ func TestRecordArenaKeepsEveryRecordIntact(t *testing.T) {
 	var want [][]byte
 	for i := range 3000 {
 		pad := i % 97
-		if i%500 == 499 {
-			pad = arenaChunkBytes / 2 // larger than what a chunk has left at some point
+		switch {
+		case i%500 == 499:
+			pad = arenaChunkBytes / 2 // a record of its own
+		case i%50 == 49:
+			pad = 3000 // near arenaMaxRecord: often more than a chunk has left
 		}
 		m := arenaMetric(i, pad)
+		used := len(a.chunk)
 		rec := encodeInArena(t, &a, m)
+		if etf.MetricSize(&m) <= arenaMaxRecord && len(a.chunk) != used+len(rec) && len(a.chunk) != len(rec) {
+			t.Fatalf("record %d (%d bytes) was not carved from the chunk", i, len(rec))
+		}
 		exp, err := etf.AppendMetric(nil, &m)
 		require.NoError(t, err)
 		require.Equal(t, exp, rec, "record %d", i)
@@ -57,7 +64,7 @@ func TestRecordArenaRefusedRecord(t *testing.T) {
 	before := encodeInArena(t, &a, arenaMetric(1, 0))
 	m := arenaMetric(2, 0)
 	m.Kind = 0
-	_, err := a.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+	_, err := a.encode(etf.MetricSize(&m), func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
 	require.ErrorIs(t, err, etf.ErrInvalidKind)
 	used := len(a.chunk)
 	after := encodeInArena(t, &a, arenaMetric(3, 0))
@@ -75,7 +82,7 @@ func TestRecordArenaConcurrentEncodes(t *testing.T) {
 		wg.Go(func() {
 			for i := range 2000 {
 				m := arenaMetric(g*10_000+i, i%50)
-				rec, err := a.encode(func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+				rec, err := a.encode(etf.MetricSize(&m), func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
 				if err != nil {
 					panic(err)
 				}
@@ -90,4 +97,33 @@ func TestRecordArenaConcurrentEncodes(t *testing.T) {
 			require.Equal(t, exp, rec, "goroutine %d record %d", g, i)
 		}
 	}
+}
+
+// Turned off (a RAM log that refuses the newest records), the arena allocates each record.
+func TestRecordArenaOff(t *testing.T) {
+	a := recordArena{off: true}
+	var recs [][]byte
+	for i := range 100 {
+		recs = append(recs, encodeInArena(t, &a, arenaMetric(i, i)))
+	}
+	require.Nil(t, a.chunk)
+	for i, rec := range recs {
+		exp, _ := etf.AppendMetric(nil, new(arenaMetric(i, i)))
+		require.Equal(t, exp, rec)
+		require.Equal(t, len(rec), cap(rec))
+	}
+}
+
+// encodeEach stops at the first refusal and returns the records before it.
+func TestRecordArenaEncodeEachStopsAtARefusal(t *testing.T) {
+	var a recordArena
+	ms := []etf.Metric{arenaMetric(0, 0), arenaMetric(1, 0), arenaMetric(2, 0)}
+	ms[1].Kind = 0
+	recs, err := a.encodeEach(len(ms), nil,
+		func(i int) int { return etf.MetricSize(&ms[i]) },
+		func(i int, dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &ms[i]) })
+	require.ErrorIs(t, err, etf.ErrInvalidKind)
+	require.Len(t, recs, 1)
+	exp, _ := etf.AppendMetric(nil, &ms[0])
+	require.Equal(t, exp, recs[0])
 }
