@@ -321,17 +321,31 @@ func takeOverSignals(parent context.Context) (ctx context.Context, hard <-chan s
 
 // sources are the running ingest sources and servers.
 type sources struct {
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	servers []*http.Server
-	failed  chan error // the first source that stopped on its own
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	servers  []*http.Server
+	failed   chan error // the first source that stopped on its own
+	timeouts httpTimeouts
+}
+
+// httpTimeouts bound the daemon's HTTP servers (ingest and admin): a client that sends its
+// headers or its request body (at most the ingest limit, 4 MiB) too slowly is cut off instead
+// of holding a handler until shutdown, a reader that takes its response too slowly too, and an
+// idle keep-alive connection is closed.
+type httpTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+func defaultHTTPTimeouts() httpTimeouts {
+	return httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 30 * time.Second,
+		idle: 2 * time.Minute}
 }
 
 // startSources binds every listener first (so that a taken port fails the start), then runs
 // the servers and sources.
 func startSources(cfg config.Config, common ingest.Common, source string, a *agent.Agent, reg *prometheus.Registry, log zerolog.Logger) (*sources, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &sources{cancel: cancel, failed: make(chan error, 8)}
+	s := &sources{cancel: cancel, failed: make(chan error, 8), timeouts: defaultHTTPTimeouts()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -405,7 +419,9 @@ func (s *sources) serveHTTP(ctx context.Context, key, addr string, handler http.
 	if err != nil {
 		return &config.KeyError{Key: key, Reason: err.Error()}
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+	t := s.timeouts
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read,
+		WriteTimeout: t.write, IdleTimeout: t.idle,
 		ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return ctx }}
 	s.servers = append(s.servers, srv)
 	log.Info().Str("key", key).Str("addr", l.Addr().String()).Msg("listening")
