@@ -64,6 +64,9 @@ var (
 	ErrExposition = errors.New("ingest: malformed exposition")
 	// ErrHostRead: the host collector could not read or parse a /proc file.
 	ErrHostRead = errors.New("ingest: reading host metrics")
+	// ErrStatsDRead: reading the StatsD socket failed for another reason than its closing; Serve
+	// counts it, waits a moment and reads on.
+	ErrStatsDRead = errors.New("ingest: statsd: socket read failed")
 	// ErrScrapeStatus: a scrape target answered with a status other than 200.
 	ErrScrapeStatus = errors.New("ingest: scrape target answered an error status")
 	// ErrScrapeTooLarge: a scrape response is longer than ScrapeOptions.MaxBodyBytes.
@@ -125,7 +128,7 @@ const (
 	ReasonMediaType   = "media_type"  // a request that is not JSON
 	ReasonStatus      = "status"      // a scrape target's error status
 	ReasonUnreachable = "unreachable" // a scrape that failed in transport (refused, timeout)
-	ReasonRead        = "read"        // a /proc file the host collector could not read or parse
+	ReasonRead        = "read"        // a /proc file the host collector could not read or parse, a failed StatsD socket read
 	ReasonOther       = "other"       // anything else
 )
 
@@ -164,7 +167,7 @@ func reasonOf(err error) string {
 		return ReasonStatus
 	case errors.Is(err, ErrScrapeFailed):
 		return ReasonUnreachable
-	case errors.Is(err, ErrHostRead):
+	case errors.Is(err, ErrHostRead), errors.Is(err, ErrStatsDRead):
 		return ReasonRead
 	}
 	var ferr *FieldError

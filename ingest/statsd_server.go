@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 )
 
 // Defaults and bounds of StatsDOptions.
@@ -62,14 +63,18 @@ func (s *StatsD) ListenAndServe(ctx context.Context, addr string) error {
 	return s.Serve(ctx, conn)
 }
 
-// Serve reads datagrams from conn until ctx is done, then closes conn and returns nil. If reading
-// fails for another reason it closes conn and returns the error. It starts no goroutine that
-// outlives it.
+// Serve reads datagrams from conn until ctx is done, then closes conn and returns nil. A read
+// that fails for another reason than conn's closing (ErrStatsDRead) is counted as a refused
+// request, logged within the rate limit, and followed by a pause that doubles from 1 ms up to
+// statsdReadBackoffMax while reads keep failing: a transient socket error does not stop
+// ingestion. If conn is closed by someone else, Serve returns an error. It starts no goroutine
+// that outlives it.
 func (s *StatsD) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	buf := make([]byte, s.maxPacketBytes+1)
+	var backoff time.Duration
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
@@ -79,11 +84,26 @@ func (s *StatsD) Serve(ctx context.Context, conn net.PacketConn) error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("ingest: statsd: connection closed: %w", err)
 			}
-			return fmt.Errorf("ingest: statsd: read: %w", err)
+			err = fmt.Errorf("%w: %w", ErrStatsDRead, err)
+			s.p.refuseRequest(err)
+			s.p.warn("statsd: read failed; reading on", err)
+			backoff = min(max(2*backoff, time.Millisecond), statsdReadBackoffMax)
+			pause := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				pause.Stop()
+				return nil
+			case <-pause.C:
+			}
+			continue
 		}
+		backoff = 0
 		s.HandlePacket(buf[:n])
 	}
 }
+
+// statsdReadBackoffMax is the longest pause Serve makes between failing reads.
+const statsdReadBackoffMax = time.Second
 
 // HandlePacket parses and delivers the lines of one datagram and returns how many were accepted and
 // how many refused (malformed, invalid, or not taken by the sink). Empty lines are skipped. A packet

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,4 +312,69 @@ func TestStatsDListenAndServe(t *testing.T) {
 	defer cancel()
 	require.NoError(t, s.ListenAndServe(ctx, "127.0.0.1:0"))
 	require.Error(t, s.ListenAndServe(context.Background(), "256.0.0.1:1"))
+}
+
+// flakyPacketConn fails its first reads with a transient error, then hands out packets, then
+// reports itself closed.
+type flakyPacketConn struct {
+	net.PacketConn // nil: only the methods below are used
+	mu             sync.Mutex
+	failures       int
+	packets        [][]byte
+	closed         bool
+}
+
+func (c *flakyPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return 0, nil, net.ErrClosed
+	case c.failures > 0:
+		c.failures--
+		return 0, nil, &net.OpError{Op: "read", Net: "udp", Err: syscall.ECONNREFUSED}
+	case len(c.packets) > 0:
+		n := copy(p, c.packets[0])
+		c.packets = c.packets[1:]
+		return n, nil, nil
+	}
+	c.closed = true
+	return 0, nil, net.ErrClosed
+}
+
+func (c *flakyPacketConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return nil
+}
+
+// A transient read error is counted and ingestion goes on; only a closed socket ends Serve.
+func TestStatsDServeReadsOnAfterAReadError(t *testing.T) {
+	sink := &memSink{}
+	reg := prometheus.NewRegistry()
+	s, err := NewStatsD(StatsDOptions{Common: Common{Sink: sink, Registerer: reg}})
+	require.NoError(t, err)
+	conn := &flakyPacketConn{failures: 3, packets: [][]byte{[]byte("a:1|c"), []byte("b:2|c")}}
+	err = s.Serve(context.Background(), conn)
+	require.ErrorIs(t, err, net.ErrClosed)
+	assert.Len(t, sink.recs, 2)
+	assert.InDelta(t, 3, counterValue(t, counterVec(t, reg, "pharos_ingest_requests_refused_total").WithLabelValues(KindStatsD, ReasonRead)), 0)
+}
+
+// While reads keep failing, a cancelled context still ends Serve at once.
+func TestStatsDServeStopsDuringReadErrors(t *testing.T) {
+	s, err := NewStatsD(StatsDOptions{Common: Common{Sink: &memSink{}, Registerer: prometheus.NewRegistry()}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, &flakyPacketConn{failures: 1 << 30}) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Serve did not stop")
+	}
 }
