@@ -382,7 +382,9 @@ func sendAckedRecords(ctx context.Context, a *agent.Agent, m *etf.Metric, from, 
 			return nil
 		}
 	}
-	seqBuf := make([]byte, 0, 20)
+	// The batch's seq tags are cut from one string: one allocation per batch, not per record.
+	digits := make([]byte, 0, sendAckedBatch*20)
+	ends := make([]int, sendAckedBatch)
 	ts := m.TimestampMs
 	for i := from; i < to; {
 		for maxUnacked > 0 {
@@ -395,10 +397,15 @@ func sendAckedRecords(ctx context.Context, a *agent.Agent, m *etf.Metric, from, 
 			}
 		}
 		n := int(min(uint64(sendAckedBatch), to-i))
+		digits = digits[:0]
+		for k := range n {
+			digits = strconv.AppendUint(digits, i+uint64(k), 10)
+			ends[k] = len(digits)
+		}
+		seqs, start := string(digits), 0
 		for k := range n {
 			seq := i + uint64(k)
-			seqBuf = strconv.AppendUint(seqBuf[:0], seq, 10)
-			batch[k].Tags[1].Value = string(seqBuf)
+			batch[k].Tags[1].Value, start = seqs[start:ends[k]], ends[k]
 			batch[k].Value = float64(seq)
 			if (seq-from)%clockEvery == 0 {
 				ts = time.Now().UnixMilli()
