@@ -26,9 +26,11 @@ deps:
 ## then the packages that start no Ergo node again under the race detector. (Ergo v3.1.0 itself
 ## races in every node alive at a minute boundary: node/cron.go assigns its timer after
 ## time.AfterFunc, whose callback reads it; -race reports that at random in fsm, agent, node and
-## cmd/pharos-node; of agent, the race pass runs the tests that start no node: RACE_AGENT_TESTS.)
+## cmd/pharos-node; of agent and fsm, the race pass runs tests that start no node: RACE_AGENT_TESTS,
+## RACE_FSM_TESTS.)
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config
 RACE_AGENT_TESTS ?= ^TestRecordArena
+RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestMemoryLogModel)$$
 test: otp deps lint
 	@set -e; for rel in $(OTP_RELEASES); do \
 	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
@@ -37,6 +39,7 @@ test: otp deps lint
 	@echo "=== go test -race $(RACE_PKGS)"
 	$(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_AGENT_TESTS)' ./agent
+	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_FSM_TESTS)' ./fsm
 
 ## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
 run:

@@ -217,7 +217,6 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 			}
 			a.memLog = mem
 			aopts.Log = mem
-			a.arena.off = true // the RAM log refuses the newest records when full: see recordArena
 		}
 	} else {
 		aopts.Config.Delivery = fsm.DeliveryUnacked

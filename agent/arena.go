@@ -14,15 +14,12 @@ const (
 // sender's CPU.
 //
 // A record handed out is never written again: its slice is capped at its length, so an append
-// to it copies. A chunk is garbage once every record in it is. Where records leave the
-// connection manager oldest first (acknowledged, evicted from the ring, or copied to the spill
-// log), that holds at most a chunk or two beyond the records themselves. A RAM log that refuses
-// the newest records when it is full does not leave in that order: the few it keeps would each
-// hold a whole chunk, so the agent turns the arena off there (off) and allocates each record.
-// Records over arenaMaxRecord are allocated on their own too.
+// to it copies. A chunk is garbage once every record in it is. Records leave the connection
+// manager oldest first (acknowledged, evicted from the ring) or are copied (into the spill log,
+// into the acked mode's RAM log, which refuses the newest records when full and so keeps its
+// own blocks rather than its callers' memory), so at most a chunk or two is held beyond the
+// records themselves. Records over arenaMaxRecord get an allocation of their own.
 type recordArena struct {
-	off bool // allocate every record on its own
-
 	mu    sync.Mutex
 	chunk []byte // len: the bytes handed out; cap: the chunk
 }
@@ -30,7 +27,7 @@ type recordArena struct {
 // encode appends a record of at most size bytes (etf.MetricSize, etf.AlertSize; -1 for a
 // record the encoder will refuse) with appendRecord, into the arena's free room.
 func (a *recordArena) encode(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
-	if a.off || size < 0 || size > arenaMaxRecord {
+	if size < 0 || size > arenaMaxRecord {
 		return ownAllocation(size, appendRecord)
 	}
 	a.mu.Lock()
@@ -41,15 +38,13 @@ func (a *recordArena) encode(size int, appendRecord func(dst []byte) ([]byte, er
 // encodeEach is encode for records 0..n-1 under one lock: it appends each record to out and
 // stops at the first error, which it returns.
 func (a *recordArena) encodeEach(n int, out [][]byte, size func(i int) int, appendRecord func(i int, dst []byte) ([]byte, error)) ([][]byte, error) {
-	if !a.off {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for i := range n {
 		fill := func(dst []byte) ([]byte, error) { return appendRecord(i, dst) }
 		var rec []byte
 		var err error
-		if s := size(i); a.off || s < 0 || s > arenaMaxRecord {
+		if s := size(i); s < 0 || s > arenaMaxRecord {
 			rec, err = ownAllocation(s, fill)
 		} else {
 			rec, err = a.encodeLocked(s, fill)

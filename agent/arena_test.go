@@ -99,21 +99,6 @@ func TestRecordArenaConcurrentEncodes(t *testing.T) {
 	}
 }
 
-// Turned off (a RAM log that refuses the newest records), the arena allocates each record.
-func TestRecordArenaOff(t *testing.T) {
-	a := recordArena{off: true}
-	var recs [][]byte
-	for i := range 100 {
-		recs = append(recs, encodeInArena(t, &a, arenaMetric(i, i)))
-	}
-	require.Nil(t, a.chunk)
-	for i, rec := range recs {
-		exp, _ := etf.AppendMetric(nil, new(arenaMetric(i, i)))
-		require.Equal(t, exp, rec)
-		require.Equal(t, len(rec), cap(rec))
-	}
-}
-
 // encodeEach stops at the first refusal and returns the records before it.
 func TestRecordArenaEncodeEachStopsAtARefusal(t *testing.T) {
 	var a recordArena

@@ -37,10 +37,19 @@ type MemoryLog struct {
 	headSeq uint64     // sequence number of the oldest untrimmed record
 	cursor  int        // the next record Read returns, counted from the oldest untrimmed
 	bytes   int64
+	// The records' bytes: Append copies each into the current block, which
+	// is replaced when full. Records go in and are trimmed in order, so a
+	// block is garbage once its last record is trimmed (and no batch still
+	// being sent refers to it), and a caller's memory is never held.
+	block []byte
 }
 
 // memChunk is the number of records per chunk of a MemoryLog.
 const memChunk = 4096
+
+// memBlockBytes is the size of a MemoryLog's blocks of record bytes (a
+// larger record gets a block of its own).
+const memBlockBytes = 64 << 10
 
 // at is the k-th untrimmed record's slot.
 func (l *MemoryLog) at(k int) *[]byte {
@@ -68,8 +77,11 @@ func NewMemoryLog(capacity int, idSource io.Reader) (*MemoryLog, error) {
 // SourceID returns the random identity drawn at creation.
 func (l *MemoryLog) SourceID() string { return l.sourceID }
 
-// Append stores rec (the log keeps the slice) and returns its sequence
-// number, or ErrLogFull.
+// Append stores a copy of rec and returns its sequence number, or
+// ErrLogFull. The caller keeps rec: the log holds no memory of its callers,
+// which matters for callers that carve records out of larger buffers (a
+// refused record would otherwise not be the only one whose buffer the log
+// keeps alive).
 func (l *MemoryLog) Append(rec []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -79,7 +91,12 @@ func (l *MemoryLog) Append(rec []byte) (uint64, error) {
 	if (l.off+l.n)/memChunk == len(l.chunks) {
 		l.chunks = append(l.chunks, make([][]byte, memChunk))
 	}
-	*l.at(l.n) = rec
+	if cap(l.block)-len(l.block) < len(rec) {
+		l.block = make([]byte, 0, max(memBlockBytes, len(rec)))
+	}
+	start := len(l.block)
+	l.block = append(l.block, rec...)
+	*l.at(l.n) = l.block[start:len(l.block):len(l.block)]
 	l.n++
 	l.bytes += int64(len(rec))
 	return l.headSeq + uint64(l.n-1), nil
