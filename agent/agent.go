@@ -388,23 +388,11 @@ func (a *Agent) Deliver(rec ingest.Record) error {
 var _ ingest.Sink = (*Agent)(nil)
 
 func (a *Agent) deliver(rec []byte) error {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if a.closed {
-		a.refused.Add(1)
-		return ErrClosed
-	}
-	if err := a.handle.Deliver(rec); err != nil {
-		a.refused.Add(1)
-		if errors.Is(err, fsm.ErrMailboxFull) {
-			return fmt.Errorf("%w: %w", ErrBusy, err)
-		}
-		return fmt.Errorf("agent: %w", err)
-	}
-	a.accepted.Add(1)
-	return nil
+	_, err := a.deliverMany([][]byte{rec})
+	return err
 }
 
+// deliverMany hands recs to the manager's inbox, as many as it takes, and says how many.
 func (a *Agent) deliverMany(recs [][]byte) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil

@@ -309,16 +309,8 @@ func (h Handle) Name() gen.Atom { return h.name }
 // the next incarnation takes them); it never blocks. A handle made with
 // NewHandle has no inbox and refuses records with ErrInvalidConfig.
 func (h Handle) Deliver(record []byte) error {
-	if len(record) == 0 {
-		return ErrEmptyRecord
-	}
-	if h.node == nil {
-		return ErrNotRunning
-	}
-	if h.inbox == nil {
-		return fmt.Errorf("%w: handle of %s has no Inbox (use NewInboxHandle)", ErrInvalidConfig, h.name)
-	}
-	return h.inbox.put(record, func() error { return h.send(inboxMessage{}) })
+	_, err := h.DeliverMany([][]byte{record})
+	return err
 }
 
 // DeliverMany is Deliver for several records, oldest first, under one lock of the

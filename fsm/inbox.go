@@ -58,24 +58,13 @@ func (in *Inbox) Limit() int { return in.limit }
 // leaves the inbox as it was and returns notify's error, so a record is
 // accepted only if the actor will be told about it.
 func (in *Inbox) put(record []byte, notify func() error) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if len(in.queue) >= in.limit {
-		return fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
-	}
-	if !in.notified {
-		if err := notify(); err != nil {
-			return err
-		}
-		in.notified = true
-	}
-	in.queue = append(in.queue, record)
-	return nil
+	_, err := in.putMany([][]byte{record}, notify)
+	return err
 }
 
 // putMany is put for several records at once, under one lock: it appends as many as
 // the limit leaves room for, oldest first, and returns how many, with an error wrapping
-// ErrMailboxFull when that is not all of them.
+// ErrMailboxFull when that is not all of them. It keeps the records, not the slice.
 func (in *Inbox) putMany(records [][]byte, notify func() error) (int, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
