@@ -280,12 +280,25 @@ func (c *Conn) sendControl(ctx context.Context, ctl Control, msg any, hasMsg boo
 }
 
 // answerControl sends a control message the connection owes the peer (an ack, an exit, a
-// monitor's end) from the reading goroutine, without waiting for room: the reader must keep
-// reading.
-func (c *Conn) answerControl(ctl Control) {
-	if err := c.enqueueNow(c.controlFrame(ctl, nil, false)); err != nil {
+// monitor's end, with an optional message value) from the reading goroutine, without waiting
+// for room: the reader must keep reading.
+func (c *Conn) answerControl(ctl Control, msg any, hasMsg bool) {
+	if err := c.enqueueNow(c.controlFrame(ctl, msg, hasMsg)); err != nil {
 		c.log.Debug("node: answer %T to %s: %v", ctl, c.peer.name, err)
+		return
 	}
+	if hasMsg {
+		c.stats.msgOut.Add(1)
+	}
+}
+
+// sendToPID is the control message of a send from a local process to a peer pid: SEND_SENDER,
+// or SEND if the peer lacks FlagSendSender.
+func (c *Conn) sendToPID(from, to gen.PID) Control {
+	if c.peer.flags&FlagSendSender != 0 {
+		return SendSender{From: from, To: to}
+	}
+	return Send{To: to}
 }
 
 func (c *Conn) appendMessage(dst []byte, msg any) ([]byte, error) {
@@ -531,7 +544,7 @@ func (c *Conn) dispatch(body []byte) {
 		c.peerUnlink(m.From, m.To)
 	case UnlinkID:
 		c.peerUnlink(m.From, m.To)
-		c.answerControl(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From})
+		c.answerControl(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From}, nil, false)
 	case UnlinkIDAck:
 		// our UNLINK_ID is complete; the link was already forgotten when it was sent.
 	case Exit:
@@ -637,7 +650,7 @@ func (c *Conn) peerLink(remote, local gen.PID) {
 		c.stateMu.Lock()
 		delete(c.links, k)
 		c.stateMu.Unlock()
-		c.answerControl(Exit{From: local, To: remote, Reason: encodeReason(gen.ErrProcessUnknown)})
+		c.answerControl(Exit{From: local, To: remote, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
 	}
 }
 
@@ -688,7 +701,7 @@ func (c *Conn) peerMonitor(m MonitorP) {
 			return
 		}
 		// no such process: the monitor fires at once with reason noproc.
-		c.answerControl(MonitorPExit{From: m.To, To: m.From, Ref: m.Ref, Reason: encodeReason(gen.ErrProcessUnknown)})
+		c.answerControl(MonitorPExit{From: m.To, To: m.From, Ref: m.Ref, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
 		return
 	}
 	c.stateMu.Lock()
@@ -915,15 +928,8 @@ func (c *Conn) answerIsAuth(msg []byte) bool {
 	reply := appendTupleHeader([]byte{etfVersion}, 2)
 	reply = append(reply, tag...)
 	reply = appendAtom(reply, "yes")
-	// From the reading goroutine: without waiting for room (answerControl).
-	var ctl Control = Send{To: caller}
-	if c.peer.flags&FlagSendSender != 0 {
-		ctl = SendSender{From: c.core.PID(), To: caller}
-	}
-	if err := c.enqueueNow(c.controlFrame(ctl, RawTerm(reply), true)); err != nil {
-		c.log.Debug("node: answer is_auth to %s: %v", c.peer.name, err)
-		return true // it was an is_auth; the connection is ending
-	}
-	c.stats.msgOut.Add(1)
+	// From the reading goroutine: without waiting for room. A failure means the connection
+	// is ending; it was an is_auth all the same.
+	c.answerControl(c.sendToPID(c.core.PID(), caller), RawTerm(reply), true)
 	return true
 }

@@ -29,10 +29,7 @@ func (c *Conn) Node() gen.RemoteNode { return c.remote }
 
 // SendPID sends message to the process to on the peer.
 func (c *Conn) SendPID(from gen.PID, to gen.PID, _ gen.MessageOptions, message any) error {
-	if c.peer.flags&FlagSendSender != 0 {
-		return c.sendControl(context.Background(), SendSender{From: from, To: to}, message, true)
-	}
-	return c.sendControl(context.Background(), Send{To: to}, message, true)
+	return c.sendControl(context.Background(), c.sendToPID(from, to), message, true)
 }
 
 // SendProcessID sends message to the process registered as to.Name on the peer.
@@ -126,10 +123,7 @@ func (c *Conn) SendTerminateEvent(gen.Event, error) error { return nil }
 // CallPID sends {'$gen_call', {From, Ref}, Message} to a peer pid (a gen_server:call); the
 // {Ref, Reply} answer is routed back to the caller as the call's result.
 func (c *Conn) CallPID(from gen.PID, to gen.PID, options gen.MessageOptions, message any) error {
-	if c.peer.flags&FlagSendSender != 0 {
-		return c.sendCall(SendSender{From: from, To: to}, from, options.Ref, message)
-	}
-	return c.sendCall(Send{To: to}, from, options.Ref, message)
+	return c.sendCall(c.sendToPID(from, to), from, options.Ref, message)
 }
 
 // CallProcessID makes a gen_server:call to a registered peer process.
