@@ -279,10 +279,11 @@ func (c *Conn) sendControl(ctx context.Context, ctl Control, msg any, hasMsg boo
 	return err
 }
 
-// answerControl sends a control message the connection owes the peer (an ack, an exit, a
-// monitor's end, with an optional message value) from the reading goroutine, without waiting
-// for room: the reader must keep reading.
-func (c *Conn) answerControl(ctl Control, msg any, hasMsg bool) {
+// sendControlNow is sendControl without waiting for room, for what the connection owes the peer
+// (an ack, an exit, a monitor's end, an is_auth answer) from the reading goroutine, which must
+// keep reading, and for clean-ups after ctx ended. A failure (the connection is ending) is
+// logged at debug level.
+func (c *Conn) sendControlNow(ctl Control, msg any, hasMsg bool) {
 	if err := c.enqueueNow(c.controlFrame(ctl, msg, hasMsg)); err != nil {
 		c.log.Debug("node: answer %T to %s: %v", ctl, c.peer.name, err)
 		return
@@ -544,7 +545,7 @@ func (c *Conn) dispatch(body []byte) {
 		c.peerUnlink(m.From, m.To)
 	case UnlinkID:
 		c.peerUnlink(m.From, m.To)
-		c.answerControl(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From}, nil, false)
+		c.sendControlNow(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From}, nil, false)
 	case UnlinkIDAck:
 		// our UNLINK_ID is complete; the link was already forgotten when it was sent.
 	case Exit:
@@ -650,7 +651,7 @@ func (c *Conn) peerLink(remote, local gen.PID) {
 		c.stateMu.Lock()
 		delete(c.links, k)
 		c.stateMu.Unlock()
-		c.answerControl(Exit{From: local, To: remote, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
+		c.sendControlNow(Exit{From: local, To: remote, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
 	}
 }
 
@@ -701,7 +702,7 @@ func (c *Conn) peerMonitor(m MonitorP) {
 			return
 		}
 		// no such process: the monitor fires at once with reason noproc.
-		c.answerControl(MonitorPExit{From: m.To, To: m.From, Ref: m.Ref, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
+		c.sendControlNow(MonitorPExit{From: m.To, To: m.From, Ref: m.Ref, Reason: encodeReason(gen.ErrProcessUnknown)}, nil, false)
 		return
 	}
 	c.stateMu.Lock()
@@ -930,6 +931,6 @@ func (c *Conn) answerIsAuth(msg []byte) bool {
 	reply = appendAtom(reply, "yes")
 	// From the reading goroutine: without waiting for room. A failure means the connection
 	// is ending; it was an is_auth all the same.
-	c.answerControl(c.sendToPID(c.core.PID(), caller), RawTerm(reply), true)
+	c.sendControlNow(c.sendToPID(c.core.PID(), caller), RawTerm(reply), true)
 	return true
 }

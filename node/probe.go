@@ -62,7 +62,7 @@ func (c *Conn) Probe(ctx context.Context, name gen.Atom) (time.Duration, error) 
 		c.stateMu.Unlock()
 		if monitorLive {
 			// without waiting: ctx may be over, and a lingering monitor costs the peer little
-			_ = c.enqueueNow(c.controlFrame(DemonitorP{From: from, To: target, Ref: monRef}, nil, false))
+			c.sendControlNow(DemonitorP{From: from, To: target, Ref: monRef}, nil, false)
 		}
 	}()
 
