@@ -266,12 +266,8 @@ func (p *Proto) Serve(conn gen.Connection, _ gen.NetworkDial) error {
 func (p *Proto) connectedTo(remote string) bool {
 	found := false
 	p.conns.Range(func(_, v any) bool {
-		c := v.(*Conn)
-		raw := c.rawNet
-		if raw == nil {
-			raw = c.net
-		}
-		if c.Err() == nil && raw.RemoteAddr().String() == remote {
+		c := v.(*Conn) // a TLS connection reports its socket's address
+		if c.Err() == nil && c.net.RemoteAddr().String() == remote {
 			found = true
 		}
 		return !found
