@@ -275,19 +275,16 @@ func (b *Brain) Stop() {
 	b.mu.Lock()
 	pgid := b.cmd.Process.Pid
 	b.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		running, err := runningThreads(pgid)
-		if err != nil {
+	var running []string
+	stopped := pollUntil(10*time.Second, 5*time.Millisecond, func() bool {
+		var err error
+		if running, err = runningThreads(pgid); err != nil {
 			b.t.Fatalf("erltest: wait for the Brain to stop: %v", err)
 		}
-		if len(running) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("erltest: Brain threads still running 10 s after SIGSTOP: %v", running)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return len(running) == 0
+	})
+	if !stopped {
+		b.t.Fatalf("erltest: Brain threads still running 10 s after SIGSTOP: %v", running)
 	}
 }
 
@@ -301,16 +298,9 @@ func (b *Brain) Restart() {
 	b.kill()
 	// epmd drops the old registration when the dead node's socket closes; a start that races it
 	// fails with "name in use", so retry briefly.
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := b.start()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("erltest: restart: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var err error
+	if !pollUntil(startTimeout, 200*time.Millisecond, func() bool { err = b.start(); return err == nil }) {
+		b.t.Fatalf("erltest: restart: %v", err)
 	}
 }
 
@@ -392,16 +382,7 @@ func (b *Brain) WaitMonitored(timeout time.Duration) bool {
 		P -> {monitored_by, L} = process_info(P, monitored_by),
 		     lists:any(fun(M) -> is_pid(M) andalso node(M) =/= node() end, L)
 	end`, b.Name)
-	deadline := time.Now().Add(timeout)
-	for {
-		if b.Eval(expr) == "true" {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return pollUntil(timeout, 10*time.Millisecond, func() bool { return b.Eval(expr) == "true" })
 }
 
 // Crash kills the Brain process (not the node); its supervisor restarts it.
@@ -426,17 +407,9 @@ func (b *Brain) Stats() Stats {
 // WaitStats polls the statistics until cond holds or the timeout passes, and returns the last ones.
 func (b *Brain) WaitStats(timeout time.Duration, cond func(Stats) bool) (Stats, bool) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := b.Stats()
-		if cond(s) {
-			return s, true
-		}
-		if time.Now().After(deadline) {
-			return s, false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var s Stats
+	ok := pollUntil(timeout, 50*time.Millisecond, func() bool { s = b.Stats(); return cond(s) })
+	return s, ok
 }
 
 // Stats are the reference Brain's counters (see test/erlang/src/pharos_brain_store.erl).
@@ -570,17 +543,29 @@ func freePort() (int, error) {
 }
 
 func waitListening(port int, timeout time.Duration) error {
+	var err error
+	pollUntil(timeout, 20*time.Millisecond, func() bool {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return err
+}
+
+// pollUntil calls cond every interval until it holds (true) or timeout has passed (false); cond
+// runs at least once.
+func pollUntil(timeout, interval time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
-		if err == nil {
-			c.Close()
-			return nil
+		if cond() {
+			return true
 		}
 		if time.Now().After(deadline) {
-			return err
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
