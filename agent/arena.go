@@ -27,9 +27,6 @@ type recordArena struct {
 // encode appends a record of at most size bytes (etf.MetricSize, etf.AlertSize; -1 for a
 // record the encoder will refuse) with appendRecord, into the arena's free room.
 func (a *recordArena) encode(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
-	if size < 0 || size > arenaMaxRecord {
-		return ownAllocation(size, appendRecord)
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.encodeLocked(size, appendRecord)
@@ -41,14 +38,7 @@ func (a *recordArena) encodeEach(n int, out [][]byte, size func(i int) int, appe
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range n {
-		fill := func(dst []byte) ([]byte, error) { return appendRecord(i, dst) }
-		var rec []byte
-		var err error
-		if s := size(i); s < 0 || s > arenaMaxRecord {
-			rec, err = ownAllocation(s, fill)
-		} else {
-			rec, err = a.encodeLocked(s, fill)
-		}
+		rec, err := a.encodeLocked(size(i), func(dst []byte) ([]byte, error) { return appendRecord(i, dst) })
 		if err != nil {
 			return out, err
 		}
@@ -57,27 +47,24 @@ func (a *recordArena) encodeEach(n int, out [][]byte, size func(i int) int, appe
 	return out, nil
 }
 
-func ownAllocation(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
-	rec, err := appendRecord(make([]byte, 0, max(size, 0)))
-	if err != nil {
-		return nil, err
-	}
-	return rec[:len(rec):len(rec)], nil
-}
-
 func (a *recordArena) encodeLocked(size int, appendRecord func(dst []byte) ([]byte, error)) ([]byte, error) {
-	if cap(a.chunk)-len(a.chunk) < size {
-		a.chunk = make([]byte, 0, arenaChunkBytes)
+	var dst []byte
+	carved := size > 0 && size <= arenaMaxRecord
+	if carved {
+		if cap(a.chunk)-len(a.chunk) < size {
+			a.chunk = make([]byte, 0, arenaChunkBytes)
+		}
+		dst = a.chunk[len(a.chunk):len(a.chunk):cap(a.chunk)]
+	} else {
+		dst = make([]byte, 0, max(size, 0)) // an allocation of its own
 	}
-	used := len(a.chunk)
-	free := a.chunk[used:used:cap(a.chunk)]
-	rec, err := appendRecord(free)
+	rec, err := appendRecord(dst)
 	if err != nil || len(rec) == 0 {
 		return nil, err
 	}
-	if &rec[:1][0] == &free[:1][0] {
+	if carved && &rec[:1][0] == &dst[:1][0] {
 		// Encoded in place: the bytes are now the record's.
-		a.chunk = a.chunk[:used+len(rec)]
-	} // else size was wrong and the encoder allocated: the record is its own
+		a.chunk = a.chunk[:len(a.chunk)+len(rec)]
+	} // else the record is its own (size was wrong and the encoder allocated, or too large)
 	return rec[:len(rec):len(rec)], nil
 }
