@@ -37,11 +37,11 @@ func AppendMetric(dst []byte, m *Metric) ([]byte, error) {
 	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 		return dst, &ValidationError{"metric", "value", ErrNonFinite}
 	}
-	kind := kindAtoms[m.Kind]
-	size, ok := recordSize(len(metricHead)+len(kind)+9, m.Name, m.Tags, m.Source, "")
-	if !ok {
+	size := MetricSize(m)
+	if size < 0 {
 		return dst, &ValidationError{"metric", "", ErrTooLarge}
 	}
+	kind := kindAtoms[m.Kind]
 	dst = slices.Grow(dst, size)
 	dst = append(dst, metricHead...)
 	dst = appendBinary(dst, m.Name)
@@ -58,11 +58,11 @@ func AppendAlert(dst []byte, a *Alert) ([]byte, error) {
 	if !a.Severity.valid() {
 		return dst, &ValidationError{"alert", "severity", ErrInvalidSeverity}
 	}
-	sev := severityAtoms[a.Severity]
-	size, ok := recordSize(len(alertHead)+len(sev)+5, a.Name, a.Tags, a.Source, a.Message)
-	if !ok {
+	size := AlertSize(a)
+	if size < 0 {
 		return dst, &ValidationError{"alert", "", ErrTooLarge}
 	}
+	sev := severityAtoms[a.Severity]
 	dst = slices.Grow(dst, size)
 	dst = append(dst, alertHead...)
 	dst = appendBinary(dst, a.Name)
