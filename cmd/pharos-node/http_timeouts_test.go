@@ -26,11 +26,7 @@ func TestHTTPServerCutsOffASlowBody(t *testing.T) {
 		_, err := io.ReadAll(r.Body)
 		handlerErr <- err
 	})
-	// Bind a free port first: serveHTTP takes an address.
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := probe.Addr().String()
-	require.NoError(t, probe.Close())
+	addr := freeTCP(t)
 	require.NoError(t, s.serveHTTP(ctx, "test.listen", addr, handler, zerolog.Nop()))
 
 	conn, err := net.Dial("tcp", addr)
