@@ -329,11 +329,13 @@ func (a *Agent) DeliverMetric(m etf.Metric) error {
 func (a *Agent) DeliverMetrics(ms []etf.Metric) (int, error) {
 	n := len(ms)
 	var invalid error
+	var prev *etf.Metric
 	for i := range ms {
-		if err := ms[i].Validate(a.opts.Limits); err != nil {
+		if err := ms[i].ValidateAfter(prev, a.opts.Limits); err != nil {
 			n, invalid = i, err
 			break
 		}
+		prev = &ms[i]
 	}
 	recs := make([][]byte, 0, min(n, deliverChunk))
 	done := 0

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,23 @@ func BenchmarkValidateMetric(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := m.Validate(RecordLimits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidateMetricAfter validates the metric after one like it, as in a stream: the same
+// name, source and tag keys, another value for its last tag, in other memory (as a decoder
+// gives).
+func BenchmarkValidateMetricAfter(b *testing.B) {
+	prev := benchMetric
+	m := benchMetric
+	m.Tags = slices.Clone(benchMetric.Tags)
+	m.Name, m.Source = strings.Clone(m.Name), strings.Clone(m.Source)
+	m.Tags[len(m.Tags)-1].Value += "1"
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.ValidateAfter(&prev, RecordLimits{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,9 +3,11 @@ package etf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -339,6 +341,68 @@ func TestPropertyRecordSize(t *testing.T) {
 		m.Kind, a.Severity = 0, 0
 		if MetricSize(&m) < ms || AlertSize(&a) < as {
 			t.Fatalf("sizes for an invalid kind or severity: %d, %d", MetricSize(&m), AlertSize(&a))
+		}
+	})
+}
+
+// ValidateAfter gives Validate's answer, error for error, for a metric drawn as a variation of a
+// valid one: each field kept, replaced by another valid value, or broken (too long, bad UTF-8,
+// empty, a duplicate tag key, a non-finite value, a bad kind).
+func TestPropertyValidateAfterIsValidate(t *testing.T) {
+	limits := RecordLimits{MaxNameBytes: 24, MaxTags: 6, MaxTagKeyBytes: 8, MaxTagValueBytes: 16, MaxSourceBytes: 16}
+	rapid.Check(t, func(t *rapid.T) {
+		prev := genMetric().Draw(t, "prev")
+		if prev.Validate(limits) != nil {
+			t.Skip("prev is not valid under the limits")
+		}
+		m := prev
+		m.Tags = slices.Clone(prev.Tags)
+		vary := func(label, s string) string {
+			switch rapid.IntRange(0, 14).Draw(t, label) {
+			case 0:
+				return strings.Clone(s) // equal, in other memory
+			case 1:
+				return genString(10).Draw(t, label+"New")
+			case 2:
+				return "\xff" + s
+			case 3:
+				return ""
+			case 4:
+				return strings.Repeat("x", 17+len(s))
+			}
+			return s
+		}
+		m.Name = vary("name", m.Name)
+		m.Source = vary("source", m.Source)
+		for i := range m.Tags {
+			m.Tags[i].Key = vary("key", m.Tags[i].Key)
+			m.Tags[i].Value = vary("value", m.Tags[i].Value)
+		}
+		switch rapid.IntRange(0, 5).Draw(t, "tagsShape") {
+		case 0:
+			m.Tags = append(m.Tags, Tag{Key: vary("extraKey", "k"), Value: vary("extraValue", "v")})
+		case 1:
+			if len(m.Tags) > 0 {
+				m.Tags = append(m.Tags, m.Tags[0])
+			}
+		case 2:
+			if len(m.Tags) > 0 {
+				m.Tags = m.Tags[:len(m.Tags)-1]
+			}
+		case 3:
+			if len(m.Tags) > 1 {
+				m.Tags[0], m.Tags[1] = m.Tags[1], m.Tags[0]
+			}
+		}
+		switch rapid.IntRange(0, 5).Draw(t, "scalar") {
+		case 0:
+			m.Value = math.Inf(1)
+		case 1:
+			m.Kind = MetricKind(rapid.IntRange(-1, 5).Draw(t, "kind"))
+		}
+		want, got := m.Validate(limits), m.ValidateAfter(&prev, limits)
+		if fmt.Sprint(want) != fmt.Sprint(got) {
+			t.Fatalf("ValidateAfter = %v, Validate = %v", got, want)
 		}
 	})
 }

@@ -170,10 +170,23 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // Validate checks the rules that protect the Brain: a non-empty name, a valid kind, a finite value,
 // valid UTF-8 in every string, non-empty and distinct tag keys, and the lengths of l. It allocates
 // nothing when the metric is valid.
-func (m *Metric) Validate(l RecordLimits) error {
+func (m *Metric) Validate(l RecordLimits) error { return m.ValidateAfter(nil, l) }
+
+// ValidateAfter is Validate for a metric that follows prev in a stream, where prev is nil or a
+// metric Validate accepted under the same limits: it returns what Validate returns, but a string
+// equal to the one in the same place of prev (the name, the source, a tag key or value at the
+// same index) is not checked again, and neither are the tag keys for duplicates when they are
+// prev's. In a stream of metrics most of these repeat, and checking them was most of the cost
+// of validating one.
+func (m *Metric) ValidateAfter(prev *Metric, l RecordLimits) error {
 	l.fillDefaults()
-	if err := checkName("metric", m.Name, l); err != nil {
-		return err
+	if prev == nil {
+		prev = &Metric{}
+	}
+	if m.Name == "" || m.Name != prev.Name {
+		if err := checkName("metric", m.Name, l); err != nil {
+			return err
+		}
 	}
 	if !m.Kind.valid() {
 		return &ValidationError{"metric", "kind", ErrInvalidKind}
@@ -181,10 +194,13 @@ func (m *Metric) Validate(l RecordLimits) error {
 	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 		return &ValidationError{"metric", "value", ErrNonFinite}
 	}
-	if err := checkTags("metric", m.Tags, l); err != nil {
+	if err := checkTagsAfter("metric", m.Tags, prev.Tags, l); err != nil {
 		return err
 	}
-	return checkString("metric", "source", m.Source, l.MaxSourceBytes)
+	if m.Source != prev.Source {
+		return checkString("metric", "source", m.Source, l.MaxSourceBytes)
+	}
+	return nil
 }
 
 // Validate checks an alert as Metric.Validate checks a metric; the message may be empty.
@@ -223,21 +239,37 @@ func checkString(record, field, s string, maxBytes int) error {
 }
 
 func checkTags(record string, tags []Tag, l RecordLimits) error {
+	return checkTagsAfter(record, tags, nil, l)
+}
+
+// checkTagsAfter is checkTags for tags that follow prev, valid tags under the same limits: a key
+// or value equal to prev's at the same index is valid, and keys that are all prev's are distinct.
+func checkTagsAfter(record string, tags, prev []Tag, l RecordLimits) error {
 	if len(tags) > l.MaxTags {
 		return &ValidationError{record, "tags", fmt.Errorf("%w: %d tags, limit %d", ErrTooManyTags, len(tags), l.MaxTags)}
 	}
+	prevKeys := len(tags) == len(prev)
 	for i, t := range tags {
-		if t.Key == "" {
-			return &ValidationError{record, fmt.Sprintf("tags[%d].key", i), ErrEmptyTagKey}
+		if i >= len(prev) || t.Key != prev[i].Key {
+			prevKeys = false
+			if t.Key == "" {
+				return &ValidationError{record, fmt.Sprintf("tags[%d].key", i), ErrEmptyTagKey}
+			}
+			if err := checkString(record, "", t.Key, l.MaxTagKeyBytes); err != nil {
+				err.(*ValidationError).Field = fmt.Sprintf("tags[%d].key", i)
+				return err
+			}
 		}
-		if err := checkString(record, "", t.Key, l.MaxTagKeyBytes); err != nil {
-			err.(*ValidationError).Field = fmt.Sprintf("tags[%d].key", i)
-			return err
+		if i < len(prev) && t.Value == prev[i].Value {
+			continue
 		}
 		if err := checkString(record, "", t.Value, l.MaxTagValueBytes); err != nil {
 			err.(*ValidationError).Field = fmt.Sprintf("tags[%d].value", i)
 			return err
 		}
+	}
+	if prevKeys {
+		return nil
 	}
 	if i, ok := duplicateTag(tags); ok {
 		return &ValidationError{record, fmt.Sprintf("tags[%d].key", i), fmt.Errorf("%w: %q", ErrDuplicateTag, tags[i].Key)}
