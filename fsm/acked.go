@@ -151,7 +151,10 @@ func (a *ackedData) disconnect() {
 func (d *connData) handleAcked(state State, ev ManagerEvent) step {
 	switch ev.Type {
 	case EventDeliver:
-		return d.ackedDeliver(state, ev.Record)
+		if ev.records != nil {
+			return d.ackedDeliver(state, ev.records)
+		}
+		return d.ackedDeliver(state, [][]byte{ev.Record})
 	case EventTick:
 		return d.onTick(state)
 	case EventAttempt:
@@ -176,20 +179,29 @@ func (d *connData) ackedKeep(state State) step {
 	return keep(d.rearm()...)
 }
 
-func (d *connData) ackedDeliver(state State, record []byte) step {
+// ackedDeliver stores records in the log, in order, whatever the state; a
+// record the log refuses is counted as dropped.
+func (d *connData) ackedDeliver(state State, records [][]byte) step {
 	a := d.acked
-	seq, err := a.log.Append(record)
-	if err != nil {
-		d.refused(err)
+	stored := 0
+	for _, record := range records {
+		seq, err := a.log.Append(record)
+		if err != nil {
+			d.refused(err)
+			continue
+		}
+		if !a.ownSet {
+			a.ownSet, a.firstOwnSeq = true, seq
+		}
+		if a.unsent == 0 {
+			a.pendingSince = d.clock.Now()
+		}
+		a.unsent++
+		stored++
+	}
+	if stored == 0 {
 		return keep()
 	}
-	if !a.ownSet {
-		a.ownSet, a.firstOwnSeq = true, seq
-	}
-	if a.unsent == 0 {
-		a.pendingSince = d.clock.Now()
-	}
-	a.unsent++
 	// Only full batches leave from here: a partial one waits for the timer
 	// (reading the clock on every record would cost more than the rest of
 	// this path).

@@ -271,6 +271,7 @@ type ackHarness struct {
 	cfg     Config
 	metrics *Metrics
 	manager *Manager
+	inbox   *Inbox // for deliverTaken
 }
 
 // ackedTestConfig: batches of 4, 10 ms delay, a window of 2, 1 s ack
@@ -284,7 +285,11 @@ func ackedTestConfig() Config {
 
 func newAckHarness(t fatalfer, cfg Config, log SeqLog, net *fakeNet, clock *fakeClock, metrics *Metrics) *ackHarness {
 	t.Helper()
-	h := &ackHarness{t: t, clock: clock, net: net, log: log, cfg: cfg, metrics: metrics}
+	inbox, err := NewInbox(1 << 20)
+	if err != nil {
+		t.Fatalf("NewInbox: %v", err)
+	}
+	h := &ackHarness{t: t, clock: clock, net: net, log: log, cfg: cfg, metrics: metrics, inbox: inbox}
 	h.manager = h.build()
 	return h
 }
@@ -299,6 +304,7 @@ func (h *ackHarness) build() *Manager {
 		Clock:        h.clock,
 		Rand:         fixedRand{frac: 0.5},
 		Metrics:      h.metrics,
+		Inbox:        h.inbox,
 		Timers: func(after time.Duration, id TimeoutID) func() bool {
 			timer := h.clock.AfterFunc(after, func() { m.Fire(id) })
 			return timer.Stop
@@ -333,6 +339,20 @@ func (h *ackHarness) deliver(recs ...string) {
 	for _, r := range recs {
 		h.manager.Deliver([]byte(r))
 	}
+}
+
+// deliverTaken hands recs over as an agent does: through the inbox, which
+// the manager takes at once (one event for all of them).
+func (h *ackHarness) deliverTaken(recs ...string) {
+	h.t.Helper()
+	data := make([][]byte, len(recs))
+	for i, r := range recs {
+		data[i] = []byte(r)
+	}
+	if n, err := h.inbox.putMany(data, func() error { return nil }); err != nil || n != len(recs) {
+		h.t.Fatalf("inbox: %d of %d, %v", n, len(recs), err)
+	}
+	h.manager.TakeInbox()
 }
 
 // startSynced starts the manager, lets the probe through and answers it.

@@ -95,10 +95,16 @@ func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
 	}
 	actions := map[string]func(*rapid.T){
 		"deliver": func(rt *rapid.T) {
+			var burst []string
 			for range rapid.IntRange(1, 10).Draw(rt, "burst") {
 				rec := fmt.Sprintf("r%d", len(all))
 				all = append(all, rec)
-				h.deliver(rec)
+				burst = append(burst, rec)
+			}
+			if rapid.Bool().Draw(rt, "throughInbox") {
+				h.deliverTaken(burst...) // one event for the burst
+			} else {
+				h.deliver(burst...)
 			}
 		},
 		"brainTakes": func(rt *rapid.T) { net.brainTakes(rapid.IntRange(1, 4).Draw(rt, "k")) },

@@ -392,6 +392,32 @@ func TestAckedLogFull(t *testing.T) {
 	}
 }
 
+// TestAckedTakeInbox: records taken from the inbox together are stored in
+// order and leave in full batches, as one by one; those the full log
+// refuses are counted, and the rest of the take is still stored.
+func TestAckedTakeInbox(t *testing.T) {
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliverTaken(recs("r", 9)...)
+	if got := h.net.firstSeqs(0); !slices.Equal(got, []uint64{0, 4}) {
+		t.Fatalf("batches = %v, want [0 4]", got)
+	}
+	h.net.exchange(h.manager)
+	h.net.exchange(h.manager)
+	h.clock.Advance(10 * time.Millisecond) // the ninth goes after the batch delay
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 9)) {
+		t.Fatalf("processed %v", got)
+	}
+
+	full := newAckHarness(t, ackedTestConfig(), newMemLog(t, 3), newFakeNet(), newFakeClock(), nil)
+	full.manager.Start()
+	full.deliverTaken("a", "b", "c", "d", "e")
+	if s := full.manager.Stats(); s.Dropped != 2 || full.log.Len() != 3 {
+		t.Fatalf("stats %+v, log %d", s, full.log.Len())
+	}
+}
+
 func TestParseAck(t *testing.T) {
 	for _, tc := range []struct {
 		term etf.Tuple

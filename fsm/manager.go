@@ -103,6 +103,11 @@ type ManagerEvent struct {
 	// SourceID and NextSeq: EventAck only.
 	SourceID string
 	NextSeq  uint64
+	// records: an EventDeliver of several records, in order, instead of
+	// Record. Only TakeInbox makes one, and only in the acknowledged mode,
+	// which stores each record whatever the state: the other modes take
+	// one record per event, since one of a batch can change the state.
+	records [][]byte
 }
 
 type step = Result[State, ManagerEvent]
@@ -313,8 +318,13 @@ func (m *Manager) TakeInbox() {
 		m.inbox.recycle(records)
 		return
 	}
-	for _, r := range records {
-		m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})
+	if m.data.acked != nil {
+		// One event for all: the per-event dispatch cost more than storing a record.
+		m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records})
+	} else {
+		for _, r := range records {
+			m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})
+		}
 	}
 	m.inbox.recycle(records)
 	m.data.updateDepths()
