@@ -212,7 +212,8 @@ func main() {
 				fmt.Sprintf("full jitter %s, no jitter %s (%.1fx lower)", num(j), num(n), n/j), "")
 		}
 	}
-	t.goOnly("fsm", "acked manager, batch 1000 (no-op transport)", "fsm", "BenchmarkAckedManager/batch=1000", "records/s")
+	t.goOnly("fsm", "acked manager, batch 1000, one record per event", "fsm", "BenchmarkAckedManager/take=1/batch=1000", "records/s")
+	t.goOnly("fsm", "acked manager, batch 1000, 256 records per event", "fsm", "BenchmarkAckedManager/take=256/batch=1000", "records/s")
 	t.goOnly("fsm", "unacked manager (no-op transport)", "fsm", "BenchmarkUnackedManager", "records/s")
 
 	// Other cmd/pharos-node benchmarks (acked vs payload vs the BEAM, ...): every custom metric.
