@@ -184,6 +184,7 @@ func (d *connData) ackedKeep(state State) step {
 func (d *connData) ackedDeliver(state State, records [][]byte) step {
 	a := d.acked
 	stored := 0
+	var sendErr error
 	for _, record := range records {
 		seq, err := a.log.Append(record)
 		if err != nil {
@@ -198,17 +199,20 @@ func (d *connData) ackedDeliver(state State, records [][]byte) step {
 		}
 		a.unsent++
 		stored++
+		// A full batch leaves as soon as the window has room, not after the
+		// whole take, so that the Brain works on it while the rest is stored.
+		// Only full batches leave from here: a partial one waits for the
+		// timer (reading the clock on every record would cost more than the
+		// rest of this path). After a failed send the rest is still stored.
+		if sendErr == nil && state == Streaming && a.synced && a.unsent >= a.cfg.BatchSize && len(a.inflight) < a.cfg.Window {
+			sendErr = d.pump()
+		}
+	}
+	if sendErr != nil {
+		return d.goDisconnected(state, sendErr)
 	}
 	if stored == 0 {
 		return keep()
-	}
-	// Only full batches leave from here: a partial one waits for the timer
-	// (reading the clock on every record would cost more than the rest of
-	// this path).
-	if state == Streaming && a.synced && a.unsent >= a.cfg.BatchSize {
-		if err := d.pump(); err != nil {
-			return d.goDisconnected(state, err)
-		}
 	}
 	return d.ackedKeep(state)
 }

@@ -345,6 +345,13 @@ func (h *ackHarness) deliver(recs ...string) {
 // the manager takes at once (one event for all of them).
 func (h *ackHarness) deliverTaken(recs ...string) {
 	h.t.Helper()
+	h.put(recs...)
+	h.manager.TakeInbox()
+}
+
+// put leaves recs in the inbox, for a later TakeInbox (or Start).
+func (h *ackHarness) put(recs ...string) {
+	h.t.Helper()
 	data := make([][]byte, len(recs))
 	for i, r := range recs {
 		data[i] = []byte(r)
@@ -352,7 +359,6 @@ func (h *ackHarness) deliverTaken(recs ...string) {
 	if n, err := h.inbox.putMany(data, func() error { return nil }); err != nil || n != len(recs) {
 		h.t.Fatalf("inbox: %d of %d, %v", n, len(recs), err)
 	}
-	h.manager.TakeInbox()
 }
 
 // startSynced starts the manager, lets the probe through and answers it.

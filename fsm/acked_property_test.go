@@ -101,12 +101,18 @@ func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
 				all = append(all, rec)
 				burst = append(burst, rec)
 			}
-			if rapid.Bool().Draw(rt, "throughInbox") {
-				h.deliverTaken(burst...) // one event for the burst
-			} else {
+			switch rapid.IntRange(0, 2).Draw(rt, "how") {
+			case 0:
+				h.manager.TakeInbox() // those waiting first, as their order is
 				h.deliver(burst...)
+			case 1:
+				h.deliverTaken(burst...) // one event for the burst (and those waiting)
+			default:
+				h.put(burst...) // waits in the inbox for a take or a restart
 			}
 		},
+		"take":       func(rt *rapid.T) { h.manager.TakeInbox() },
+		"settle":     func(rt *rapid.T) { net.exchange(h.manager) },
 		"brainTakes": func(rt *rapid.T) { net.brainTakes(rapid.IntRange(1, 4).Draw(rt, "k")) },
 		"acksArrive": func(rt *rapid.T) { net.acksArrive(h.manager, rapid.IntRange(1, 4).Draw(rt, "k")) },
 		"loseBatch": func(rt *rapid.T) {
@@ -155,6 +161,7 @@ func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
 	// Heal: the network works and the Brain answers; run until the log is
 	// empty.
 	net.up, net.failSendN = true, 0
+	h.manager.TakeInbox()
 	for i := 0; ; i++ {
 		if i == 2000 {
 			rt.Fatalf("did not converge: state %v, log %d, processed %d of %d, stats %+v",

@@ -393,11 +393,19 @@ func TestAckedLogFull(t *testing.T) {
 }
 
 // TestAckedTakeInbox: records taken from the inbox together are stored in
-// order and leave in full batches, as one by one; those the full log
-// refuses are counted, and the rest of the take is still stored.
+// order, and each full batch leaves as soon as the window has room, while
+// the rest of the take is still being stored; a record the log refuses is
+// counted and the rest of the take stored; after a failed send too.
 func TestAckedTakeInbox(t *testing.T) {
-	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	mem := newMemLog(t, 100)
+	log := &watchedLog{SeqLog: mem}
+	h := newAckHarness(t, ackedTestConfig(), log, newFakeNet(), newFakeClock(), nil)
 	h.startSynced()
+	log.onAppend = func(rec []byte) {
+		if string(rec) == "r5" && len(h.net.sent) != 1 {
+			t.Errorf("r5 stored with %d batches sent, want the first one gone", len(h.net.sent))
+		}
+	}
 	h.deliverTaken(recs("r", 9)...)
 	if got := h.net.firstSeqs(0); !slices.Equal(got, []uint64{0, 4}) {
 		t.Fatalf("batches = %v, want [0 4]", got)
@@ -410,12 +418,55 @@ func TestAckedTakeInbox(t *testing.T) {
 		t.Fatalf("processed %v", got)
 	}
 
-	full := newAckHarness(t, ackedTestConfig(), newMemLog(t, 3), newFakeNet(), newFakeClock(), nil)
-	full.manager.Start()
-	full.deliverTaken("a", "b", "c", "d", "e")
-	if s := full.manager.Stats(); s.Dropped != 2 || full.log.Len() != 3 {
-		t.Fatalf("stats %+v, log %d", s, full.log.Len())
+	refusing := &watchedLog{SeqLog: newMemLog(t, 100), refuse: "bad"}
+	h = newAckHarness(t, ackedTestConfig(), refusing, newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliverTaken("a", "b", "bad", "c", "d")
+	if s := h.manager.Stats(); s.Dropped != 1 || refusing.Len() != 4 {
+		t.Fatalf("stats %+v, log %d", s, refusing.Len())
 	}
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("processed %v", got)
+	}
+
+	h = newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.net.failSendN = 1
+	h.deliverTaken(recs("r", 10)...) // the first batch's send fails at r3
+	h.mustState(Disconnected)
+	if h.log.Len() != 10 {
+		t.Fatalf("log holds %d records, want all 10", h.log.Len())
+	}
+	h.clock.Advance(time.Second)
+	for range 3 {
+		h.net.exchange(h.manager)
+	}
+	h.clock.Advance(10 * time.Millisecond)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 10)) {
+		t.Fatalf("processed %v", got)
+	}
+}
+
+// watchedLog is a SeqLog that refuses the record refuse and calls onAppend
+// before storing each record.
+type watchedLog struct {
+	SeqLog
+	refuse   string
+	onAppend func(rec []byte)
+}
+
+var errRefusedForTest = errors.New("watched log: refused")
+
+func (l *watchedLog) Append(rec []byte) (uint64, error) {
+	if l.refuse != "" && string(rec) == l.refuse {
+		return 0, errRefusedForTest
+	}
+	if l.onAppend != nil {
+		l.onAppend(rec)
+	}
+	return l.SeqLog.Append(rec)
 }
 
 func TestParseAck(t *testing.T) {
