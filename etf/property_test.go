@@ -351,14 +351,24 @@ func TestPropertyRecordSize(t *testing.T) {
 func TestPropertyValidateAfterIsValidate(t *testing.T) {
 	limits := RecordLimits{MaxNameBytes: 24, MaxTags: 6, MaxTagKeyBytes: 8, MaxTagValueBytes: 16, MaxSourceBytes: 16}
 	rapid.Check(t, func(t *rapid.T) {
-		prev := genMetric().Draw(t, "prev")
-		if prev.Validate(limits) != nil {
-			t.Skip("prev is not valid under the limits")
+		// A prev valid under the limits by construction: at most 4 bytes a rune.
+		keys := rapid.SliceOfNDistinct(rapid.StringN(1, 2, -1), 0, 6, func(s string) string { return s }).Draw(t, "keys")
+		prev := Metric{
+			Name:   rapid.StringN(1, 6, -1).Draw(t, "name"),
+			Kind:   rapid.SampledFrom([]MetricKind{Counter, Gauge, Histogram}).Draw(t, "kind"),
+			Value:  genFloat().Draw(t, "value"),
+			Source: rapid.StringN(0, 4, -1).Draw(t, "source"),
+		}
+		for _, k := range keys {
+			prev.Tags = append(prev.Tags, Tag{Key: k, Value: rapid.StringN(0, 4, -1).Draw(t, "tagValue")})
+		}
+		if err := prev.Validate(limits); err != nil {
+			t.Fatalf("prev: %v", err)
 		}
 		m := prev
 		m.Tags = slices.Clone(prev.Tags)
 		vary := func(label, s string) string {
-			switch rapid.IntRange(0, 14).Draw(t, label) {
+			switch rapid.IntRange(0, 24).Draw(t, label) {
 			case 0:
 				return strings.Clone(s) // equal, in other memory
 			case 1:
@@ -377,8 +387,11 @@ func TestPropertyValidateAfterIsValidate(t *testing.T) {
 		for i := range m.Tags {
 			m.Tags[i].Key = vary("key", m.Tags[i].Key)
 			m.Tags[i].Value = vary("value", m.Tags[i].Value)
+			if rapid.IntRange(0, 5).Draw(t, "keyFromPrev") == 0 { // one of prev's keys, maybe another index's
+				m.Tags[i].Key = prev.Tags[rapid.IntRange(0, len(prev.Tags)-1).Draw(t, "j")].Key
+			}
 		}
-		switch rapid.IntRange(0, 5).Draw(t, "tagsShape") {
+		switch rapid.IntRange(0, 4).Draw(t, "tagsShape") {
 		case 0:
 			m.Tags = append(m.Tags, Tag{Key: vary("extraKey", "k"), Value: vary("extraValue", "v")})
 		case 1:
@@ -393,6 +406,11 @@ func TestPropertyValidateAfterIsValidate(t *testing.T) {
 			if len(m.Tags) > 1 {
 				m.Tags[0], m.Tags[1] = m.Tags[1], m.Tags[0]
 			}
+		case 4: // the same number of tags, two with the same key
+			if len(m.Tags) > 1 {
+				i := rapid.IntRange(1, len(m.Tags)-1).Draw(t, "dupAt")
+				m.Tags[i].Key = m.Tags[rapid.IntRange(0, i-1).Draw(t, "dupOf")].Key
+			}
 		}
 		switch rapid.IntRange(0, 5).Draw(t, "scalar") {
 		case 0:
@@ -401,8 +419,28 @@ func TestPropertyValidateAfterIsValidate(t *testing.T) {
 			m.Kind = MetricKind(rapid.IntRange(-1, 5).Draw(t, "kind"))
 		}
 		want, got := m.Validate(limits), m.ValidateAfter(&prev, limits)
-		if fmt.Sprint(want) != fmt.Sprint(got) {
-			t.Fatalf("ValidateAfter = %v, Validate = %v", got, want)
+		sameError(t, got, want)
+		if want == nil {
+			sameError(t, m.ValidateAfter(&m, limits), nil) // a metric after itself
 		}
 	})
+}
+
+// sameError fails unless got and want are the same error: the same text, the same field and the
+// same sentinel.
+func sameError(t *rapid.T, got, want error) {
+	t.Helper()
+	if fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Fatalf("ValidateAfter = %v, Validate = %v", got, want)
+	}
+	var g, w *ValidationError
+	if errors.As(got, &g) != errors.As(want, &w) || g != nil && (g.Record != w.Record || g.Field != w.Field) {
+		t.Fatalf("ValidateAfter = %#v, Validate = %#v", got, want)
+	}
+	for _, sentinel := range []error{ErrEmptyName, ErrInvalidKind, ErrNonFinite, ErrTooManyTags, ErrEmptyTagKey,
+		ErrFieldTooLong, ErrInvalidUTF8, ErrDuplicateTag} {
+		if errors.Is(got, sentinel) != errors.Is(want, sentinel) {
+			t.Fatalf("ValidateAfter = %v, Validate = %v: differ on %v", got, want, sentinel)
+		}
+	}
 }

@@ -172,12 +172,14 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // nothing when the metric is valid.
 func (m *Metric) Validate(l RecordLimits) error { return m.ValidateAfter(nil, l) }
 
-// ValidateAfter is Validate for a metric that follows prev in a stream, where prev is nil or a
-// metric Validate accepted under the same limits: it returns what Validate returns, but a string
-// equal to the one in the same place of prev (the name, the source, a tag key or value at the
-// same index) is not checked again, and neither are the tag keys for duplicates when they are
-// prev's. In a stream of metrics most of these repeat, and checking them was most of the cost
-// of validating one.
+// ValidateAfter is Validate for a metric that follows prev in a stream: it returns what Validate
+// returns, but a string equal to the one in the same place of prev (the name, the source, a tag
+// key or value at the same index) is not checked again, and neither are the tag keys for
+// duplicates when they are prev's. In a stream of metrics most of these repeat, and checking them
+// was most of the cost of validating one.
+//
+// prev must be nil or a metric that Validate (or ValidateAfter) accepted under the same limits
+// and that has not changed since: with any other prev, an invalid string equal to prev's passes.
 func (m *Metric) ValidateAfter(prev *Metric, l RecordLimits) error {
 	l.fillDefaults()
 	if prev == nil {

@@ -218,6 +218,40 @@ func fieldOf(err error) string {
 	return ""
 }
 
+// TestValidateAfter: the cases where skipping the strings equal to prev's could go wrong.
+func TestValidateAfter(t *testing.T) {
+	prev := Metric{Name: "n", Kind: Gauge, Tags: []Tag{{"a", "1"}, {"b", "2"}}, Source: "s"}
+	for _, tc := range []struct {
+		name  string
+		tags  []Tag
+		edit  func(*Metric)
+		want  error
+		field string
+	}{
+		{name: "same keys, other values", tags: []Tag{{"a", "3"}, {"b", "4"}}},
+		{name: "a changed key equal to another", tags: []Tag{{"a", "1"}, {"a", "2"}}, want: ErrDuplicateTag, field: "tags[1].key"},
+		{name: "keys swapped", tags: []Tag{{"b", "2"}, {"a", "1"}}},
+		{name: "fewer tags", tags: []Tag{{"a", "1"}}},
+		{name: "one more, a duplicate", tags: []Tag{{"a", "1"}, {"b", "2"}, {"b", "3"}}, want: ErrDuplicateTag, field: "tags[2].key"},
+		{name: "a bad value", tags: []Tag{{"a", "\xff"}, {"b", "2"}}, want: ErrInvalidUTF8, field: "tags[0].value"},
+		{name: "an empty key", tags: []Tag{{"", "1"}, {"b", "2"}}, want: ErrEmptyTagKey, field: "tags[0].key"},
+		{name: "an empty name", tags: prev.Tags, edit: func(m *Metric) { m.Name = "" }, want: ErrEmptyName, field: "name"},
+		{name: "a bad source", tags: prev.Tags, edit: func(m *Metric) { m.Source = "\xff" }, want: ErrInvalidUTF8, field: "source"},
+	} {
+		m := prev
+		m.Tags = tc.tags
+		if tc.edit != nil {
+			tc.edit(&m)
+		}
+		for _, p := range []*Metric{&prev, nil} {
+			err := m.ValidateAfter(p, RecordLimits{})
+			if !errors.Is(err, tc.want) || tc.want == nil && err != nil || fieldOf(err) != tc.field {
+				t.Errorf("%s (prev %v): ValidateAfter = %v (field %q), want %v on %q", tc.name, p != nil, err, fieldOf(err), tc.want, tc.field)
+			}
+		}
+	}
+}
+
 func TestKindAndSeverityNames(t *testing.T) {
 	if Counter.String() != "counter" || Gauge.String() != "gauge" || Histogram.String() != "histogram" || MetricKind(9).String() != "MetricKind(9)" {
 		t.Error("MetricKind.String")
