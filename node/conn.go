@@ -453,7 +453,31 @@ func (c *Conn) shutdown(reason error) {
 	c.space.Broadcast()
 	c.mu.Unlock()
 	c.doneOnce.Do(func() { close(c.done) })
-	c.net.Close()
+	c.closeNet()
+}
+
+// tlsCloseWait bounds how long closing a TLS connection waits for its close_notify to be written.
+const tlsCloseWait = 250 * time.Millisecond
+
+// closeNet closes the connection. Under TLS, closing sends a close_notify, which crypto/tls lets
+// wait up to 5 s for room in a socket that a peer no longer reads: past tlsCloseWait the socket
+// underneath is closed, which ends that wait at once.
+func (c *Conn) closeNet() {
+	if c.rawNet == nil || c.rawNet == c.net {
+		c.net.Close()
+		return
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		c.net.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(tlsCloseWait):
+		c.rawNet.Close()
+		<-closed
+	}
 }
 
 // ---- reading ----
