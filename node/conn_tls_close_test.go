@@ -95,7 +95,8 @@ func TestConnTLSCloseNotifiesAReadingPeer(t *testing.T) {
 		n, _ := io.Copy(io.Discard, peer.NetConn()) // the raw bytes: a bare close sends none
 		read <- n
 	}()
-	terminateWithin(t, c, served, tlsCloseWait)
+	time.Sleep(50 * time.Millisecond) // the peer waits in its read
+	terminateWithin(t, c, served, time.Second)
 	select {
 	case n := <-read:
 		require.Positive(t, n, "the peer saw the connection end without a close_notify")
