@@ -167,10 +167,5 @@ func TestHostRun(t *testing.T) {
 	go func() { done <- h.Run(ctx) }()
 	require.Eventually(t, func() bool { return len(sink.records()) >= 9 }, 5*time.Second, 5*time.Millisecond)
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	requireReturnsNil(t, done, 5*time.Second, "Run, after cancel,")
 }

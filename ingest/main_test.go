@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/pharos-node/pharos-node/etf"
@@ -64,3 +65,14 @@ func (s *memSink) alerts() []etf.Alert {
 func fixedClock() time.Time { return time.UnixMilli(1_700_000_000_000) }
 
 const fixedMs = 1_700_000_000_000
+
+// requireReturnsNil waits up to within for what (Serve, Run) to return on done, and requires nil.
+func requireReturnsNil(t *testing.T, done <-chan error, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(within):
+		t.Fatal(what + " did not return")
+	}
+}

@@ -251,12 +251,7 @@ func TestScraperRun(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	require.Eventually(t, func() bool { return hits[0].Load() >= 3 && hits[1].Load() >= 3 }, 5*time.Second, 5*time.Millisecond)
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	requireReturnsNil(t, done, 5*time.Second, "Run, after cancel,")
 	assert.GreaterOrEqual(t, len(sink.records()), 6)
 }
 

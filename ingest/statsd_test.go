@@ -297,12 +297,7 @@ func TestStatsDUDP(t *testing.T) {
 	assert.Equal(t, []string{"req", "req", "temp", "lat"}, names)
 
 	cancel()
-	select {
-	case err := <-served:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after cancel")
-	}
+	requireReturnsNil(t, served, 5*time.Second, "Serve, after cancel,")
 }
 
 func TestStatsDListenAndServe(t *testing.T) {
@@ -371,10 +366,5 @@ func TestStatsDServeStopsDuringReadErrors(t *testing.T) {
 	go func() { done <- s.Serve(ctx, &flakyPacketConn{failures: 1 << 30}) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(2 * time.Second):
-		t.Fatal("Serve did not stop")
-	}
+	requireReturnsNil(t, done, 2*time.Second, "Serve, cancelled during read errors,")
 }
