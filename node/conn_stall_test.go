@@ -41,6 +41,12 @@ func (p *peer) tickEvery(t *testing.T, d time.Duration) {
 func fillBuffer(t *testing.T, c *Conn, p *peer) {
 	t.Helper()
 	p.conn.SetReadDeadline(time.Now().Add(-time.Second)) // the peer reads nothing more
+	fillUntilFull(t, c)
+}
+
+// fillUntilFull sends to c, whose peer reads nothing, until a fast-path send finds no room.
+func fillUntilFull(t *testing.T, c *Conn) {
+	t.Helper()
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -71,13 +70,7 @@ func terminateWithin(t *testing.T, c *Conn, served chan error, max time.Duration
 func TestConnTLSEndsAtOnceWhenThePeerStoppedReading(t *testing.T) {
 	t.Run("writer blocked on the socket", func(t *testing.T) {
 		c, _, served := tlsPair(t, 64)
-		var err error
-		for i := 0; i < 1000 && err == nil; i++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			err = c.SendBinary(ctx, local, "pharos_brain", []byte("0123456789"))
-			cancel()
-		}
-		require.ErrorIs(t, err, ErrSendBufferFull, "the writer is blocked on the socket")
+		fillUntilFull(t, c) // the writer is blocked on the socket
 		terminateWithin(t, c, served, time.Second)
 	})
 	t.Run("writer idle", func(t *testing.T) { // only the close_notify would wait
