@@ -235,16 +235,18 @@ func (l *Log) Trim(upToSeq uint64) error {
 		}
 	}
 	l.advanceTrimLocked()
+	l.deleteTrimmedLocked()
+	l.fixCursorLocked()
+	l.releaseTailLocked()
 	if l.tail.releaseOnTrim {
+		// After the tail let go of what lies before the trim point: the lent arenas it
+		// retired just now are free at once, not at the next Trim.
 		l.tail.releaseTrimmed(l.trimmedSeq, func(a *writeArena) {
 			if l.cur.winArena == a {
 				l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena = nil, 0, false, nil
 			}
 		})
 	}
-	l.deleteTrimmedLocked()
-	l.fixCursorLocked()
-	l.releaseTailLocked()
 	return l.persistTrimLocked()
 }
 

@@ -48,8 +48,8 @@ type tail struct {
 	limit  int64
 	size   int64
 	chunks []tailChunk
-	arena  *writeArena // the write buffer's
-	spare  *writeArena // free for the write buffer
+	arena  *writeArena   // the write buffer's
+	spares []*writeArena // free for the write buffer, at most maxSpares
 
 	// With WithReadsReleasedByTrim: lending holds the arenas the Read in progress lent, and
 	// retired the lent arenas the tail let go of, waiting for a Trim through their lentThrough
@@ -58,6 +58,13 @@ type tail struct {
 	lending       []*writeArena
 	retired       []*writeArena
 }
+
+// maxSpares bounds the free arenas kept for the write buffer. One was not enough: a Trim that
+// covers several lent arenas frees them together, and the writes that follow need as many
+// before the next Trim. Of 190 arenas the write buffer took in a 1M-record acked send with the
+// default sizes, 83 were new with one spare, 30 with two, 5 with four, and the sender's CPU per
+// record fell by about a tenth (0.81 - 0.82 against 0.68 - 0.75 µs, alternating runs).
+const maxSpares = 4
 
 // maxRetired bounds the lent arenas kept for use again after a Trim.
 const maxRetired = 8
@@ -71,8 +78,9 @@ const writeBufferSize = 1 << 20
 func (t *tail) grow(buf []byte, n, size int) []byte {
 	need := len(buf) + n
 	old := t.arena
-	if t.spare != nil && len(t.spare.b) >= need {
-		t.arena, t.spare = t.spare, nil
+	if i := slices.IndexFunc(t.spares, func(a *writeArena) bool { return len(a.b) >= need }); i >= 0 {
+		t.arena = t.spares[i]
+		t.spares = slices.Delete(t.spares, i, i+1)
 	} else {
 		t.arena = &writeArena{b: make([]byte, max(size, 2*need))}
 	}
@@ -97,8 +105,19 @@ func (t *tail) free(a *writeArena) {
 		}
 		return
 	}
-	if t.spare == nil || len(t.spare.b) < len(a.b) {
-		t.spare = a
+	if len(t.spares) < maxSpares {
+		t.spares = append(t.spares, a)
+		return
+	}
+	// All places taken: a replaces the smallest spare if it is larger.
+	small := 0
+	for i, s := range t.spares {
+		if len(s.b) < len(t.spares[small].b) {
+			small = i
+		}
+	}
+	if len(t.spares[small].b) < len(a.b) {
+		t.spares[small] = a
 	}
 }
 

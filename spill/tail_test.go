@@ -492,3 +492,65 @@ func readBoth(t *testing.T, fast, slow *Log, n int) []Record {
 	checkSame(t, a, b)
 	return a
 }
+
+// TestTrimFreesSeveralArenas: when one Trim releases several lent arenas at once (an ack that
+// covers batches read from arenas the tail has let go of meanwhile), the writes that follow use
+// them all again before taking a new one. (With one spare kept, only the first was used again:
+// of the 190 arenas a 1M-record acked send took, 83 were new.)
+func TestTrimFreesSeveralArenas(t *testing.T) {
+	// Arenas of 2 KiB (a quarter of the tail), flushed every 600 bytes.
+	l := mustOpen(t, memDir(t), small(WithSync(SyncNever), WithTailBytes(8192), WithFlushBytes(600), WithReadsReleasedByTrim())...)
+	defer l.Close()
+	current := func() *writeArena {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.tail.arena
+	}
+	retired := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.tail.retired)
+	}
+	// Append and read (lending every arena), trimming nothing, until the tail has let go of
+	// three lent arenas; then trim through everything read, which frees those three.
+	next, lastRead := 0, uint64(0)
+	before := map[*writeArena]bool{}
+	for retired() < 3 {
+		if _, err := l.Append(payload(next)); err != nil {
+			t.Fatal(err)
+		}
+		next++
+		got, err := l.Read(nil, 1)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Read: %v, %v", got, err)
+		}
+		lastRead = got[0].Seq
+		before[current()] = true
+		if next > 10_000 {
+			t.Fatal("the tail let go of no lent arena")
+		}
+	}
+	if err := l.Trim(lastRead); err != nil {
+		t.Fatal(err)
+	}
+	if n := retired(); n != 0 {
+		t.Fatalf("%d arenas still retired after a Trim through every record read", n)
+	}
+	// Appending on, with no Trim that could free anything more, the next three arenas the
+	// write buffer takes are freed ones.
+	var taken []*writeArena
+	for len(taken) < 4 {
+		if _, err := l.Append(payload(next)); err != nil {
+			t.Fatal(err)
+		}
+		next++
+		if a := current(); len(taken) == 0 || taken[len(taken)-1] != a {
+			taken = append(taken, a)
+		}
+	}
+	for i, a := range taken[1:] { // taken[0] is the arena the buffer was already in
+		if !before[a] {
+			t.Fatalf("arena %d taken after the Trim is a new one, not one the Trim freed", i+1)
+		}
+	}
+}
