@@ -272,6 +272,7 @@ type ackHarness struct {
 	metrics *Metrics
 	manager *Manager
 	inbox   *Inbox // for deliverTaken
+	stored  func(records [][]byte)
 }
 
 // ackedTestConfig: batches of 4, 10 ms delay, a window of 2, 1 s ack
@@ -305,6 +306,7 @@ func (h *ackHarness) build() *Manager {
 		Rand:         fixedRand{frac: 0.5},
 		Metrics:      h.metrics,
 		Inbox:        h.inbox,
+		Stored:       h.stored,
 		Timers: func(after time.Duration, id TimeoutID) func() bool {
 			timer := h.clock.AfterFunc(after, func() { m.Fire(id) })
 			return timer.Stop

@@ -449,6 +449,65 @@ func TestAckedTakeInbox(t *testing.T) {
 	}
 }
 
+// TestAckedStoredReleasesTaken: in the acknowledged mode TakeInbox hands
+// every record it took to ManagerOptions.Stored, once, in order, refused ones
+// included, after the log stored them; what the caller then writes over their
+// memory reaches neither the log nor the Brain.
+func TestAckedStoredReleasesTaken(t *testing.T) {
+	log := &watchedLog{SeqLog: newMemLog(t, 100), refuse: "bad"}
+	h := newAckHarness(t, ackedTestConfig(), log, newFakeNet(), newFakeClock(), nil)
+	var released []string
+	h.stored = func(records [][]byte) {
+		for _, r := range records {
+			released = append(released, string(r))
+			for i := range r {
+				r[i] = 'X' // the caller's next records
+			}
+		}
+	}
+	h.manager = h.build()
+	h.startSynced()
+	h.deliverTaken("a", "b", "bad", "c", "d", "e")
+	h.deliverTaken("f")
+	if want := []string{"a", "b", "bad", "c", "d", "e", "f"}; !slices.Equal(released, want) {
+		t.Fatalf("released %q, want %q", released, want)
+	}
+	for range 3 {
+		h.net.exchange(h.manager)
+	}
+	h.clock.Advance(10 * time.Millisecond) // the last partial batch
+	h.net.exchange(h.manager)
+	if got, want := h.net.processed(h.log.SourceID()), []string{"a", "b", "c", "d", "e", "f"}; !slices.Equal(got, want) {
+		t.Fatalf("processed %q, want %q", got, want)
+	}
+}
+
+// TestUnackedNeverReleases: the unacknowledged modes' ring keeps the records
+// themselves, so ManagerOptions.Stored is never called there.
+func TestUnackedNeverReleases(t *testing.T) {
+	in, err := NewInbox(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	m, err := NewManager(ManagerOptions{Config: actorConfig(), Transport: newFakeSink(), Ring: newFakeRing(1000), Inbox: in,
+		Stored: func([][]byte) { called = true },
+		Timers: func(time.Duration, TimeoutID) func() bool { return func() bool { return true } }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	for _, r := range recs("r", 3) {
+		if err := in.put([]byte(r), func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.TakeInbox()
+	if called {
+		t.Fatal("Stored called in the unacknowledged mode")
+	}
+}
+
 // watchedLog is a SeqLog that refuses the record refuse and calls onAppend
 // before storing each record.
 type watchedLog struct {

@@ -53,6 +53,9 @@ type ActorOptions struct {
 	// makes Ergo drop what else arrives, the Brain's acks among them
 	// (TestActorAckedFloodKeepsAcks), and costs ~0.7 µs more per record.
 	Inbox *Inbox
+	// Stored is ManagerOptions.Stored: called in the acknowledged mode
+	// with the records taken from Inbox once the Log has copied them.
+	Stored func(records [][]byte)
 }
 
 // Validate checks what can be checked before spawning.
@@ -235,6 +238,7 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				Metrics:      opts.Metrics,
 				Timers:       timers,
 				Inbox:        opts.Inbox,
+				Stored:       opts.Stored,
 			})
 		},
 		OnTerminate: func(r Runnable[ManagerEvent], reason error) {

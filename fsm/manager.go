@@ -144,6 +144,13 @@ type ManagerOptions struct {
 	// Inbox, optional, is where the actor's handle queues records; Start
 	// and TakeInbox deliver what it holds.
 	Inbox *Inbox
+	// Stored, optional, is called in the acknowledged mode by TakeInbox
+	// with the records it took, once the Log has stored (or refused) them
+	// all: the manager then refers to none of their bytes, and the caller
+	// may write new records there. The Log must copy what Append stores,
+	// as MemoryLog and the spill directory's adapter do. Never called in
+	// the unacknowledged modes, whose ring keeps the records themselves.
+	Stored func(records [][]byte)
 }
 
 // Stats are plain counters for tests and diagnostics (the metrics hold the
@@ -173,6 +180,7 @@ type Manager struct {
 	machine *Machine[State, *connData, ManagerEvent]
 	data    *connData
 	inbox   *Inbox
+	stored  func(records [][]byte) // ManagerOptions.Stored, acked mode only
 }
 
 // connData is the machine's data.
@@ -293,7 +301,11 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{machine: machine, data: d, inbox: opts.Inbox}, nil
+	m := &Manager{machine: machine, data: d, inbox: opts.Inbox}
+	if d.acked != nil {
+		m.stored = opts.Stored
+	}
+	return m, nil
 }
 
 // Start enters Disconnected and casts the first Tick, so the first
@@ -320,7 +332,11 @@ func (m *Manager) TakeInbox() {
 	}
 	if m.data.acked != nil {
 		// One event for all: the per-event dispatch cost more than storing a record.
+		// The machine handles it before Cast returns; the log copied what it stored.
 		m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records})
+		if m.stored != nil {
+			m.stored(records)
+		}
 	} else {
 		for _, r := range records {
 			m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})

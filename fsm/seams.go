@@ -141,8 +141,10 @@ type AckTransport interface {
 type SeqLog interface {
 	// SourceID is the sender identity sent in every batch.
 	SourceID() string
-	// Append stores rec and returns its sequence number. An error (full,
-	// disk refused) means rec was not stored.
+	// Append stores a copy of rec and returns its sequence number. An error
+	// (full, disk refused) means rec was not stored. The log keeps nothing
+	// of rec itself: with ManagerOptions.Stored its memory is written
+	// again once Append has returned.
 	Append(rec []byte) (seq uint64, err error)
 	// Read appends up to max records that follow the cursor to dst, oldest
 	// first, and moves the cursor past them. No records and a nil error
