@@ -203,6 +203,10 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	if opts.Mode == ModeAcked {
 		aopts.Config.Delivery = fsm.DeliveryAcked
 		aopts.NewAckTransport = brain.NewAckTransport
+		// The manager copies every record it takes into its log (the spill directory's or the
+		// RAM log) and then hands it back: the arena carves new records from its memory.
+		a.arena.recycle = true
+		aopts.Stored = a.arena.release
 		if a.spill != nil {
 			tier, err := NewSeqTier(a.spill, opts.Logger)
 			if err != nil {

@@ -1,11 +1,19 @@
 package agent
 
-import "sync"
+import (
+	"slices"
+	"sync"
+	"unsafe"
+)
 
 // Sizes of the record arena.
 const (
 	arenaChunkBytes = 64 << 10 // one allocation for about 400 typical records
 	arenaMaxRecord  = 4 << 10  // a larger record gets an allocation of its own
+	// With recycling: the chunks followed for released records besides the current one (4 MiB;
+	// an older one is left to the garbage collector), and the free chunks kept for use again.
+	arenaMaxHeld = 64
+	arenaMaxFree = 32
 )
 
 // recordArena is the memory encoded records live in, carved from 64 KiB chunks: one allocation
@@ -13,15 +21,107 @@ const (
 // per-record allocation (with its zeroing and the collector's share) at about a tenth of the
 // sender's CPU.
 //
-// A record handed out is never written again: its slice is capped at its length, so an append
-// to it copies. A chunk is garbage once every record in it is. Records leave the connection
-// manager oldest first (acknowledged, evicted from the ring) or are copied (into the spill log,
-// into the acked mode's RAM log, which refuses the newest records when full and so keeps its
-// own blocks rather than its callers' memory), so at most a chunk or two is held beyond the
-// records themselves. Records over arenaMaxRecord get an allocation of their own.
+// A record handed out is never written again while it may be in use: its slice is capped at its
+// length, so an append to it copies. A chunk is garbage once every record in it is. Records
+// leave the connection manager oldest first (acknowledged, evicted from the ring) or are copied
+// (into the spill log, into the acked mode's RAM log, which refuses the newest records when full
+// and so keeps its own blocks rather than its callers' memory), so at most a chunk or two is held
+// beyond the records themselves. Records over arenaMaxRecord get an allocation of their own.
+//
+// With recycle (the acknowledged mode), the connection manager hands back the records it took
+// once its log has copied them (fsm.ManagerOptions.Stored, calling release), and a chunk all of
+// whose records came back is carved again instead of a new one: in a 1M-record acked send in
+// RAM, the sender's CPU per record fell from 0.57 - 0.76 to 0.40 - 0.45 µs (fresh chunks cost
+// their zeroing, cache misses and the collector). A record that never comes back (refused by the
+// inbox, say) only keeps its chunk from being used again.
 type recordArena struct {
 	mu    sync.Mutex
 	chunk []byte // len: the bytes handed out; cap: the chunk
+
+	recycle bool         // set before the first encode, never changed
+	refs    int          // records carved from chunk and not released
+	held    []*heldChunk // earlier chunks with records not released, oldest first
+	free    [][]byte     // chunks all of whose records were released (len 0)
+	lastHit *heldChunk   // the held chunk release found last
+}
+
+// heldChunk is a full chunk some of whose records are not released yet.
+type heldChunk struct {
+	b    []byte
+	refs int
+}
+
+// holds reports whether rec's bytes lie in chunk (the capacity of a whole chunk).
+func holds(chunk, rec []byte) bool {
+	if cap(chunk) == 0 || cap(rec) == 0 {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(chunk[:cap(chunk)])))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(rec)))
+	return p-base < uintptr(cap(chunk)) // unsigned: false below base too
+}
+
+// release takes back records carved from the arena that nobody uses any more (and ignores any
+// other slice). Each record must be released at most once, and only when nothing refers to its
+// bytes: they are written over once all of their chunk's records are back.
+func (a *recordArena) release(records [][]byte) {
+	if !a.recycle {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range records {
+		if holds(a.chunk, r) {
+			a.refs--
+			continue
+		}
+		h := a.lastHit
+		if h == nil || !holds(h.b, r) {
+			i := slices.IndexFunc(a.held, func(h *heldChunk) bool { return holds(h.b, r) })
+			if i < 0 {
+				continue // a record of its own, or of a chunk no longer followed
+			}
+			h = a.held[i]
+		}
+		a.lastHit = h
+		if h.refs--; h.refs == 0 {
+			a.held = slices.DeleteFunc(a.held, func(x *heldChunk) bool { return x == h })
+			a.lastHit = nil
+			a.keepFree(h.b)
+		}
+	}
+}
+
+// keepFree keeps chunk for use again, if there is room.
+func (a *recordArena) keepFree(chunk []byte) {
+	if len(a.free) < arenaMaxFree {
+		a.free = append(a.free, chunk[:0])
+	}
+}
+
+// nextChunk replaces the current chunk, which has no room left, by a free one or a new one.
+func (a *recordArena) nextChunk() {
+	if a.recycle && cap(a.chunk) > 0 {
+		if a.refs == 0 {
+			a.keepFree(a.chunk)
+		} else {
+			if len(a.held) == arenaMaxHeld {
+				if a.lastHit == a.held[0] {
+					a.lastHit = nil
+				}
+				a.held = slices.Delete(a.held, 0, 1) // no longer followed: garbage once its records are
+			}
+			a.held = append(a.held, &heldChunk{b: a.chunk, refs: a.refs})
+		}
+	}
+	a.refs = 0
+	if n := len(a.free); n > 0 {
+		a.chunk = a.free[n-1]
+		a.free[n-1] = nil
+		a.free = a.free[:n-1]
+		return
+	}
+	a.chunk = make([]byte, 0, arenaChunkBytes)
 }
 
 // encode appends a record of at most size bytes (etf.MetricSize, etf.AlertSize; -1 for a
@@ -52,7 +152,7 @@ func (a *recordArena) encodeLocked(size int, appendRecord func(dst []byte) ([]by
 	carved := size > 0 && size <= arenaMaxRecord
 	if carved {
 		if cap(a.chunk)-len(a.chunk) < size {
-			a.chunk = make([]byte, 0, arenaChunkBytes)
+			a.nextChunk()
 		}
 		dst = a.chunk[len(a.chunk):len(a.chunk):cap(a.chunk)]
 	} else {
@@ -65,6 +165,7 @@ func (a *recordArena) encodeLocked(size int, appendRecord func(dst []byte) ([]by
 	if carved && &rec[:1][0] == &dst[:1][0] {
 		// Encoded in place: the bytes are now the record's.
 		a.chunk = a.chunk[:len(a.chunk)+len(rec)]
+		a.refs++
 	} // else the record is its own (size was wrong and the encoder allocated, or too large)
 	return rec[:len(rec):len(rec)], nil
 }

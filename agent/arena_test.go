@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 
 	"github.com/pharos-node/pharos-node/etf"
 )
@@ -111,4 +114,92 @@ func TestRecordArenaEncodeEachStopsAtARefusal(t *testing.T) {
 	require.Len(t, recs, 1)
 	exp, _ := etf.AppendMetric(nil, &ms[0])
 	require.Equal(t, exp, recs[0])
+}
+
+// A recycling arena's stream (encode, hand over, release once copied, as the acknowledged mode
+// runs) carves every record from the same few chunks however long it runs, and each record keeps
+// its bytes until it is released.
+func TestRecordArenaRecyclesReleasedChunks(t *testing.T) {
+	a := recordArena{recycle: true}
+	chunks := map[*byte]bool{}
+	var pending, want [][]byte
+	for i := range 50_000 {
+		m := arenaMetric(i, i%40)
+		rec := encodeInArena(t, &a, m)
+		chunks[unsafe.SliceData(a.chunk[:cap(a.chunk)])] = true
+		exp, err := etf.AppendMetric(nil, &m)
+		require.NoError(t, err)
+		pending, want = append(pending, rec), append(want, exp)
+		if len(pending) == 256 { // a take of the manager's
+			for k := range pending {
+				require.Equal(t, want[k], pending[k], "record %d of the take changed before its release", k)
+			}
+			a.release(pending)
+			pending, want = pending[:0], want[:0]
+		}
+	}
+	require.LessOrEqual(t, len(chunks), 3, "chunks carved in a stream of 50,000 records")
+
+	// Without recycle (the unacknowledged modes, whose ring keeps the records), release is a
+	// no-op: nothing is ever written again.
+	var b recordArena
+	first := encodeInArena(t, &b, arenaMetric(0, 0))
+	exp := append([]byte(nil), first...)
+	b.release([][]byte{first})
+	for i := range 2000 {
+		encodeInArena(t, &b, arenaMetric(i+1, 30))
+	}
+	require.Equal(t, exp, first)
+}
+
+// Property: whatever the order records are released in, and whether they ever are, a record not
+// released keeps its bytes, and a released chunk is carved again only once all its records are
+// back. Records larger than arenaMaxRecord and slices not from the arena are ignored by release.
+func TestRecordArenaRecycleProperty(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		a := recordArena{recycle: true}
+		type live struct {
+			rec, want []byte
+		}
+		var held []live // handed out, not released
+		check := func() {
+			for k, l := range held {
+				if !bytes.Equal(l.rec, l.want) {
+					rt.Fatalf("record %d not released, but its bytes changed", k)
+				}
+			}
+		}
+		n := 0
+		rt.Repeat(map[string]func(*rapid.T){
+			"encode": func(rt *rapid.T) {
+				k := rapid.IntRange(1, 40).Draw(rt, "records")
+				pad := rapid.SampledFrom([]int{0, 30, 900, 3000, arenaMaxRecord}).Draw(rt, "pad")
+				for range k {
+					m := arenaMetric(n, pad)
+					n++
+					rec, err := a.encode(etf.MetricSize(&m), func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, &m) })
+					if err != nil {
+						rt.Fatal(err)
+					}
+					held = append(held, live{rec, append([]byte(nil), rec...)})
+				}
+			},
+			"release": func(rt *rapid.T) {
+				if len(held) == 0 {
+					rt.Skip("nothing held")
+				}
+				// Any subset, in any order; the rest stays held (some forever).
+				k := rapid.IntRange(1, len(held)).Draw(rt, "released")
+				perm := rapid.Permutation(held).Draw(rt, "order")
+				out := make([][]byte, 0, k+1)
+				for _, l := range perm[:k] {
+					out = append(out, l.rec)
+				}
+				out = append(out, []byte("not from the arena"))
+				a.release(out)
+				held = perm[k:]
+			},
+			"": func(rt *rapid.T) { check() },
+		})
+	})
 }
