@@ -29,7 +29,11 @@ import (
 //     the clock starts, one message per record, timed until a call to the Brain returns (the
 //     Brain takes its mailbox in order, so every record was processed by then);
 //   - acked_null: `send --mode acked` with a spill directory to a process on the Brain's node
-//     that acknowledges every batch without looking at it: the sender's own ceiling.
+//     that acknowledges every batch without looking at it: the sender's own ceiling;
+//   - beam_acked: an Erlang client node sending the same records as pharos_batch messages of
+//     1,000 payloads, encoded before the clock starts, with a window of 8 batches in flight, timed
+//     until the Brain acknowledges the last: the Brain's own ceiling in acked mode, with a sender
+//     that does next to nothing.
 //
 // Each iteration sends PHAROS_BENCH_COUNT records (default 200,000) per variant; the metrics
 // are the totals. It prints the ratios, and for each variant the CPU per record of the sender
@@ -45,7 +49,7 @@ func BenchmarkAckedThroughput(b *testing.B) {
 	// heaps and tables, and runs 10-25% slower than the next ones.
 	benchAckedSend(b, brain, min(n, 100_000), "bench-warmup-disk", true)
 	benchAckedSend(b, brain, min(n, 100_000), "bench-warmup-ram", false)
-	var res [5]benchResult // acked, acked_ram, payload, beam, acked_null
+	var res [6]benchResult // acked, acked_ram, payload, beam, acked_null, beam_acked
 	total := 0
 	for i := 0; b.Loop(); i++ {
 		total += n
@@ -59,19 +63,24 @@ func BenchmarkAckedThroughput(b *testing.B) {
 		res[3].add(benchBEAMSend(b, brain, n, fmt.Sprintf("bench-beam-%d", i)))
 		settle()
 		res[4].add(benchAckedNull(b, brain, n))
+		settle()
+		res[5].add(benchBEAMBatches(b, brain, n, fmt.Sprintf("bench-beam-acked-%d", i)))
 	}
 	rate := func(r benchResult) float64 { return float64(total) / r.wall.Seconds() }
-	acked, ram, payload, beam, null := rate(res[0]), rate(res[1]), rate(res[2]), rate(res[3]), rate(res[4])
+	acked, ram, payload, beam, null, beamAcked := rate(res[0]), rate(res[1]), rate(res[2]), rate(res[3]), rate(res[4]), rate(res[5])
 	b.ReportMetric(acked, "acked_rec/s")
 	b.ReportMetric(ram, "acked_ram_rec/s")
 	b.ReportMetric(payload, "payload_rec/s")
 	b.ReportMetric(beam, "beam_rec/s")
 	b.ReportMetric(null, "acked_null_rec/s")
+	b.ReportMetric(beamAcked, "beam_acked_rec/s")
+	b.ReportMetric(beamAcked/payload, "beam_acked/payload")
+	b.ReportMetric(acked/beamAcked, "acked/beam_acked")
 	b.ReportMetric(acked/payload, "acked/payload")
 	b.ReportMetric(acked/beam, "acked/beam")
 	perRecord := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(total) }
 	var cpu strings.Builder
-	for i, v := range []string{"acked", "acked_ram", "payload", "beam"} {
+	for i, v := range []string{"acked", "acked_ram", "payload", "beam", "acked_null", "beam_acked"} {
 		sender, brainCPU := perRecord(res[i].sender), perRecord(res[i].brain)
 		b.ReportMetric(sender, v+"_sender_cpu_us/rec")
 		b.ReportMetric(brainCPU, v+"_brain_cpu_us/rec")
@@ -79,6 +88,8 @@ func BenchmarkAckedThroughput(b *testing.B) {
 	}
 	b.Logf("OTP %s, %d records per variant: acked %.0f/s, acked (RAM) %.0f/s, payload %.0f/s, BEAM sender %.0f/s; acked/payload %.1fx, acked/BEAM %.1fx; acked into a sink that does not process: %.0f/s",
 		brain.Release.Version, total, acked, ram, payload, beam, acked/payload, acked/beam, null)
+	b.Logf("the Brain's ceiling in acked mode, fed pre-encoded batches by an Erlang node: %.0f/s, %.1fx payload (10x payload is %.0f/s); acked reaches %.0f%% of it",
+		beamAcked, beamAcked/payload, 10*payload, 100*acked/beamAcked)
 	b.Logf("CPU per record, sender + Brain node, in µs%s", cpu.String())
 }
 
@@ -184,6 +195,53 @@ func benchPayloadSend(b *testing.B, brain *erltest.Brain, n int, src string) ben
 	return benchResult{wall: d, sender: seconds(sum.CPUSeconds), brain: brainCPU}
 }
 
+// benchBEAMBatches sends n records from an Erlang client node as acked-mode batches of 1,000,
+// 8 in flight, and returns the time until the Brain acknowledges the last.
+func benchBEAMBatches(b *testing.B, brain *erltest.Brain, n int, src string) benchResult {
+	b.Helper()
+	brain0 := brain.CPUTime()
+	out := brain.Client(fmt.Sprintf(`
+		N = %d, K = 1000, Src = <<"%s">>,
+		M = fun(S) -> {metric, <<"pharos.synthetic">>, gauge, float(S),
+		               [{<<"host">>, <<"pharos-send">>}, {<<"seq">>, integer_to_binary(S)}],
+		               erlang:system_time(millisecond), Src} end,
+		Batches = [{pharos_batch, self(), Src, F, [term_to_binary(M(S)) || S <- lists:seq(F, min(F + K, N) - 1)]}
+		           || F <- lists:seq(0, N - 1, K)],
+		statistics(runtime),
+		T0 = erlang:monotonic_time(microsecond),
+		Send = fun Loop([], 0) -> ok;
+		           Loop([B | Bs], InFlight) when InFlight < 8 -> Brain ! B, Loop(Bs, InFlight + 1);
+		           Loop(Bs, InFlight) -> receive {pharos_ack, Src, _} -> Loop(Bs, InFlight - 1) after 300000 -> exit(no_ack) end
+		       end,
+		ok = Send(Batches, 0),
+		T1 = erlang:monotonic_time(microsecond),
+		{_, CpuMs} = statistics(runtime),
+		io:format("beam_us=~p cpu_ms=~p~n", [T1 - T0, CpuMs])`, n, src))
+	brainCPU := brain.CPUTime() - brain0
+	us, cpuMs := clientTimes(b, out)
+	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
+		b.Fatalf("Brain: %+v", s)
+	}
+	return benchResult{wall: time.Duration(us * float64(time.Microsecond)), sender: seconds(cpuMs / 1000), brain: brainCPU}
+}
+
+// clientTimes reads the beam_us= and cpu_ms= a client node printed.
+func clientTimes(b *testing.B, out string) (us, cpuMs float64) {
+	b.Helper()
+	for _, f := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(f, "beam_us="); ok {
+			us, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(f, "cpu_ms="); ok {
+			cpuMs, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if us == 0 {
+		b.Fatalf("BEAM sender: %q", out)
+	}
+	return us, cpuMs
+}
+
 func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) benchResult {
 	b.Helper()
 	// The client node's own CPU is statistics(runtime) around the send (its start and the
@@ -203,18 +261,7 @@ func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) benchR
 		{_, CpuMs} = statistics(runtime),
 		io:format("beam_us=~p cpu_ms=~p~n", [T1 - T0, CpuMs])`, n, src))
 	brainCPU := brain.CPUTime() - brain0
-	var us, cpuMs float64
-	for _, f := range strings.Fields(out) {
-		if v, ok := strings.CutPrefix(f, "beam_us="); ok {
-			us, _ = strconv.ParseFloat(v, 64)
-		}
-		if v, ok := strings.CutPrefix(f, "cpu_ms="); ok {
-			cpuMs, _ = strconv.ParseFloat(v, 64)
-		}
-	}
-	if us == 0 {
-		b.Fatalf("BEAM sender: %q", out)
-	}
+	us, cpuMs := clientTimes(b, out)
 	if s := brain.Stats().Sources[src]; !s.Exactly(int64(n)) {
 		b.Fatalf("Brain: %+v", s)
 	}

@@ -181,6 +181,7 @@ func main() {
 		for _, c := range []struct{ unit, label string }{
 			{"acked_rec/s", "acked (spill)"}, {"acked_ram_rec/s", "acked (RAM)"},
 			{"payload_rec/s", "payload"}, {"beam_rec/s", "BEAM sender"},
+			{"beam_acked_rec/s", "BEAM sender, acked batches"},
 		} {
 			if v, ok := t.get("cmd/pharos-node", ack, c.unit); ok {
 				parts = append(parts, c.label+" "+num(v))
@@ -194,6 +195,7 @@ func main() {
 		parts = parts[:0]
 		for _, c := range []struct{ unit, label string }{
 			{"acked", "acked (spill)"}, {"acked_ram", "acked (RAM)"}, {"payload", "payload"}, {"beam", "BEAM sender"},
+			{"beam_acked", "BEAM sender, acked batches"},
 		} {
 			sender, ok1 := t.get("cmd/pharos-node", ack, c.unit+"_sender_cpu_us/rec")
 			brain, ok2 := t.get("cmd/pharos-node", ack, c.unit+"_brain_cpu_us/rec")
