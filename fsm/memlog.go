@@ -42,7 +42,8 @@ type MemoryLog struct {
 	// in and are trimmed in order, and nobody uses a record's bytes once it
 	// is trimmed (SeqLog.Read), so a block all of whose records are trimmed
 	// is filled again (at most memFreeBlocks are kept for that) instead of
-	// a new one: fresh blocks were a fifth of a RAM acked send's CPU.
+	// a new one, which costs its zeroing, cache misses and the collector
+	// (see the agent's record arena for the measurement).
 	block     []byte
 	blocks    []memBlock // the blocks holding untrimmed records, oldest first; the last is block
 	free      [][]byte   // blocks to fill again, empty
