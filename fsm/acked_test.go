@@ -485,14 +485,10 @@ func TestAckedStoredReleasesTaken(t *testing.T) {
 // TestUnackedNeverReleases: the unacknowledged modes' ring keeps the records
 // themselves, so ManagerOptions.Stored is never called there.
 func TestUnackedNeverReleases(t *testing.T) {
-	in, err := NewInbox(10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := newInbox(t, 10)
 	called := false
 	m, err := NewManager(ManagerOptions{Config: actorConfig(), Transport: newFakeSink(), Ring: newFakeRing(1000), Inbox: in,
-		Stored: func([][]byte) { called = true },
-		Timers: func(time.Duration, TimeoutID) func() bool { return func() bool { return true } }})
+		Stored: func([][]byte) { called = true }, Timers: noTimers})
 	if err != nil {
 		t.Fatal(err)
 	}
