@@ -194,6 +194,12 @@ func benchPayloadSend(b *testing.B, brain *erltest.Brain, n int, src string) ben
 	return benchResult{wall: d, sender: seconds(sum.CPUSeconds), brain: brainCPU}
 }
 
+// beamRecordFun binds M, in an Erlang client node, to a fun that makes record S of source Src
+// as `pharos-node send` generates it.
+const beamRecordFun = `M = fun(S) -> {metric, <<"pharos.synthetic">>, gauge, float(S),
+		               [{<<"host">>, <<"pharos-send">>}, {<<"seq">>, integer_to_binary(S)}],
+		               erlang:system_time(millisecond), Src} end,`
+
 // benchBEAMBatches sends n records from an Erlang client node as acked-mode batches of 1,000,
 // 8 in flight, and returns the time until the Brain acknowledges the last.
 func benchBEAMBatches(b *testing.B, brain *erltest.Brain, n int, src string) benchResult {
@@ -201,9 +207,7 @@ func benchBEAMBatches(b *testing.B, brain *erltest.Brain, n int, src string) ben
 	brain0 := brain.CPUTime()
 	out := brain.Client(fmt.Sprintf(`
 		N = %d, K = 1000, Src = <<"%s">>,
-		M = fun(S) -> {metric, <<"pharos.synthetic">>, gauge, float(S),
-		               [{<<"host">>, <<"pharos-send">>}, {<<"seq">>, integer_to_binary(S)}],
-		               erlang:system_time(millisecond), Src} end,
+		`+beamRecordFun+`
 		Batches = [{pharos_batch, self(), Src, F, [term_to_binary(M(S)) || S <- lists:seq(F, min(F + K, N) - 1)]}
 		           || F <- lists:seq(0, N - 1, K)],
 		statistics(runtime),
@@ -247,10 +251,8 @@ func benchBEAMSend(b *testing.B, brain *erltest.Brain, n int, src string) benchR
 	// encoding are not counted); the Brain's is read around the whole client run.
 	brain0 := brain.CPUTime()
 	out := brain.Client(fmt.Sprintf(`
-		N = %d,
-		M = fun(S) -> {metric, <<"pharos.synthetic">>, gauge, float(S),
-		               [{<<"host">>, <<"pharos-send">>}, {<<"seq">>, integer_to_binary(S)}],
-		               erlang:system_time(millisecond), <<"%s">>} end,
+		N = %d, Src = <<"%s">>,
+		`+beamRecordFun+`
 		Bins = [term_to_binary(M(S)) || S <- lists:seq(0, N - 1)],
 		statistics(runtime),
 		T0 = erlang:monotonic_time(microsecond),
