@@ -245,14 +245,37 @@ func (t *SeqTier) addSpan(seq, w uint64) error {
 }
 
 // Read implements fsm.SeqLog.
+//
+// A record below the first span is not handed out: addSpan dropped its span because the log's
+// trim point had passed it, so it was acknowledged, and it is back only because that trim point
+// had not reached the disk before a crash (the log writes it lazily) or the log rebuilt its meta
+// file. Its SeqTier number is no longer known (numbering it from the first span would wrap
+// around), so it is trimmed again instead.
 func (t *SeqTier) Read(dst []fsm.SpillRecord, max int) ([]fsm.SpillRecord, error) {
-	var err error
-	t.buf, err = t.log.Read(t.buf[:0], max)
-	for _, r := range t.buf {
-		dst = append(dst, fsm.SpillRecord{Seq: t.wire(r.Seq), Data: r.Data})
+	first := t.spans[0].LogSeq
+	for {
+		var err error
+		t.buf, err = t.log.Read(t.buf[:0], max)
+		before, acked := len(dst), uint64(0)
+		for _, r := range t.buf {
+			if r.Seq < first {
+				acked = r.Seq
+				continue
+			}
+			dst = append(dst, fsm.SpillRecord{Seq: t.wire(r.Seq), Data: r.Data})
+		}
+		clear(t.buf)
+		if acked > 0 {
+			if terr := t.log.Trim(acked); terr != nil && err == nil {
+				err = terr
+			}
+			t.zl.Warn().Uint64("log_seq", acked).Msg("acked numbering: records acknowledged before a crash came back from the spill log; trimmed again")
+		}
+		// Read on only when every record read was such a one: an empty answer means the end.
+		if err != nil || acked == 0 || len(dst) > before {
+			return dst, err
+		}
 	}
-	clear(t.buf)
-	return dst, err
 }
 
 // Rewind implements fsm.SeqLog.

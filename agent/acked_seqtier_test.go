@@ -179,6 +179,47 @@ func TestSeqTierAllTrimmedThenCrash(t *testing.T) {
 	readAfterCrash(t, tier2, 30, 35)
 }
 
+// Records trimmed before a crash may come back after it (the trim point reaches the disk
+// lazily). When they lie below every span the tier kept (addSpan drops the spans of trimmed
+// records), they are acknowledged ones: Read trims them again instead of numbering them from
+// the first span, which wrapped their numbers around (found in review: 2^64 - 9 and so on).
+func TestSeqTierRecordsBelowEverySpanAreTrimmedAgain(t *testing.T) {
+	l, tier := openTier(t, t.TempDir())
+	appendN(t, tier, 0, 10)
+	// Crash 1: the log jumps; records 10.. get a span of their own.
+	l2, tier2 := openTier(t, crashImage(t, l))
+	appendN(t, tier2, 10, 5)
+	if err := tier2.Trim(14); err != nil { // in memory only (SyncNever)
+		t.Fatal(err)
+	}
+	// Crash 2: trimmed again through 14, the next Append's span drops the first one, whose
+	// records are all trimmed.
+	l3, tier3 := openTier(t, crashImage(t, l2))
+	readAfterCrash(t, tier3, 0, 15)
+	if err := tier3.Trim(14); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, tier3, 15, 2)
+	// Crash 3, and the log's meta file lost with it: the log rebuilds it with no trim point, and
+	// records 0..14 come back once more, 0..9 now below every span. (The same happens without a
+	// damaged meta file when the crash falls between addSpan's save and the log's next write
+	// of its trim point.)
+	img := crashImage(t, l3)
+	if err := os.WriteFile(filepath.Join(img, "meta"), []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, tier4 := openTier(t, img)
+	if tier4.NextSeq() != 17 {
+		t.Fatalf("NextSeq %d, want 17", tier4.NextSeq())
+	}
+	readAfterCrash(t, tier4, 10, 17)
+	tier4.Rewind()
+	got, err := tier4.Read(nil, 100)
+	if err != nil || len(got) == 0 || got[0].Seq != 10 {
+		t.Fatalf("first read after the records below every span: %v, %v; want from 10", got, err)
+	}
+}
+
 // The manager's renumbering spans (fsm.NumberingStore) are kept beside the tier's own.
 func TestSeqTierNumberingStore(t *testing.T) {
 	dir := t.TempDir()
