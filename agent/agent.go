@@ -534,7 +534,10 @@ func (a *Agent) held() int {
 // directory (where the next Start with the same directory picks it up) and closes it. Without
 // a spill directory what is left is lost, and Close says how much with ErrRecordsLeft. With a
 // ctx already done, Close spills at once. Besides ctx, Close may wait for one transport call
-// in progress (bounded by Delivery.ConnectTimeout or DeliverTimeout).
+// in progress (bounded by Delivery.ConnectTimeout or DeliverTimeout), plus one second; a
+// manager still inside a call then is killed, and Close waits as long again for the call to
+// return before it touches what the manager uses. (In acked mode with a spill directory, a
+// manager that outlives that too leaves the records of its inbox counted in ErrRecordsLeft.)
 func (a *Agent) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.closed {
@@ -549,12 +552,18 @@ func (a *Agent) Close(ctx context.Context) error {
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopWait)
 	err := a.handle.Stop(stopCtx)
 	cancel()
+	managerGone := true
 	if err != nil {
 		a.log.Warn().Err(err).Msg("connection manager did not stop in time; killing it")
 		_ = a.node.Kill(a.pid)
+		// A kill ends a manager inside a handler only when the handler returns; until then it
+		// still uses the tiers, and SeqTier is not safe for concurrent use.
+		if managerGone = a.waitGone(stopWait); !managerGone {
+			a.log.Error().Dur("waited", stopWait).Msg("connection manager still inside a handler after the kill")
+		}
 	}
 	left := a.pending()
-	spilled, lost := a.spillRing()
+	spilled, lost := a.spillRing(managerGone)
 	a.release()
 	a.log.Info().Bool("drained", drained).Int("left", left).Int("spilled", spilled).Int("lost", lost).
 		Uint64("accepted", a.accepted.Load()).Msg("agent closed")
@@ -583,8 +592,25 @@ func (a *Agent) waitDrained(ctx context.Context) bool {
 	}
 }
 
-// spillRing moves what is left in the RAM tiers to disk, after the manager stopped.
-func (a *Agent) spillRing() (spilled, lost int) {
+// waitGone polls until the manager's process has ended, for at most d.
+func (a *Agent) waitGone(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if state, err := a.node.ProcessState(a.pid); err != nil || state == gen.ProcessStateTerminated {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// spillRing moves what is left in the RAM tiers to disk, after the manager stopped. With
+// managerGone false (a manager that outlived its kill) the records left in the inbox of acked
+// mode are counted as lost rather than appended through SeqTier under the manager; the other
+// tiers are safe for concurrent use.
+func (a *Agent) spillRing(managerGone bool) (spilled, lost int) {
 	if a.ring != nil {
 		for _, rec := range a.ring.Drain(nil) {
 			if a.spill == nil {
@@ -608,6 +634,9 @@ func (a *Agent) spillRing() (spilled, lost int) {
 		for _, rec := range a.inbox.Drain() {
 			var err error
 			switch {
+			case a.seqTier != nil && !managerGone:
+				lost++
+				continue
 			case a.seqTier != nil:
 				_, err = a.seqTier.Append(rec)
 			case a.spill != nil && a.memLog == nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,12 +21,73 @@ import (
 type stuckConnector struct {
 	entered, release chan struct{}
 	once             sync.Once
+	returned         atomic.Bool // Connect returned
 }
 
 func (c *stuckConnector) Connect(context.Context, gen.Atom) (*node.Conn, error) {
 	c.once.Do(func() { close(c.entered) })
 	<-c.release
+	c.returned.Store(true)
 	return nil, errors.New("no Brain")
+}
+
+func startIsolatedNode(t *testing.T, name string) gen.Node {
+	t.Helper()
+	n, err := ergo.StartNode(gen.Atom(name), gen.NodeOptions{
+		Network: gen.NetworkOptions{Mode: gen.NetworkModeDisabled},
+		Env:     map[gen.Env]any{"disable_metrics": true},
+		Log:     gen.LogOptions{DefaultLogger: gen.DefaultLoggerOptions{Disable: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop(); n.Wait() })
+	return n
+}
+
+// TestCloseWaitsForAKilledManager: a kill ends a manager inside a handler only when the handler
+// returns. Close must not append the inbox's records through SeqTier (not safe for concurrent
+// use) or close the spill log while the killed manager may still use them: it waits for the
+// manager's end (found in review: it went on at once).
+func TestCloseWaitsForAKilledManager(t *testing.T) {
+	n := startIsolatedNode(t, "pharos_close_killed@localhost")
+	conn := &stuckConnector{entered: make(chan struct{}), release: make(chan struct{})}
+	delivery := fastDelivery()
+	delivery.ConnectTimeout = 50 * time.Millisecond
+	delivery.DeliverTimeout = 50 * time.Millisecond
+	dir := t.TempDir()
+	a, err := agent.Start(context.Background(), agent.Options{
+		Node: n, Connector: conn, Mode: agent.ModeAcked, SpillDir: dir,
+		Brain:    agent.Target{Node: "brain@localhost", Name: "pharos_brain"},
+		Delivery: delivery,
+		Logger:   testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-conn.entered
+	const records = 10
+	deliverAll(t, a, "killed", 0, records)
+
+	// Close gives up on ctx at 0.1 s and on the stop at about 1.15 s, then kills the manager,
+	// which is still in its connection attempt until 1.4 s.
+	release := sync.OnceFunc(func() { close(conn.release) })
+	defer release() // also when the test fails: lets the manager end, and the node stop
+	time.AfterFunc(1400*time.Millisecond, release)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = a.Close(ctx)
+	if !conn.returned.Load() {
+		t.Fatalf("Close returned (%v) while the killed manager was still in its handler", err)
+	}
+	l, oerr := spill.Open(dir)
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	defer l.Close()
+	if l.Len() != records || err != nil {
+		t.Errorf("Close: %v; %d records in the spill directory, want %d", err, l.Len(), records)
+	}
 }
 
 // TestCloseAccountsForTheInbox: records the agent accepted that are still in the manager's
@@ -38,15 +100,7 @@ func TestCloseAccountsForTheInbox(t *testing.T) {
 			name = "spill"
 		}
 		t.Run(name, func(t *testing.T) {
-			n, err := ergo.StartNode(gen.Atom("pharos_close_inbox@localhost"), gen.NodeOptions{
-				Network: gen.NetworkOptions{Mode: gen.NetworkModeDisabled},
-				Env:     map[gen.Env]any{"disable_metrics": true},
-				Log:     gen.LogOptions{DefaultLogger: gen.DefaultLoggerOptions{Disable: true}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { n.Stop(); n.Wait() }()
+			n := startIsolatedNode(t, "pharos_close_inbox@localhost")
 			conn := &stuckConnector{entered: make(chan struct{}), release: make(chan struct{})}
 			defer close(conn.release) // lets the killed manager's goroutine end
 
