@@ -461,3 +461,91 @@ func TestEmptySegmentFromInterruptedRotation(t *testing.T) {
 		t.Fatalf("empty segment still there: %v", err)
 	}
 }
+
+// keepFS cannot remove one file.
+type keepFS struct {
+	OSFS
+	keep string // base name
+}
+
+func (f keepFS) Remove(name string) error {
+	if filepath.Base(name) == f.keep {
+		return &os.PathError{Op: "remove", Path: name, Err: os.ErrPermission}
+	}
+	return f.OSFS.Remove(name)
+}
+
+// TestNewSegmentPastEveryFile guards the index of a new segment against the segment files Open
+// leaves in the directory besides the live ones: a foreign segment (left in place) or a stale
+// one that cannot be removed. Taken as the last live segment's index + 1, it could be the name
+// of such a file, and creating the segment (O_EXCL) failed at every Append, forever.
+func TestNewSegmentPastEveryFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		leave func(t *testing.T, dir, name string) []Option
+	}{
+		{"foreign", func(t *testing.T, dir, name string) []Option {
+			b, err := os.ReadFile(filepath.Join(dir, segmentName(1))) // its records go back
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+		{"stale, cannot be removed", func(t *testing.T, dir, name string) []Option {
+			if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return []Option{WithFS(keepFS{keep: name})}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, small(WithSync(SyncAlways))...)
+			var want []Record
+			for i := range 100 {
+				seq, err := l.Append(payload(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, Record{seq, payload(i)})
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			live := len(segFiles(t, dir))
+			left := segmentName(uint64(live + 2)) // what the second new segment would be named
+			opts := small(append(tc.leave(t, dir, left), WithSync(SyncAlways))...)
+			before, _ := os.ReadFile(filepath.Join(dir, left))
+
+			l = mustOpen(t, dir, opts...)
+			rec := l.Recovery()
+			if n := len(rec.Foreign) + rec.StaleSegments; n != 1 || l.Stats().Segments != live {
+				t.Fatalf("recovery %+v, want %s left and %d live segments", rec, left, live)
+			}
+			for i := range 200 { // a few new segments
+				seq, err := l.Append(payload(i))
+				if err != nil {
+					t.Fatalf("append %d: %v", i, err)
+				}
+				want = append(want, Record{seq, payload(i)})
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if after, err := os.ReadFile(filepath.Join(dir, left)); err != nil || !bytes.Equal(after, before) {
+				t.Fatalf("%s changed: %v", left, err)
+			}
+
+			// The segments after the one left behind are read in order after a restart.
+			l = mustOpen(t, dir, opts...)
+			defer l.Close()
+			if rec := l.Recovery(); rec.LostRecords != 0 || len(rec.Foreign)+rec.StaleSegments != 1 {
+				t.Fatalf("recovery after a restart %+v", rec)
+			}
+			checkSame(t, readAll(t, l), want)
+		})
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fullDisk is a filesystem that can run out of space: a real 1 MiB tmpfs when this process may
@@ -234,4 +237,142 @@ func TestShortWrites(t *testing.T) {
 		t.Fatalf("damage after short writes: %+v", rec)
 	}
 	checkSame(t, readAll(t, l), stored)
+}
+
+// appendBatch starts n Appends of payload(100) under SyncAlways and returns once they all
+// wait in one group commit, which the caller holds back by holding l.syncSem. wait returns
+// their results once the caller lets the commit go.
+func appendBatch(t *testing.T, l *Log, n int) (wait func() (seqs []uint64, errs []error)) {
+	t.Helper()
+	want := l.Stats().Appended + uint64(n)
+	seqs, errs := make([]uint64, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs[i], errs[i] = l.Append(payload(100))
+		}()
+	}
+	for l.Stats().Appended < want {
+		time.Sleep(time.Millisecond)
+	}
+	return func() ([]uint64, []error) {
+		wg.Wait()
+		return seqs, errs
+	}
+}
+
+// TestFailedBatchWriteIsCut guards "on error nothing was stored" under SyncAlways when the write
+// of a group commit fails part way: the whole frames that reached the file belong to Appends
+// that failed, and must not come back at the next Open (a caller that retries would store them
+// twice), after a crash or a Close, even when cutting them fails at first (the next commit or
+// Close cuts them then).
+func TestFailedBatchWriteIsCut(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		failCut bool // the cut after the failed write fails
+		crash   bool // else Close
+	}{
+		{"close", false, false},
+		{"crash", false, true},
+		{"cut fails, Close cuts", true, false},
+		{"cut fails, next commit cuts, crash", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFaultFS()
+			dir := t.TempDir()
+			opts := []Option{WithFS(f), WithSync(SyncAlways), WithSegmentSize(64 << 10), WithLogger(testLogger(t))}
+			l := mustOpen(t, dir, opts...)
+			seq, err := l.Append(payload(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Record{{seq, payload(0)}}
+
+			l.syncSem <- struct{}{} // hold the commit: the next Appends share one batch
+			wait := appendBatch(t, l, 4)
+			f.setBudget(frameSize(len(payload(100)))*2 + 10) // two whole frames and a bit
+			f.setFailTruncate(tc.failCut)
+			<-l.syncSem
+			_, errs := wait()
+			for i, err := range errs {
+				if !errors.Is(err, ErrNoSpace) {
+					t.Fatalf("append %d of the failed batch: %v, want ErrNoSpace", i, err)
+				}
+			}
+			f.setBudget(-1)
+			f.setFailTruncate(false)
+
+			if tc.failCut && tc.crash {
+				seq, err := l.Append(payload(1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, Record{seq, payload(1)})
+			}
+			if tc.crash {
+				l.crash()
+			} else if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = mustOpen(t, dir, opts...)
+			defer l.Close()
+			checkSame(t, readAll(t, l), want)
+			if rec := l.Recovery(); rec.LostRecords != 0 || len(rec.Damage) != 0 {
+				t.Fatalf("recovery %+v", rec)
+			}
+		})
+	}
+}
+
+// TestBatchPartlyWrittenByRead guards the Appends of a SyncAlways batch whose first records a
+// Read wrote out (to hand them out) before the commit's own write of the rest failed: those
+// records are stored, and may have been delivered, so their Appends get the fsync's result,
+// not the write's error; only the rest fail, and only they are gone after a restart.
+func TestBatchPartlyWrittenByRead(t *testing.T) {
+	f := newFaultFS()
+	dir := t.TempDir()
+	opts := []Option{WithFS(f), WithSync(SyncAlways), WithSegmentSize(64 << 10), WithLogger(testLogger(t))}
+	l := mustOpen(t, dir, opts...)
+	seq, err := l.Append(payload(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, l) // the cursor at the end: the next Read writes the buffer out
+
+	l.syncSem <- struct{}{} // hold the commit: the next Appends share one batch
+	waitRead := appendBatch(t, l, 2)
+	read, err := l.Read(nil, 10)
+	if err != nil || len(read) != 2 {
+		t.Fatalf("Read of the buffered records: %d, %v", len(read), err)
+	}
+	waitFail := appendBatch(t, l, 2)
+	f.setBudget(frameSize(len(payload(100))) + 10) // one whole frame and a bit
+	<-l.syncSem
+	readSeqs, readErrs := waitRead()
+	_, failErrs := waitFail()
+	f.setBudget(-1)
+	slices.Sort(readSeqs)
+
+	want := []Record{{seq, payload(0)}}
+	for i, err := range readErrs {
+		if err != nil {
+			t.Fatalf("append %d, written by the Read: %v", i, err)
+		}
+		want = append(want, Record{readSeqs[i], payload(100)})
+	}
+	for i, err := range failErrs {
+		if !errors.Is(err, ErrNoSpace) {
+			t.Fatalf("append %d, rolled back: %v, want ErrNoSpace", i, err)
+		}
+	}
+	checkSame(t, read, want[1:])
+	l.crash()
+	l = mustOpen(t, dir, opts...)
+	defer l.Close()
+	if rec := l.Recovery(); rec.LostRecords != 0 || len(rec.Damage) != 0 {
+		t.Fatalf("recovery %+v", rec)
+	}
+	checkSame(t, readAll(t, l), want)
 }

@@ -96,13 +96,14 @@ func segFiles(t testing.TB, dir string) []string {
 
 // faultFS wraps OSFS. Writes that grow files fail with ENOSPC once the byte budget is spent
 // (after a short write of what is left), files cannot be created with an empty budget, and
-// syncs fail while failSync is set.
+// syncs (truncations) fail while failSync (failTruncate) is set.
 type faultFS struct {
 	OSFS
-	mu       sync.Mutex
-	budget   int64 // bytes that may still be written; < 0 means unlimited
-	failSync bool
-	writes   int
+	mu           sync.Mutex
+	budget       int64 // bytes that may still be written; < 0 means unlimited
+	failSync     bool
+	failTruncate bool
+	writes       int
 }
 
 func newFaultFS() *faultFS { return &faultFS{budget: -1} }
@@ -116,6 +117,12 @@ func (f *faultFS) setBudget(n int64) {
 func (f *faultFS) setFailSync(v bool) {
 	f.mu.Lock()
 	f.failSync = v
+	f.mu.Unlock()
+}
+
+func (f *faultFS) setFailTruncate(v bool) {
+	f.mu.Lock()
+	f.failTruncate = v
 	f.mu.Unlock()
 }
 
@@ -185,6 +192,16 @@ func (f *faultFile) Sync() error {
 		return syscall.EIO
 	}
 	return f.File.Sync()
+}
+
+func (f *faultFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	fail := f.fs.failTruncate
+	f.fs.mu.Unlock()
+	if fail {
+		return syscall.EIO
+	}
+	return f.File.Truncate(size)
 }
 
 var _ io.WriterAt = (*faultFile)(nil)

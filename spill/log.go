@@ -45,6 +45,7 @@ type Log struct {
 	nextPos       uint64
 
 	segs      []*segment // oldest first; the active one, if any, is last
+	lastIndex uint64     // the highest segment index created, or seen in the directory at Open
 	active    *segment   // nil: the next Append starts a segment
 	w         File       // the active segment, open for writing
 	written   int64      // bytes of the active segment in its file
@@ -88,12 +89,25 @@ type bufInfo struct {
 }
 
 // batch is one group commit under SyncAlways: the Appends whose records it writes wait on done.
+// Part of a batch may have been written before its commit, by a Read or a Trim that needed the
+// buffered records: if the commit's own write then fails, only the records from failedFrom on
+// are rolled back, and the Appends of the ones written before get the fsync's result alone.
 type batch struct {
-	done chan struct{}
-	err  error
+	done       chan struct{}
+	err        error  // the fsync's (and the trim point's) error
+	writeErr   error  // the failed write's
+	failedFrom uint64 // seq of the first record rolled back, 0 if none
 }
 
 func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+// result is what the Append of record seq returns once b is committed.
+func (b *batch) result(seq uint64) error {
+	if b.writeErr != nil && seq >= b.failedFrom {
+		return b.writeErr
+	}
+	return b.err
+}
 
 // Record is a record read back from the log.
 type Record struct {
@@ -240,6 +254,7 @@ func (l *Log) recover() error {
 		l.nextSeq = ds.maxSeq() + 1 + l.o.seqLease
 	}
 	l.segs = ds.segs
+	l.lastIndex = ds.maxIndex()
 	for _, seg := range l.segs {
 		l.diskBytes += seg.size
 	}
@@ -409,7 +424,7 @@ func (l *Log) append(rec []byte, seq uint64, haveSeq bool) (uint64, error) {
 	if l.o.sync == SyncAlways {
 		b := l.batch
 		l.mu.Unlock()
-		return seq, l.commit(b)
+		return seq, l.commit(b, seq)
 	}
 	if len(l.buf) >= l.o.flushBytes || seq <= l.trimmedSeq {
 		// (A record already trimmed is written at once, to be counted as trimmed.)
@@ -497,18 +512,21 @@ func (l *Log) rotateLocked() error {
 		}
 		l.active, l.w = nil, nil
 	}
-	var index uint64 = 1
-	if n := len(l.segs); n > 0 {
-		index = l.segs[n-1].index + 1
-	}
+	// Past every segment file Open saw, not only the live ones: a foreign segment, or a stale one
+	// that could not be removed, keeps its name, and O_EXCL would fail on it at every Append.
+	index := l.lastIndex + 1
 	seg := &segment{index: index, name: segmentName(index), trim: startState(), validEnd: segmentHeaderSize,
 		endOrd: l.nextOrd, endPos: l.nextPos, sourceID: l.sourceID}
 	seg.path = filepath.Join(l.dir, seg.name)
 	f, err := l.fs.OpenFile(seg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			l.lastIndex = index // a file that came after Open: the next try goes past it
+		}
 		l.stats.WriteErrors++
 		return writeErr("create", seg.path, err)
 	}
+	l.lastIndex = index // the file exists now, even if its header fails and it cannot be removed
 	hdr := encodeSegmentHeader(index, l.sourceID)
 	if n, err := f.WriteAt(hdr, 0); err != nil || n < len(hdr) {
 		if err == nil {
@@ -588,6 +606,7 @@ func (l *Log) flushLocked() error {
 }
 
 // rollbackLocked forgets the buffered records of a failed SyncAlways batch: their Appends fail.
+// The whole frames the failed write got into the file go too (see cutTailLocked).
 func (l *Log) rollbackLocked() {
 	d := l.bufd
 	l.nextOrd, l.nextPos, l.lastSeq = d.startOrd, d.startPos, max(d.prevSeq, l.trimmedSeq)
@@ -595,15 +614,32 @@ func (l *Log) rollbackLocked() {
 	l.stats.AppendedBytes -= uint64(d.bytes)
 	l.buf = l.buf[:0]
 	l.bufd = bufInfo{startOrd: l.nextOrd, startPos: l.nextPos, prevSeq: l.lastSeq}
+	l.cutTailLocked()
 }
 
-// commit waits until batch b is written and fsynced, doing it if nobody else is. Every Append
-// of a batch wakes at once when the batch is committed; while one commit runs, the Appends that
-// come meanwhile gather in the next batch, which one of them commits next.
-func (l *Log) commit(b *batch) error {
+// cutTailLocked cuts the active segment back to l.written after a failed write, under
+// SyncAlways, where nothing past l.written belongs to a record an Append was told is stored:
+// whole frames left there would come back at the next Open as records whose Append failed. The
+// fsync that follows makes the cut durable. If the cut fails, wTail stays set, and the next
+// commit, a rotation or Close tries again.
+func (l *Log) cutTailLocked() {
+	if !l.wTail || l.w == nil {
+		return
+	}
+	if err := l.w.Truncate(l.written); err != nil {
+		l.log.Error().Err(err).Msg("cannot cut a failed write off the active segment; it would replay records whose Append failed")
+		return
+	}
+	l.wTail, l.wDirty = false, true
+}
+
+// commit waits until batch b, holding record seq, is written and fsynced, doing it if nobody else
+// is. Every Append of a batch wakes at once when the batch is committed; while one commit runs,
+// the Appends that come meanwhile gather in the next batch, which one of them commits next.
+func (l *Log) commit(b *batch, seq uint64) error {
 	select {
 	case <-b.done:
-		return b.err
+		return b.result(seq)
 	case l.syncSem <- struct{}{}:
 	}
 	defer func() { <-l.syncSem }()
@@ -612,7 +648,7 @@ func (l *Log) commit(b *batch) error {
 	default:
 		l.syncLocked() // b is the pending batch: this commits it
 	}
-	return b.err
+	return b.result(seq)
 }
 
 // Sync writes everything appended and fsyncs it, whatever the policy.
@@ -637,8 +673,14 @@ func (l *Log) syncLocked() error {
 		l.batch = newBatch()
 	}
 	err := l.flushLocked()
-	if err != nil && l.o.sync == SyncAlways {
-		l.rollbackLocked()
+	var failedFrom uint64
+	if l.o.sync == SyncAlways {
+		if err != nil {
+			failedFrom = l.bufd.firstSeq
+			l.rollbackLocked()
+		} else {
+			l.cutTailLocked() // what an earlier failed write left, if cutting it failed then
+		}
 	}
 	files := l.unsynced
 	l.unsynced = nil
@@ -689,12 +731,15 @@ func (l *Log) syncLocked() error {
 		serr = e
 	}
 	l.mu.Unlock()
+	if b != nil {
+		if err != nil {
+			b.writeErr, b.failedFrom = err, failedFrom
+		}
+		b.err = serr
+		close(b.done)
+	}
 	if err == nil {
 		err = serr
-	}
-	if b != nil {
-		b.err = err
-		close(b.done)
 	}
 	return err
 }
@@ -756,9 +801,13 @@ func (l *Log) persistTrimLocked() error {
 }
 
 // deleteTrimmedLocked deletes the sealed segments at the front whose records are all trimmed.
+// The trim point passes valid frames only, so it is compared with the end of the last one, not
+// with the file's size: a sealed segment may end in bytes no frame can be read from (a torn
+// tail Open did not cut because a segment came after it, or anything after a header so damaged
+// that Open started a new segment rather than append to it).
 func (l *Log) deleteTrimmedLocked() int {
 	n := 0
-	for n < len(l.segs) && l.segs[n] != l.active && l.segs[n].trimRecs == l.segs[n].records && l.segs[n].trim.off >= l.segs[n].size {
+	for n < len(l.segs) && l.segs[n] != l.active && l.segs[n].trimRecs == l.segs[n].records && l.segs[n].trim.off >= l.segs[n].validEnd {
 		n++
 	}
 	if n == 0 {
@@ -842,8 +891,14 @@ func (l *Log) Close() error {
 	if n := l.bufd.records; n > 0 {
 		l.log.Error().Err(err).Int("records", n).Msg("closing with records that could not be written: they are lost")
 	}
-	if l.wTail && l.w != nil && l.flushErr == nil {
-		l.w.Truncate(l.written)
+	// Past l.written lies what a failed write left. Under SyncAlways it is never a record an
+	// Append was told is stored (their failed writes were rolled back), and is cut (here if the
+	// cut after the rollback failed), durably; otherwise it may be, while the last write
+	// failed, and whole frames of it are then kept for the next Open.
+	if l.wTail && l.w != nil && (l.flushErr == nil || l.o.sync == SyncAlways) {
+		if e := l.w.Truncate(l.written); e == nil && l.o.sync != SyncNever {
+			l.w.Sync()
+		}
 	}
 	if l.nextSeq <= l.seqLimit {
 		if e := l.writeMetaLocked(l.nextSeq); e == nil {

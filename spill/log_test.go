@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -348,3 +350,75 @@ type manualClock struct{ c chan time.Time }
 func (m *manualClock) Now() time.Time { return time.Now() }
 
 func (m *manualClock) Tick(time.Duration) (<-chan time.Time, func()) { return m.c, func() {} }
+
+// TestTrimDeletesSealedSegmentWithDamagedEnd guards the deletion of trimmed segments that end in
+// bytes no frame can be read from: a torn tail that Open left in a segment because another one
+// came after it, or a last segment whose header is destroyed, which Open does not append to (so
+// does not cut). Their trim point stops at the last valid frame, short of the file's end; taken
+// for untrimmed records, that kept them and every later segment forever, and under the Refuse
+// policy every Append failed with ErrFull at the cap although every record was trimmed.
+func TestTrimDeletesSealedSegmentWithDamagedEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string) (path string)
+	}{
+		{"torn tail before another segment", func(t *testing.T, dir string) string {
+			return filepath.Join(dir, segmentName(1))
+		}},
+		{"last segment with a zeroed header", func(t *testing.T, dir string) string {
+			segs := segFiles(t, dir)
+			path := segs[len(segs)-1]
+			zeroRange(t, path, 0, segmentHeaderSize)
+			return path
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := small(WithOverflow(Refuse), WithMaxBytes(4*4096), WithSync(SyncAlways))
+			l := mustOpen(t, dir, opts...)
+			for i := range 100 {
+				if _, err := l.Append(payload(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(segFiles(t, dir)); n < 3 {
+				t.Fatalf("%d segments, want at least 3", n)
+			}
+			path := tc.damage(t, dir)
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			truncate(t, path, st.Size()-20) // the last frame torn
+
+			l = mustOpen(t, dir, opts...)
+			defer l.Close()
+			if rec := l.Recovery(); rec.LostRecords != 1 {
+				t.Fatalf("recovery %+v, want the torn record lost", rec)
+			}
+			recs := readAll(t, l)
+			if err := l.Trim(recs[len(recs)-1].Seq); err != nil {
+				t.Fatal(err)
+			}
+			// Several times the cap, each record trimmed as soon as it is stored.
+			for i := range 2000 {
+				seq, err := l.Append(payload(i))
+				if err != nil {
+					t.Fatalf("append %d with every record trimmed: %v (stats %+v)", i, err, l.Stats())
+				}
+				if err := l.Trim(seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("trimmed damaged segment %s not deleted: %v", filepath.Base(path), err)
+			}
+			if st := l.Stats(); st.Segments > 1 || st.DiskBytes > 4*4096 {
+				t.Fatalf("%d segments, %d bytes on disk with every record trimmed", st.Segments, st.DiskBytes)
+			}
+		})
+	}
+}

@@ -209,6 +209,18 @@ func (ds *dirScan) maxSeq() uint64 {
 	return m
 }
 
+// maxIndex is the highest index of a segment file in the directory, live, stale or foreign (a
+// stale one stays if it cannot be removed, a foreign one is left in place), 0 if none.
+func (ds *dirScan) maxIndex() uint64 {
+	var m uint64
+	for _, segs := range [][]*segment{ds.segs, ds.stale, ds.foreign} {
+		for _, seg := range segs {
+			m = max(m, seg.index)
+		}
+	}
+	return m
+}
+
 // sourceID returns the source id of the first segment header that has one.
 func (ds *dirScan) sourceID() string {
 	for _, seg := range ds.segs {
