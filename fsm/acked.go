@@ -299,9 +299,8 @@ func (d *connData) ackedAck(state State, sourceID string, next uint64) step {
 		return d.ackedKeep(state)
 	case next > a.nextWire:
 		// Records sent before a reconnect or a go-back, which the Brain
-		// processed after all (its answer was late): skip past them.
-		d.stats.Acked += next - a.ackedWire
-		d.metrics.addAcked(next - a.ackedWire)
+		// processed after all (its answer was late): skip past them. They
+		// are counted as acknowledged as they are read and trimmed (sendBatch).
 		a.ackedWire = next
 		a.rewind(d.clock.Now())
 		a.nextWire = next

@@ -276,6 +276,40 @@ func TestAckedConnectionLostResends(t *testing.T) {
 	}
 }
 
+// TestAckedLateAnswerCountedOnce: an acknowledgement above everything sent
+// since the last synchronisation (the late-answer path), reached here after
+// a reconnect whose first acknowledgement is below the one before the drop
+// (a Brain's NextSeq that went back), then the probe's answer. The records
+// it covers are counted once, as they are read and trimmed: the late-answer
+// path counted them too, from the lower NextSeq on (found in review; no
+// other test reached that path).
+func TestAckedLateAnswerCountedOnce(t *testing.T) {
+	cfg := ackedTestConfig()
+	cfg.Acked.BatchSize, cfg.Acked.Window = 2, 1
+	h := newAckHarness(t, cfg, newMemLog(t, 100), newFakeNet(), newFakeClock(), nil)
+	h.startSynced()
+	h.deliver(recs("r", 6)...)
+	for range 2 { // batches 0 and 2 processed and acknowledged, one at a time
+		h.net.brainTakes(1)
+		h.net.acksArrive(h.manager, -1)
+	}
+	h.net.brainTakes(1) // batch 4 processed: the Brain's NextSeq is 6
+	h.net.drop(0, 0)    // its ack lost with the connection
+	h.manager.ConnectionLost()
+	h.clock.Advance(time.Second) // reconnect: the probe waits in toBrain
+	h.mustState(Streaming)
+	h.manager.Ack(h.log.SourceID(), 2) // an older ack, synchronises: resend from 2
+	h.net.exchange(h.manager)          // the probe's answer (6) is late
+	h.clock.Advance(time.Second)
+	h.net.exchange(h.manager)
+	if got := h.net.processed(h.log.SourceID()); !slices.Equal(got, recs("r", 6)) {
+		t.Fatalf("processed %v", got)
+	}
+	if s := h.manager.Stats(); s.Acked != 6 || h.log.Len() != 0 {
+		t.Fatalf("acked %d of 6 records, %d left in the log; stats %+v", s.Acked, h.log.Len(), s)
+	}
+}
+
 // TestAckedRestartOnSameLog: a restart over the same disk, after the Brain
 // processed records whose ack and trim were lost, resends nothing the
 // Brain already has.
