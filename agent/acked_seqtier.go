@@ -24,7 +24,8 @@ import (
 //
 //	{"version": 1, "source_id": "<the log's SourceID>",
 //	 "tier": [[LogSeq, WireSeq], ...],      // SeqTier's spans, ordered by LogSeq
-//	 "manager": [[FromSeq, Delta], ...]}    // fsm's renumbering spans (fsm.NumberingStore)
+//	 "manager": [[FromSeq, Delta], ...],    // fsm's renumbering spans (fsm.NumberingStore)
+//	 "unsent_from": N}                      // optional: fsm.UnsentMarker's number
 //
 // and is replaced atomically: written to NumberingFile+".tmp", fsynced, renamed, and the
 // directory fsynced. A leftover .tmp is removed by the next spill.Open.
@@ -47,6 +48,9 @@ type numberingDoc struct {
 	SourceID string      `json:"source_id"`
 	Tier     [][2]uint64 `json:"tier"`
 	Manager  [][2]uint64 `json:"manager"`
+	// UnsentFrom is the SeqTier number from which no record has been sent since a restart
+	// after a crash, while no manager has sent one (fsm.UnsentMarker); absent otherwise.
+	UnsentFrom *uint64 `json:"unsent_from,omitempty"`
 }
 
 // SeqTier adapts a *spill.Log to fsm.SeqLog, the acknowledged mode's store, with exact numbers
@@ -67,7 +71,10 @@ type numberingDoc struct {
 // were never sent, and their numbers are given again to the records stored next: nothing the
 // Brain saw is renumbered. (An OS crash may lose records the Brain already acknowledged; the
 // Brain's NextSeq is then ahead of SeqTier's numbers, and the manager renumbers on top, with
-// its spans kept in the same file, as the fsm.NumberingStore this type implements.)
+// its spans kept in the same file, as the fsm.NumberingStore this type implements. So that a
+// manager restarted before it synchronised does not take the records stored meanwhile for
+// ones the Brain has, a restart after a crash marks the next number as the first unsent one,
+// as the fsm.UnsentMarker this type implements, until a manager sends it.)
 //
 // The alternative of changing spill to resume exactly after its last stored record was not
 // taken: the lease protects numbers handed out by Reserve for records kept in RAM, which a
@@ -87,6 +94,7 @@ type SeqTier struct {
 
 	spans   []tierSpan // ordered by LogSeq; never empty
 	manager []fsm.Renumbering
+	unsent  *uint64       // fsm.UnsentMarker's number; nil: none
 	next    atomic.Uint64 // the SeqTier number of the next record stored
 	buf     []spill.Record
 	// logNext is the log's next number as this tier's last Append left it, 0 when unknown (before
@@ -102,6 +110,7 @@ type SeqTier struct {
 var (
 	_ fsm.SeqLog         = (*SeqTier)(nil)
 	_ fsm.NumberingStore = (*SeqTier)(nil)
+	_ fsm.UnsentMarker   = (*SeqTier)(nil)
 )
 
 // NewSeqTier reads NumberingFile from the log's directory (none: a new numbering, 0 for the
@@ -127,6 +136,7 @@ func NewSeqTier(l *spill.Log, logger zerolog.Logger) (*SeqTier, error) {
 		for _, s := range doc.Manager {
 			t.manager = append(t.manager, fsm.Renumbering{FromSeq: s[0], Delta: s[1]})
 		}
+		t.unsent = doc.UnsentFrom
 		if len(t.spans) == 0 || !slices.IsSortedFunc(t.spans, func(a, b tierSpan) int { return cmpU64(a.LogSeq, b.LogSeq) }) {
 			return nil, fmt.Errorf("%w: %s: tier spans empty or out of order", ErrNumbering, t.path)
 		}
@@ -142,6 +152,15 @@ func NewSeqTier(l *spill.Log, logger zerolog.Logger) (*SeqTier, error) {
 	default:
 		t.spans = t.spans[:k]
 		t.next.Store(t.wire(last) + 1)
+	}
+	// The log's next number is past the last one stored or trimmed after a crash (its lease):
+	// the crash may have been an OS crash that lost records the Brain had, whose numbers the
+	// next records get again. Mark them unsent, before any is stored (kept if already lower).
+	if next := t.next.Load(); l.NextSeq() > last+1 && (t.unsent == nil || next < *t.unsent) {
+		if err := t.save(t.spans, t.manager, &next); err != nil {
+			return nil, err
+		}
+		t.unsent = &next
 	}
 	return t, nil
 }
@@ -236,7 +255,7 @@ func (t *SeqTier) addSpan(seq, w uint64) error {
 	if drop > 0 {
 		spans = spans[drop:]
 	}
-	if err := t.save(spans, t.manager); err != nil {
+	if err := t.save(spans, t.manager, t.unsent); err != nil {
 		return err
 	}
 	t.zl.Info().Uint64("log_seq", seq).Uint64("seq", w).Msg("acked numbering: spill numbers jump (a restart after a crash); numbering stays dense")
@@ -302,15 +321,36 @@ func (t *SeqTier) LoadNumbering() ([]fsm.Renumbering, error) { return slices.Clo
 // SaveNumbering implements fsm.NumberingStore: the manager's spans reach NumberingFile, durably,
 // before it returns.
 func (t *SeqTier) SaveNumbering(spans []fsm.Renumbering) error {
-	if err := t.save(t.spans, spans); err != nil {
+	if err := t.save(t.spans, spans, t.unsent); err != nil {
 		return err
 	}
 	t.manager = slices.Clone(spans)
 	return nil
 }
 
-func (t *SeqTier) save(tier []tierSpan, manager []fsm.Renumbering) error {
-	doc := numberingDoc{Version: numberingVersion, SourceID: t.log.SourceID(), Tier: [][2]uint64{}, Manager: [][2]uint64{}}
+// UnsentFrom implements fsm.UnsentMarker.
+func (t *SeqTier) UnsentFrom() (uint64, bool) {
+	if t.unsent == nil {
+		return 0, false
+	}
+	return *t.unsent, true
+}
+
+// ClearUnsent implements fsm.UnsentMarker: the marker is gone from NumberingFile, durably,
+// before it returns.
+func (t *SeqTier) ClearUnsent() error {
+	if t.unsent == nil {
+		return nil
+	}
+	if err := t.save(t.spans, t.manager, nil); err != nil {
+		return err
+	}
+	t.unsent = nil
+	return nil
+}
+
+func (t *SeqTier) save(tier []tierSpan, manager []fsm.Renumbering, unsent *uint64) error {
+	doc := numberingDoc{Version: numberingVersion, SourceID: t.log.SourceID(), Tier: [][2]uint64{}, Manager: [][2]uint64{}, UnsentFrom: unsent}
 	for _, s := range tier {
 		doc.Tier = append(doc.Tier, [2]uint64{s.LogSeq, s.WireSeq})
 	}

@@ -220,6 +220,47 @@ func TestSeqTierRecordsBelowEverySpanAreTrimmedAgain(t *testing.T) {
 	}
 }
 
+// After a crash the tier marks its next number as the first unsent one (fsm.UnsentMarker): the
+// crash may have been an OS crash that lost records the Brain had. The marker survives further
+// crashes at its lowest, is durable, and ClearUnsent removes it durably. A new directory and a
+// clean restart set none.
+func TestSeqTierUnsentMarker(t *testing.T) {
+	dir := t.TempDir()
+	l, tier := openTier(t, dir)
+	if _, set := tier.UnsentFrom(); set {
+		t.Fatal("marker set on a new directory")
+	}
+	appendN(t, tier, 0, 10)
+	img := crashImage(t, l)
+	l.Close()
+	_, tier2 := openTier(t, dir)
+	if _, set := tier2.UnsentFrom(); set {
+		t.Fatal("marker set after a clean restart")
+	}
+
+	l3, tier3 := openTier(t, img)
+	if from, set := tier3.UnsentFrom(); !set || from != 10 {
+		t.Fatalf("after a crash: marker %d, %v; want 10", from, set)
+	}
+	appendN(t, tier3, 10, 5)
+	l4, tier4 := openTier(t, crashImage(t, l3)) // crashed again before a manager sent any
+	if from, set := tier4.UnsentFrom(); !set || from != 10 {
+		t.Fatalf("after a second crash: marker %d, %v; want 10 (the lower)", from, set)
+	}
+	if err := tier4.ClearUnsent(); err != nil {
+		t.Fatal(err)
+	}
+	if _, set := tier4.UnsentFrom(); set {
+		t.Fatal("marker still set after ClearUnsent")
+	}
+	appendN(t, tier4, 15, 1)
+	l4.Close()
+	_, tier5 := openTier(t, l4.Dir())
+	if _, set := tier5.UnsentFrom(); set {
+		t.Fatal("marker back after ClearUnsent and a clean restart")
+	}
+}
+
 // The manager's renumbering spans (fsm.NumberingStore) are kept beside the tier's own.
 func TestSeqTierNumberingStore(t *testing.T) {
 	dir := t.TempDir()

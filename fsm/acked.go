@@ -67,6 +67,11 @@ type ackedData struct {
 	firstOwnSeq uint64
 	tookAny     bool   // maxTakenSeq is set
 	maxTakenSeq uint64 // highest log number this manager put in a batch
+	// unsentFrom, while unsentSet: the log's UnsentMarker (marker); records
+	// numbered from it on were never sent before this manager.
+	marker     UnsentMarker
+	unsentSet  bool
+	unsentFrom uint64
 
 	inflight  []inflightBatch
 	readahead []SpillRecord
@@ -411,7 +416,7 @@ func (d *connData) sendBatch() (int, error) {
 	payloads := a.payloads[:0]
 	first := a.nextWire
 	trimThrough, skipped := uint64(0), 0
-	var batchDelta uint64
+	var batchDelta, lastSeq uint64
 	for len(payloads) < a.cfg.BatchSize {
 		if a.rpos == len(a.readahead) {
 			var err error
@@ -453,6 +458,7 @@ func (d *connData) sendBatch() (int, error) {
 		if !a.tookAny || r.Seq > a.maxTakenSeq {
 			a.tookAny, a.maxTakenSeq = true, r.Seq
 		}
+		lastSeq = r.Seq
 		payloads = append(payloads, r.Data)
 		a.rpos++
 		a.unsent = max(a.unsent-1, 0)
@@ -468,6 +474,10 @@ func (d *connData) sendBatch() (int, error) {
 	a.payloads = payloads
 	if len(payloads) == 0 {
 		return 0, nil
+	}
+	if err := d.clearUnsent(lastSeq); err != nil {
+		clear(payloads)
+		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
 	err := a.transport.SendBatch(ctx, a.sourceID, first, payloads)
@@ -496,13 +506,33 @@ func (d *connData) sendBatch() (int, error) {
 // processedBefore tells, for a record found below the Brain's NextSeq right
 // after a synchronisation, whether the Brain has it: a record that predates
 // this manager was numbered wire = log number; one of ours was sent with a
-// wire number below it. One of ours never sent is renumbered instead.
+// wire number below it. One of ours never sent is renumbered instead, and so
+// is one at or above the log's UnsentMarker that this manager did not send.
 func (d *connData) processedBefore(seq uint64) bool {
 	a := d.acked
+	taken := a.tookAny && seq <= a.maxTakenSeq
+	if a.unsentSet && seq >= a.unsentFrom {
+		return taken
+	}
 	if !a.ownSet || seq < a.firstOwnSeq {
 		return true
 	}
-	return a.tookAny && seq <= a.maxTakenSeq
+	return taken
+}
+
+// clearUnsent removes the log's UnsentMarker before a batch whose highest
+// log number is last goes out, if the batch reaches the marker: from then
+// on the Brain may have records numbered from it on.
+func (d *connData) clearUnsent(last uint64) error {
+	a := d.acked
+	if !a.unsentSet || last < a.unsentFrom {
+		return nil
+	}
+	if err := a.marker.ClearUnsent(); err != nil {
+		return fmt.Errorf("clear the unsent marker: %w", err)
+	}
+	a.unsentSet = false
+	return nil
 }
 
 // renumber closes a hole in the log's numbering (or a numbering the Brain

@@ -252,6 +252,24 @@ func (l *numberedDiskLog) SaveNumbering(spans []Renumbering) error {
 	return nil
 }
 
+// markedDiskLog adds an UnsentMarker, durable at once, to a numberedDiskLog.
+type markedDiskLog struct {
+	*numberedDiskLog
+	set       bool
+	from      uint64
+	failClear bool
+}
+
+func (l *markedDiskLog) UnsentFrom() (uint64, bool) { return l.from, l.set }
+
+func (l *markedDiskLog) ClearUnsent() error {
+	if l.failClear {
+		return errDiskFull
+	}
+	l.set = false
+	return nil
+}
+
 // crash is a process kill: the trim point goes back to the durable one.
 func (l *fakeDiskLog) crash() {
 	l.trimmed = l.durable
@@ -326,6 +344,8 @@ func (h *ackHarness) restart() {
 	case *fakeDiskLog:
 		d.crash()
 	case *numberedDiskLog:
+		d.crash()
+	case *markedDiskLog:
 		d.crash()
 	case *poisonLog:
 		d.crash()

@@ -276,6 +276,57 @@ func TestAckedConnectionLostResends(t *testing.T) {
 	}
 }
 
+// TestAckedUnsentMarker: the Brain processed records 0..9 that the log
+// lost (an OS crash took a spill directory's tail); the log numbers new
+// records from 0 again and marks them unsent. Whether the manager that
+// stored them synchronises or a restarted one does, they are renumbered on
+// top of the Brain's NextSeq and delivered: without the marker a restarted
+// manager took them for records the Brain had, and trimmed them unsent
+// (found in review). The marker is cleared before the first batch goes out,
+// and a failure to clear it sends nothing.
+func TestAckedUnsentMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		restart, failClear bool
+	}{{"same manager", false, false}, {"restarted manager", true, false}, {"clear fails", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			disk := &markedDiskLog{numberedDiskLog: &numberedDiskLog{fakeDiskLog: newFakeDiskLog("src-z")}, set: true}
+			disk.failClear = tc.failClear
+			net := newFakeNet()
+			net.brain.next["src-z"] = 10
+			net.up = false
+			h := newAckHarness(t, ackedTestConfig(), disk, net, newFakeClock(), nil)
+			h.manager.Start()
+			h.deliver(recs("n", 5)...) // numbered 0..4, never sent
+			h.clock.Advance(0)
+			if tc.restart {
+				h.restart()
+			}
+			net.up = true
+			converge := func() {
+				for range 50 {
+					h.clock.Advance(h.cfg.MaxBackoff)
+					h.net.exchange(h.manager)
+				}
+			}
+			converge()
+			if tc.failClear {
+				if len(net.sent) != 0 || disk.Len() != 5 || !disk.set {
+					t.Fatalf("with the marker not cleared: %d batches sent, %d records held, marker %v", len(net.sent), disk.Len(), disk.set)
+				}
+				disk.failClear = false
+				converge()
+			}
+			if got := net.processed("src-z"); !slices.Equal(got, recs("n", 5)) {
+				t.Fatalf("processed %v, want n0..n4", got)
+			}
+			if disk.set || disk.Len() != 0 {
+				t.Fatalf("marker set %v, %d records held", disk.set, disk.Len())
+			}
+		})
+	}
+}
+
 // TestAckedLateAnswerCountedOnce: an acknowledgement above everything sent
 // since the last synchronisation (the late-answer path), reached here after
 // a reconnect whose first acknowledgement is below the one before the drop

@@ -182,6 +182,11 @@
 // taken as they are, and records numbered under a span that were in flight
 // or acknowledged but not yet trimmed on disk may be processed twice or
 // skipped. A log with dense numbers from 0 (MemoryLog) never needs a span.
+// A log that can give numbers the Brain has seen again to new records (a
+// spill directory that an OS crash cut short under SeqTier) also implements
+// UnsentMarker: records from the marked number on were never sent, so a
+// manager, restarted or not, renumbers those it finds below the Brain's
+// NextSeq instead of trimming them as processed.
 //
 // Metrics of the mode: pharos_fsm_acked_records_total,
 // pharos_fsm_inflight_records, pharos_fsm_unacked_records and _bytes,

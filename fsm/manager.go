@@ -283,6 +283,10 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 			d.acked.store = store
 			d.acked.setSpans(slices.Clone(spans))
 		}
+		if marker, ok := opts.Log.(UnsentMarker); ok {
+			d.acked.marker = marker
+			d.acked.unsentFrom, d.acked.unsentSet = marker.UnsentFrom()
+		}
 	}
 	if d.clock == nil {
 		d.clock = SystemClock{}

@@ -193,3 +193,19 @@ type NumberingStore interface {
 	// then.
 	SaveNumbering(spans []Renumbering) error
 }
+
+// UnsentMarker is optionally implemented by a SeqLog whose numbers can be
+// given again, after a restart, to new records: numbers the Brain may have
+// processed already. A spill directory under SeqTier is one: an OS crash
+// can lose records the Brain acknowledged, and the numbering goes on from
+// what survived. The marker says that no record numbered from it on has been
+// sent since that restart. The manager then takes such a record, found below
+// the Brain's NextSeq, for one to renumber, not for one the Brain has (which
+// it would trim unsent); it clears the marker, durably, before the first
+// batch holding a record at or above it goes out.
+type UnsentMarker interface {
+	// UnsentFrom returns the marked number, and false when none is set.
+	UnsentFrom() (seq uint64, ok bool)
+	// ClearUnsent removes the marker, durably, before it returns.
+	ClearUnsent() error
+}
