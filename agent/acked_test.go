@@ -48,3 +48,56 @@ func TestAckedSpillRefusesWhenFull(t *testing.T) {
 		t.Fatalf("dropped %d, want %d", s.Dropped, n-kept)
 	}
 }
+
+// An OS crash can cut a spill directory short of records the Brain had acknowledged; SeqTier
+// then numbers the next records from what survived, below the Brain's NextSeq. Records stored
+// so, by an agent that never reached the Brain, are delivered by the next agent on the directory
+// (renumbered on top of the Brain's NextSeq), not taken for records the Brain has (found in
+// review: they were trimmed unsent).
+func TestAckedRecordsAfterAnOSCrashDelivered(t *testing.T) {
+	b := erltest.StartBrain(t, erltest.BrainOptions{})
+	// The directory as an OS crash leaves it: the Brain had records 0..99 of this directory,
+	// the disk lost all but the first (here: one record, acknowledged, then a crash).
+	l, tier := openTier(t, t.TempDir())
+	if _, err := tier.Append([]byte("acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tier.Trim(0); err != nil {
+		t.Fatal(err)
+	}
+	dir := crashImage(t, l)
+	l.Close()
+
+	b.Kill9() // the first agent never reaches the Brain
+	opts := agentOptions(t, b)
+	opts.Mode, opts.SpillDir = agent.ModeAcked, dir
+	a1, err := agent.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	deliverAll(t, a1, "os-crash", 0, n) // numbered 1..5: the Brain had numbers 1..99
+	for a1.Unacknowledged() < n {
+		time.Sleep(5 * time.Millisecond)
+	}
+	source := a1.SourceID()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b.Restart()
+	b.Eval(`pharos_brain_store:set_acked_state(#{<<"` + source + `">> => 100}), ok`)
+	opts = agentOptions(t, b)
+	opts.Mode, opts.SpillDir = agent.ModeAcked, dir
+	a2, err := agent.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAgent(t, a2, 10*time.Second)
+	st, ok := b.WaitStats(20*time.Second, func(s erltest.Stats) bool { return s.Acked[source] >= 100+n })
+	if !ok || !st.Sources["os-crash"].Exactly(n) || st.Acked[source] != 100+n {
+		t.Fatalf("Brain %+v, NextSeq %d; want the %d records, after 100", st.Sources["os-crash"], st.Acked[source], n)
+	}
+}
