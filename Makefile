@@ -29,7 +29,7 @@ deps:
 ## cmd/pharos-node; of agent and fsm, the race pass runs tests that start no node: RACE_AGENT_TESTS,
 ## RACE_FSM_TESTS.)
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config
-RACE_AGENT_TESTS ?= ^TestRecordArena
+RACE_AGENT_TESTS ?= ^(TestRecordArena|TestSeqTier)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestMemoryLogModel)$$
 test: otp deps lint
 	@set -e; for rel in $(OTP_RELEASES); do \

@@ -95,6 +95,7 @@ type SeqTier struct {
 	spans   []tierSpan // ordered by LogSeq; never empty
 	manager []fsm.Renumbering
 	unsent  *uint64       // fsm.UnsentMarker's number; nil: none
+	closed  atomic.Bool   // set before the log is closed: NumberingFile is not written again
 	next    atomic.Uint64 // the SeqTier number of the next record stored
 	buf     []spill.Record
 	// logNext is the log's next number as this tier's last Append left it, 0 when unknown (before
@@ -153,9 +154,10 @@ func NewSeqTier(l *spill.Log, logger zerolog.Logger) (*SeqTier, error) {
 		t.spans = t.spans[:k]
 		t.next.Store(t.wire(last) + 1)
 	}
-	// The log's next number is past the last one stored or trimmed after a crash (its lease):
-	// the crash may have been an OS crash that lost records the Brain had, whose numbers the
-	// next records get again. Mark them unsent, before any is stored (kept if already lower).
+	// The log's next number is past the last one stored or trimmed after a crash (its lease; or
+	// after numbers a failed write took): the crash may have been an OS crash that lost records
+	// the Brain had, whose numbers the next records get again. Mark them unsent, before any is
+	// stored (kept if already lower). A needless marker costs one write of NumberingFile.
 	if next := t.next.Load(); l.NextSeq() > last+1 && (t.unsent == nil || next < *t.unsent) {
 		if err := t.save(t.spans, t.manager, &next); err != nil {
 			return nil, err
@@ -349,7 +351,15 @@ func (t *SeqTier) ClearUnsent() error {
 	return nil
 }
 
+// closeNumbering stops every later write of NumberingFile, before the agent closes the log: a
+// killed manager still inside a handler (Agent.Close gave up waiting for it) must not write it
+// once the directory is another process's to open.
+func (t *SeqTier) closeNumbering() { t.closed.Store(true) }
+
 func (t *SeqTier) save(tier []tierSpan, manager []fsm.Renumbering, unsent *uint64) error {
+	if t.closed.Load() {
+		return fmt.Errorf("%w: the spill directory is closed", ErrNumbering)
+	}
 	doc := numberingDoc{Version: numberingVersion, SourceID: t.log.SourceID(), Tier: [][2]uint64{}, Manager: [][2]uint64{}, UnsentFrom: unsent}
 	for _, s := range tier {
 		doc.Tier = append(doc.Tier, [2]uint64{s.LogSeq, s.WireSeq})

@@ -535,9 +535,12 @@ func (a *Agent) held() int {
 // a spill directory what is left is lost, and Close says how much with ErrRecordsLeft. With a
 // ctx already done, Close spills at once. Besides ctx, Close may wait for one transport call
 // in progress (bounded by Delivery.ConnectTimeout or DeliverTimeout), plus one second; a
-// manager still inside a call then is killed, and Close waits as long again for the call to
-// return before it touches what the manager uses. (In acked mode with a spill directory, a
-// manager that outlives that too leaves the records of its inbox counted in ErrRecordsLeft.)
+// manager still inside a call then is killed, and Close waits for the call to return before it
+// touches what the manager uses: as long again with Options.Node, for as long as it takes with a
+// node of the agent's own (stopping that node waits for it anyway). With Options.Node, in acked
+// mode with a spill directory, a manager that outlives that too leaves the records of its inbox
+// counted in ErrRecordsLeft, and those in its hand to be refused by the closed spill log
+// (counted in Stats.Dropped).
 func (a *Agent) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.closed {
@@ -557,8 +560,13 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.log.Warn().Err(err).Msg("connection manager did not stop in time; killing it")
 		_ = a.node.Kill(a.pid)
 		// A kill ends a manager inside a handler only when the handler returns; until then it
-		// still uses the tiers, and SeqTier is not safe for concurrent use.
-		if managerGone = a.waitGone(stopWait); !managerGone {
+		// still uses the tiers, and SeqTier is not safe for concurrent use. Stopping a node of
+		// our own waits for it anyway: then wait for it here, and spill everything after.
+		wait := stopWait
+		if a.ownNode != nil {
+			wait = 0
+		}
+		if managerGone = a.waitGone(wait, stopWait); !managerGone {
 			a.log.Error().Dur("waited", stopWait).Msg("connection manager still inside a handler after the kill")
 		}
 	}
@@ -592,15 +600,22 @@ func (a *Agent) waitDrained(ctx context.Context) bool {
 	}
 }
 
-// waitGone polls until the manager's process has ended, for at most d.
-func (a *Agent) waitGone(d time.Duration) bool {
-	deadline := time.Now().Add(d)
+// waitGone polls until the manager's process has ended, for at most d (d <= 0: for as long as
+// it takes, with a warning every warnEvery).
+func (a *Agent) waitGone(d, warnEvery time.Duration) bool {
+	start := time.Now()
+	warned := start
 	for {
 		if state, err := a.node.ProcessState(a.pid); err != nil || state == gen.ProcessStateTerminated {
 			return true
 		}
-		if time.Now().After(deadline) {
+		now := time.Now()
+		if d > 0 && now.Sub(start) >= d {
 			return false
+		}
+		if now.Sub(warned) >= warnEvery {
+			warned = now
+			a.log.Warn().Dur("waited", now.Sub(start)).Msg("waiting for the killed connection manager to leave its handler")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -658,6 +673,9 @@ func (a *Agent) spillRing(managerGone bool) (spilled, lost int) {
 
 // release closes the spill log and stops the agent's own node.
 func (a *Agent) release() {
+	if a.seqTier != nil {
+		a.seqTier.closeNumbering()
+	}
 	if a.spill != nil {
 		if err := a.spill.Close(); err != nil {
 			a.log.Error().Err(err).Msg("close spill directory")

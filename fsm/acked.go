@@ -67,11 +67,11 @@ type ackedData struct {
 	firstOwnSeq uint64
 	tookAny     bool   // maxTakenSeq is set
 	maxTakenSeq uint64 // highest log number this manager put in a batch
-	// unsentFrom, while unsentSet: the log's UnsentMarker (marker); records
+	// markerFrom, while markerSet: the number of the log's UnsentMarker; records
 	// numbered from it on were never sent before this manager.
 	marker     UnsentMarker
-	unsentSet  bool
-	unsentFrom uint64
+	markerSet  bool
+	markerFrom uint64
 
 	inflight  []inflightBatch
 	readahead []SpillRecord
@@ -511,7 +511,7 @@ func (d *connData) sendBatch() (int, error) {
 func (d *connData) processedBefore(seq uint64) bool {
 	a := d.acked
 	taken := a.tookAny && seq <= a.maxTakenSeq
-	if a.unsentSet && seq >= a.unsentFrom {
+	if a.markerSet && seq >= a.markerFrom {
 		return taken
 	}
 	if !a.ownSet || seq < a.firstOwnSeq {
@@ -525,13 +525,13 @@ func (d *connData) processedBefore(seq uint64) bool {
 // on the Brain may have records numbered from it on.
 func (d *connData) clearUnsent(last uint64) error {
 	a := d.acked
-	if !a.unsentSet || last < a.unsentFrom {
+	if !a.markerSet || last < a.markerFrom {
 		return nil
 	}
 	if err := a.marker.ClearUnsent(); err != nil {
 		return fmt.Errorf("clear the unsent marker: %w", err)
 	}
-	a.unsentSet = false
+	a.markerSet = false
 	return nil
 }
 

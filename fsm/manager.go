@@ -285,7 +285,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 		}
 		if marker, ok := opts.Log.(UnsentMarker); ok {
 			d.acked.marker = marker
-			d.acked.unsentFrom, d.acked.unsentSet = marker.UnsentFrom()
+			d.acked.markerFrom, d.acked.markerSet = marker.UnsentFrom()
 		}
 	}
 	if d.clock == nil {
