@@ -270,6 +270,52 @@ func (l *markedDiskLog) ClearUnsent() error {
 	return nil
 }
 
+// osDiskLog is a markedDiskLog numbered densely, as SeqTier numbers a spill
+// directory, whose appends are durable only once fsynced: a crash of the
+// machine loses the records appended since, and the numbering goes on from
+// what survived (numbers the Brain may have processed), with the next one
+// marked unsent.
+type osDiskLog struct {
+	*markedDiskLog
+	unsynced int // records at the end of recs appended since the last fsync
+}
+
+func newOSDiskLog(sourceID string) *osDiskLog {
+	return &osDiskLog{markedDiskLog: &markedDiskLog{numberedDiskLog: &numberedDiskLog{fakeDiskLog: newFakeDiskLog(sourceID)}}}
+}
+
+func (l *osDiskLog) Append(rec []byte) (uint64, error) {
+	seq, err := l.fakeDiskLog.Append(rec)
+	if err == nil {
+		l.unsynced++
+	}
+	return seq, err
+}
+
+func (l *osDiskLog) fsync() { l.unsynced = 0 }
+
+func (l *osDiskLog) persistTrim() {
+	l.fakeDiskLog.persistTrim()
+	l.unsynced = min(l.unsynced, len(l.recs))
+}
+
+// osCrash is a crash of the machine: it returns the records it lost.
+func (l *osDiskLog) osCrash() []SpillRecord {
+	lost := slices.Clone(l.recs[len(l.recs)-l.unsynced:])
+	l.recs = l.recs[:len(l.recs)-l.unsynced]
+	l.unsynced = 0
+	l.trimmed, l.cursor = l.durable, 0
+	next := l.durable
+	if n := len(l.recs); n > 0 {
+		next = max(next, l.recs[n-1].Seq+1)
+	}
+	l.nextSeq = next
+	if !l.set || next < l.from {
+		l.set, l.from = true, next
+	}
+	return lost
+}
+
 // crash is a process kill: the trim point goes back to the durable one.
 func (l *fakeDiskLog) crash() {
 	l.trimmed = l.durable
