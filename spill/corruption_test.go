@@ -549,3 +549,44 @@ func TestNewSegmentPastEveryFile(t *testing.T) {
 		})
 	}
 }
+
+// syncDirFS records the directories SyncDir was called on.
+type syncDirFS struct {
+	OSFS
+	synced *[]string
+}
+
+func (f syncDirFS) SyncDir(name string) error {
+	*f.synced = append(*f.synced, name)
+	return f.OSFS.SyncDir(name)
+}
+
+// TestOpenMakesNewDirectoriesDurable: Open fsyncs the parent of every directory it creates, so a
+// new spill directory does not vanish at a crash of the machine with the records fsynced into it;
+// an existing one costs no such sync.
+func TestOpenMakesNewDirectoriesDurable(t *testing.T) {
+	root := t.TempDir()
+	var synced []string
+	dir := filepath.Join(root, "a", "b")
+	l, err := Open(dir, WithFS(syncDirFS{synced: &synced}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	for _, want := range []string{root, filepath.Join(root, "a")} {
+		if !slices.Contains(synced, want) {
+			t.Errorf("SyncDir(%s) not called creating %s: %v", want, dir, synced)
+		}
+	}
+	synced = nil
+	l, err = Open(dir, WithFS(syncDirFS{synced: &synced}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	for _, d := range synced {
+		if d == root || d == filepath.Join(root, "a") {
+			t.Errorf("SyncDir(%s) when %s existed", d, dir)
+		}
+	}
+}

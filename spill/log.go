@@ -149,7 +149,7 @@ func Open(dir string, opts ...Option) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := o.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirDurable(o.fs, dir); err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
 	lock, err := o.fs.Lock(filepath.Join(dir, lockName))
@@ -178,6 +178,31 @@ func Open(dir string, opts ...Option) (*Log, error) {
 		go l.syncLoop()
 	}
 	return l, nil
+}
+
+// mkdirDurable creates dir and its missing parents, and fsyncs the parent of each directory it
+// created: a spill directory created just before a crash of the machine could otherwise vanish
+// with the records fsynced into it.
+func mkdirDurable(fsys FS, dir string) error {
+	var created []string // deepest first
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.ReadDir(d); !errors.Is(err, fs.ErrNotExist) {
+			break // there (or MkdirAll says what is wrong)
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("sync %s: %w", filepath.Dir(d), err)
+		}
+	}
+	return nil
 }
 
 // recover scans the directory and sets the Log up from what it found.
