@@ -590,3 +590,62 @@ func TestOpenMakesNewDirectoriesDurable(t *testing.T) {
 		}
 	}
 }
+
+// eventFS records, in order, the SyncDir calls and the truncations of files.
+type eventFS struct {
+	OSFS
+	events *[]string
+}
+
+func (f eventFS) SyncDir(name string) error {
+	*f.events = append(*f.events, "syncdir")
+	return f.OSFS.SyncDir(name)
+}
+
+func (f eventFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return eventFile{File: file, name: filepath.Base(name), events: f.events}, nil
+}
+
+type eventFile struct {
+	File
+	name   string
+	events *[]string
+}
+
+func (f eventFile) Truncate(size int64) error {
+	*f.events = append(*f.events, "truncate "+f.name)
+	return f.File.Truncate(size)
+}
+
+// TestRepairKeepsBrokenCopyDurable: Repair makes the .broken copy's name durable (SyncDir) before
+// it cuts the damaged segment, so a crash of the machine in between cannot leave neither.
+func TestRepairKeepsBrokenCopyDurable(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, WithSync(SyncNever))
+	for i := range 5 {
+		if _, err := l.Append(payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	seg := filepath.Join(dir, segmentName(1))
+	st, err := os.Stat(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncate(t, seg, st.Size()-4) // a torn last record
+
+	var events []string
+	res, err := Repair(dir, WithFS(eventFS{events: &events}))
+	if err != nil || len(res.Truncated) != 1 || len(res.Broken) != 1 {
+		t.Fatalf("Repair: %+v, %v", res, err)
+	}
+	cut := slices.Index(events, "truncate "+segmentName(1))
+	if cut < 0 || !slices.Contains(events[:cut], "syncdir") {
+		t.Fatalf("events %v: the directory not synced between the .broken copy and the cut", events)
+	}
+}

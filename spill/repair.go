@@ -257,7 +257,7 @@ func (rp *repairer) brokenName(name string) (string, error) {
 	return cand, nil
 }
 
-// keepBroken copies a file to its .broken name and fsyncs the copy.
+// keepBroken copies a file to its .broken name and fsyncs the copy and the directory.
 func (rp *repairer) keepBroken(name string) error {
 	to, err := rp.brokenName(name)
 	if err != nil {
@@ -300,6 +300,11 @@ func (rp *repairer) keepBroken(name string) error {
 	}
 	if err := dst.Close(); err != nil {
 		return writeErr("close", dstPath, err)
+	}
+	// The copy's name too, before the original is changed: a crash of the machine in between
+	// would otherwise keep neither the damaged bytes nor their copy.
+	if err := rp.o.fs.SyncDir(rp.dir); err != nil {
+		return writeErr("sync", rp.dir, err)
 	}
 	rp.res.Broken = append(rp.res.Broken, to)
 	return nil
