@@ -676,7 +676,8 @@ func (l *Log) commit(b *batch, seq uint64) error {
 	return b.result(seq)
 }
 
-// Sync writes everything appended and fsyncs it, whatever the policy.
+// Sync writes everything appended and fsyncs it, whatever the policy; under SyncNever, except
+// the segments sealed since the last Sync (a rotation closes them unsynced under that policy).
 func (l *Log) Sync() error {
 	l.syncSem <- struct{}{}
 	defer func() { <-l.syncSem }()
