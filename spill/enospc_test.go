@@ -263,6 +263,20 @@ func appendBatch(t *testing.T, l *Log, n int) (wait func() (seqs []uint64, errs 
 	}
 }
 
+// openSyncAlwaysFaults opens a SyncAlways log over a faultFS in a new directory and stores one
+// record, first; opts reopen the directory.
+func openSyncAlwaysFaults(t *testing.T) (f *faultFS, dir string, opts []Option, l *Log, first Record) {
+	t.Helper()
+	f, dir = newFaultFS(), t.TempDir()
+	opts = []Option{WithFS(f), WithSync(SyncAlways), WithSegmentSize(64 << 10), WithLogger(testLogger(t))}
+	l = mustOpen(t, dir, opts...)
+	seq, err := l.Append(payload(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, dir, opts, l, Record{seq, payload(0)}
+}
+
 // TestFailedBatchWriteIsCut guards "on error nothing was stored" under SyncAlways when the write
 // of a group commit fails part way: the whole frames that reached the file belong to Appends
 // that failed, and must not come back at the next Open (a caller that retries would store them
@@ -280,15 +294,8 @@ func TestFailedBatchWriteIsCut(t *testing.T) {
 		{"cut fails, next commit cuts, crash", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFaultFS()
-			dir := t.TempDir()
-			opts := []Option{WithFS(f), WithSync(SyncAlways), WithSegmentSize(64 << 10), WithLogger(testLogger(t))}
-			l := mustOpen(t, dir, opts...)
-			seq, err := l.Append(payload(0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []Record{{seq, payload(0)}}
+			f, dir, opts, l, first := openSyncAlwaysFaults(t)
+			want := []Record{first}
 
 			l.syncSem <- struct{}{} // hold the commit: the next Appends share one batch
 			wait := appendBatch(t, l, 4)
@@ -331,14 +338,7 @@ func TestFailedBatchWriteIsCut(t *testing.T) {
 // records are stored, and may have been delivered, so their Appends get the fsync's result,
 // not the write's error; only the rest fail, and only they are gone after a restart.
 func TestBatchPartlyWrittenByRead(t *testing.T) {
-	f := newFaultFS()
-	dir := t.TempDir()
-	opts := []Option{WithFS(f), WithSync(SyncAlways), WithSegmentSize(64 << 10), WithLogger(testLogger(t))}
-	l := mustOpen(t, dir, opts...)
-	seq, err := l.Append(payload(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, dir, opts, l, first := openSyncAlwaysFaults(t)
 	readAll(t, l) // the cursor at the end: the next Read writes the buffer out
 
 	l.syncSem <- struct{}{} // hold the commit: the next Appends share one batch
@@ -355,7 +355,7 @@ func TestBatchPartlyWrittenByRead(t *testing.T) {
 	f.setBudget(-1)
 	slices.Sort(readSeqs)
 
-	want := []Record{{seq, payload(0)}}
+	want := []Record{first}
 	for i, err := range readErrs {
 		if err != nil {
 			t.Fatalf("append %d, written by the Read: %v", i, err)
