@@ -45,23 +45,43 @@ func startIsolatedNode(t *testing.T, name string) gen.Node {
 	return n
 }
 
+// stuckAgentOptions are options for an agent on an isolated node of its caller's whose
+// connection attempts get stuck in conn (until conn.release is closed), with Close's stop wait
+// at about 1.05 s.
+func stuckAgentOptions(t *testing.T, nodeName string) (agent.Options, *stuckConnector) {
+	t.Helper()
+	conn := &stuckConnector{entered: make(chan struct{}), release: make(chan struct{})}
+	delivery := fastDelivery()
+	delivery.ConnectTimeout = 50 * time.Millisecond
+	delivery.DeliverTimeout = 50 * time.Millisecond
+	return agent.Options{
+		Node: startIsolatedNode(t, nodeName), Connector: conn,
+		Brain:    agent.Target{Node: "brain@localhost", Name: "pharos_brain"},
+		Delivery: delivery,
+		Logger:   testLogger(t),
+	}, conn
+}
+
+// spilledRecords is how many records the spill directory dir holds.
+func spilledRecords(t *testing.T, dir string) int {
+	t.Helper()
+	l, err := spill.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Len()
+}
+
 // TestCloseWaitsForAKilledManager: a kill ends a manager inside a handler only when the handler
 // returns. Close must not append the inbox's records through SeqTier (not safe for concurrent
 // use) or close the spill log while the killed manager may still use them: it waits for the
 // manager's end (found in review: it went on at once).
 func TestCloseWaitsForAKilledManager(t *testing.T) {
-	n := startIsolatedNode(t, "pharos_close_killed@localhost")
-	conn := &stuckConnector{entered: make(chan struct{}), release: make(chan struct{})}
-	delivery := fastDelivery()
-	delivery.ConnectTimeout = 50 * time.Millisecond
-	delivery.DeliverTimeout = 50 * time.Millisecond
+	opts, conn := stuckAgentOptions(t, "pharos_close_killed@localhost")
 	dir := t.TempDir()
-	a, err := agent.Start(context.Background(), agent.Options{
-		Node: n, Connector: conn, Mode: agent.ModeAcked, SpillDir: dir,
-		Brain:    agent.Target{Node: "brain@localhost", Name: "pharos_brain"},
-		Delivery: delivery,
-		Logger:   testLogger(t),
-	})
+	opts.Mode, opts.SpillDir = agent.ModeAcked, dir
+	a, err := agent.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +100,8 @@ func TestCloseWaitsForAKilledManager(t *testing.T) {
 	if !conn.returned.Load() {
 		t.Fatalf("Close returned (%v) while the killed manager was still in its handler", err)
 	}
-	l, oerr := spill.Open(dir)
-	if oerr != nil {
-		t.Fatal(oerr)
-	}
-	defer l.Close()
-	if l.Len() != records || err != nil {
-		t.Errorf("Close: %v; %d records in the spill directory, want %d", err, l.Len(), records)
+	if n := spilledRecords(t, dir); n != records || err != nil {
+		t.Errorf("Close: %v; %d records in the spill directory, want %d", err, n, records)
 	}
 }
 
@@ -100,19 +115,8 @@ func TestCloseAccountsForTheInbox(t *testing.T) {
 			name = "spill"
 		}
 		t.Run(name, func(t *testing.T) {
-			n := startIsolatedNode(t, "pharos_close_inbox@localhost")
-			conn := &stuckConnector{entered: make(chan struct{}), release: make(chan struct{})}
+			opts, conn := stuckAgentOptions(t, "pharos_close_inbox@localhost")
 			defer close(conn.release) // lets the killed manager's goroutine end
-
-			delivery := fastDelivery()
-			delivery.ConnectTimeout = 50 * time.Millisecond
-			delivery.DeliverTimeout = 50 * time.Millisecond
-			opts := agent.Options{
-				Node: n, Connector: conn,
-				Brain:    agent.Target{Node: "brain@localhost", Name: "pharos_brain"},
-				Delivery: delivery,
-				Logger:   testLogger(t),
-			}
 			dir := t.TempDir()
 			if withSpill {
 				opts.SpillDir = dir
@@ -133,13 +137,8 @@ func TestCloseAccountsForTheInbox(t *testing.T) {
 			err = a.Close(ctx) // waits, stops for 1.05 s, then kills the manager
 
 			if withSpill {
-				l, oerr := spill.Open(dir)
-				if oerr != nil {
-					t.Fatal(oerr)
-				}
-				defer l.Close()
-				if l.Len() != records || err != nil {
-					t.Errorf("Close: %v; %d records in the spill directory, want %d (accepted, never delivered)", err, l.Len(), records)
+				if n := spilledRecords(t, dir); n != records || err != nil {
+					t.Errorf("Close: %v; %d records in the spill directory, want %d (accepted, never delivered)", err, n, records)
 				}
 				return
 			}
