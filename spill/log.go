@@ -186,7 +186,11 @@ func Open(dir string, opts ...Option) (*Log, error) {
 func mkdirDurable(fsys FS, dir string) error {
 	var created []string // deepest first
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := fsys.ReadDir(d); !errors.Is(err, fs.ErrNotExist) {
+		f, err := fsys.OpenFile(d, os.O_RDONLY, 0) // not ReadDir: a parent may hold many entries
+		if err == nil {
+			f.Close()
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
 			break // there (or MkdirAll says what is wrong)
 		}
 		created = append(created, d)
