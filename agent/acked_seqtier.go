@@ -17,6 +17,7 @@ import (
 
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/spill"
+	"github.com/pharos-node/pharos-node/tier"
 )
 
 // NumberingFile is the file SeqTier keeps in the spill directory, beside the log's own files
@@ -41,6 +42,13 @@ const numberingVersion = 1
 // SeqTier number is WireSeq + (log number - LogSeq).
 type tierSpan struct {
 	LogSeq, WireSeq uint64
+}
+
+// renumbering is a span of the manager's old renumbering, kept in NumberingFile by earlier versions:
+// from the SeqTier number FromSeq on, wire = number - Delta.
+type renumbering struct {
+	FromSeq uint64
+	Delta   uint64
 }
 
 type numberingDoc struct {
@@ -93,7 +101,7 @@ type SeqTier struct {
 	zl   zerolog.Logger
 
 	spans   []tierSpan // ordered by LogSeq; never empty
-	manager []fsm.Renumbering
+	manager []renumbering
 	unsent  *uint64       // fsm.UnsentMarker's number; nil: none
 	closed  atomic.Bool   // set before the log is closed: NumberingFile is not written again
 	next    atomic.Uint64 // the SeqTier number of the next record stored
@@ -108,11 +116,7 @@ type SeqTier struct {
 	logNext uint64
 }
 
-var (
-	_ fsm.SeqLog         = (*SeqTier)(nil)
-	_ fsm.NumberingStore = (*SeqTier)(nil)
-	_ fsm.UnsentMarker   = (*SeqTier)(nil)
-)
+var _ fsm.SeqLog = (*SeqTier)(nil)
 
 // NewSeqTier reads NumberingFile from the log's directory (none: a new numbering, 0 for the
 // log's first number) and works out the next number from what the log holds. The log stays
@@ -135,7 +139,7 @@ func NewSeqTier(l *spill.Log, logger zerolog.Logger) (*SeqTier, error) {
 			t.spans = append(t.spans, tierSpan{LogSeq: s[0], WireSeq: s[1]})
 		}
 		for _, s := range doc.Manager {
-			t.manager = append(t.manager, fsm.Renumbering{FromSeq: s[0], Delta: s[1]})
+			t.manager = append(t.manager, renumbering{FromSeq: s[0], Delta: s[1]})
 		}
 		t.unsent = doc.UnsentFrom
 		if len(t.spans) == 0 || !slices.IsSortedFunc(t.spans, func(a, b tierSpan) int { return cmpU64(a.LogSeq, b.LogSeq) }) {
@@ -272,7 +276,7 @@ func (t *SeqTier) addSpan(seq, w uint64) error {
 // had not reached the disk before a crash (the log writes it lazily) or the log rebuilt its meta
 // file. Its SeqTier number is no longer known (numbering it from the first span would wrap
 // around), so it is trimmed again instead.
-func (t *SeqTier) Read(dst []fsm.SpillRecord, max int) ([]fsm.SpillRecord, error) {
+func (t *SeqTier) Read(dst []tier.Record, max int) ([]tier.Record, error) {
 	first := t.spans[0].LogSeq
 	for {
 		var err error
@@ -283,7 +287,7 @@ func (t *SeqTier) Read(dst []fsm.SpillRecord, max int) ([]fsm.SpillRecord, error
 				acked = r.Seq
 				continue
 			}
-			dst = append(dst, fsm.SpillRecord{Seq: t.wire(r.Seq), Data: r.Data})
+			dst = append(dst, tier.Record{Seq: t.wire(r.Seq), Data: r.Data})
 		}
 		clear(t.buf)
 		if acked > 0 {
@@ -317,20 +321,32 @@ func (t *SeqTier) Len() int { return t.log.Len() }
 // Bytes implements fsm.SeqLog. Safe for concurrent use.
 func (t *SeqTier) Bytes() int64 { return t.log.Bytes() }
 
-// LoadNumbering implements fsm.NumberingStore: the manager's spans saved last.
-func (t *SeqTier) LoadNumbering() ([]fsm.Renumbering, error) { return slices.Clone(t.manager), nil }
-
-// SaveNumbering implements fsm.NumberingStore: the manager's spans reach NumberingFile, durably,
-// before it returns.
-func (t *SeqTier) SaveNumbering(spans []fsm.Renumbering) error {
-	if err := t.save(t.spans, spans, t.unsent); err != nil {
+// Renumber implements fsm.SeqLog: from the record numbered fromSeq on, numbers go on from toSeq.
+// The span is saved to NumberingFile before it returns. The marker moves with the records.
+func (t *SeqTier) Renumber(fromSeq, toSeq uint64) error {
+	seq, ok := t.logSeq(fromSeq)
+	if !ok {
+		return fmt.Errorf("%w: renumber from %d: below every span", ErrNumbering, fromSeq)
+	}
+	if fromSeq == t.next.Load() {
+		seq = t.log.NextSeq()
+	}
+	k := sort.Search(len(t.spans), func(i int) bool { return t.spans[i].LogSeq >= seq })
+	spans := append(slices.Clone(t.spans[:k]), tierSpan{LogSeq: seq, WireSeq: toSeq})
+	unsent := t.unsent
+	if unsent != nil && *unsent >= fromSeq {
+		u := *unsent + (toSeq - fromSeq)
+		unsent = &u
+	}
+	if err := t.save(spans, t.manager, unsent); err != nil {
 		return err
 	}
-	t.manager = slices.Clone(spans)
+	t.spans, t.unsent = spans, unsent
+	t.next.Store(t.next.Load() + (toSeq - fromSeq))
 	return nil
 }
 
-// UnsentFrom implements fsm.UnsentMarker.
+// UnsentFrom implements fsm.SeqLog.
 func (t *SeqTier) UnsentFrom() (uint64, bool) {
 	if t.unsent == nil {
 		return 0, false
@@ -338,7 +354,7 @@ func (t *SeqTier) UnsentFrom() (uint64, bool) {
 	return *t.unsent, true
 }
 
-// ClearUnsent implements fsm.UnsentMarker: the marker is gone from NumberingFile, durably,
+// ClearUnsent implements fsm.SeqLog: the marker is gone from NumberingFile, durably,
 // before it returns.
 func (t *SeqTier) ClearUnsent() error {
 	if t.unsent == nil {
@@ -356,12 +372,12 @@ func (t *SeqTier) ClearUnsent() error {
 // once the directory is another process's to open.
 func (t *SeqTier) closeNumbering() { t.closed.Store(true) }
 
-func (t *SeqTier) save(tier []tierSpan, manager []fsm.Renumbering, unsent *uint64) error {
+func (t *SeqTier) save(tierSpans []tierSpan, manager []renumbering, unsent *uint64) error {
 	if t.closed.Load() {
 		return fmt.Errorf("%w: the spill directory is closed", ErrNumbering)
 	}
 	doc := numberingDoc{Version: numberingVersion, SourceID: t.log.SourceID(), Tier: [][2]uint64{}, Manager: [][2]uint64{}, UnsentFrom: unsent}
-	for _, s := range tier {
+	for _, s := range tierSpans {
 		doc.Tier = append(doc.Tier, [2]uint64{s.LogSeq, s.WireSeq})
 	}
 	for _, s := range manager {

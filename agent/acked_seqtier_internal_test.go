@@ -8,7 +8,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/spill"
 )
 
@@ -25,9 +24,9 @@ func TestSeqTierClosedWritesNoNumbering(t *testing.T) {
 		t.Fatal(err)
 	}
 	tier.closeNumbering()
-	err = tier.SaveNumbering([]fsm.Renumbering{{FromSeq: 1, Delta: 1}})
+	err = tier.Renumber(0, 1)
 	if !errors.Is(err, ErrNumbering) {
-		t.Fatalf("SaveNumbering after closeNumbering: %v, want ErrNumbering", err)
+		t.Fatalf("Renumber after closeNumbering: %v, want ErrNumbering", err)
 	}
 	if _, err := os.Stat(filepath.Join(l.Dir(), NumberingFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("numbering file written after closeNumbering: %v", err)

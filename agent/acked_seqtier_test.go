@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pharos-node/pharos-node/agent"
-	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/spill"
+	pharostier "github.com/pharos-node/pharos-node/tier"
 )
 
 // crashImage copies a live spill directory (as a kill -9 leaves it: written, not closed) to a
@@ -85,7 +85,7 @@ func readAfterCrash(t *testing.T, tier *agent.SeqTier, from, to int) { readRange
 func readRange(t *testing.T, tier *agent.SeqTier, minFrom, from, to int) {
 	t.Helper()
 	tier.Rewind()
-	var got []fsm.SpillRecord
+	var got []pharostier.Record
 	for {
 		n := len(got)
 		var err error
@@ -258,25 +258,6 @@ func TestSeqTierUnsentMarker(t *testing.T) {
 	_, tier5 := openTier(t, l4.Dir())
 	if _, set := tier5.UnsentFrom(); set {
 		t.Fatal("marker back after ClearUnsent and a clean restart")
-	}
-}
-
-// The manager's renumbering spans (fsm.NumberingStore) are kept beside the tier's own.
-func TestSeqTierNumberingStore(t *testing.T) {
-	dir := t.TempDir()
-	l, tier := openTier(t, dir)
-	appendN(t, tier, 0, 5)
-	spans := []fsm.Renumbering{{FromSeq: 3, Delta: 1 << 40}}
-	if err := tier.SaveNumbering(spans); err != nil {
-		t.Fatal(err)
-	}
-	_, tier2 := openTier(t, crashImage(t, l))
-	got, err := tier2.LoadNumbering()
-	if err != nil || len(got) != 1 || got[0] != spans[0] {
-		t.Fatalf("LoadNumbering = %v, %v; want %v", got, err, spans)
-	}
-	if tier2.NextSeq() != 5 {
-		t.Fatalf("NextSeq %d, want 5", tier2.NextSeq())
 	}
 }
 

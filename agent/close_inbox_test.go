@@ -16,8 +16,8 @@ import (
 	"github.com/pharos-node/pharos-node/spill"
 )
 
-// stuckConnector stands for a connection attempt that outlives Close's stop wait (it ignores
-// ctx), so Close has to kill the manager.
+// stuckConnector stands for a connection attempt that ignores its context (a transport that
+// does not honour the manager's lifetime), so Close has to wait for it.
 type stuckConnector struct {
 	entered, release chan struct{}
 	once             sync.Once
@@ -73,11 +73,11 @@ func spilledRecords(t *testing.T, dir string) int {
 	return l.Len()
 }
 
-// TestCloseWaitsForAKilledManager: a kill ends a manager inside a handler only when the handler
-// returns. Close must not append the inbox's records through SeqTier (not safe for concurrent
-// use) or close the spill log while the killed manager may still use them: it waits for the
-// manager's end (found in review: it went on at once).
-func TestCloseWaitsForAKilledManager(t *testing.T) {
+// TestCloseWaitsForAStuckManager: a manager inside a handler that ignores its cancelled context
+// ends only when the handler returns. Close must not close the spill log while the manager may
+// still use it: it waits for the manager to hand its tiers back, never killing it (an earlier
+// version killed it and went on at once).
+func TestCloseWaitsForAStuckManager(t *testing.T) {
 	opts, conn := stuckAgentOptions(t, "pharos_close_killed@localhost")
 	dir := t.TempDir()
 	opts.Mode, opts.SpillDir = agent.ModeAcked, dir
@@ -89,8 +89,8 @@ func TestCloseWaitsForAKilledManager(t *testing.T) {
 	const records = 10
 	deliverAll(t, a, "killed", 0, records)
 
-	// Close gives up on ctx at 0.1 s and on the stop at about 1.15 s, then kills the manager,
-	// which is still in its connection attempt until 1.4 s.
+	// Close gives up on ctx at 0.1 s and stops the manager, which is still in its connection
+	// attempt until 1.4 s.
 	release := sync.OnceFunc(func() { close(conn.release) })
 	defer release() // also when the test fails: lets the manager end, and the node stop
 	time.AfterFunc(1400*time.Millisecond, release)
@@ -106,8 +106,8 @@ func TestCloseWaitsForAKilledManager(t *testing.T) {
 }
 
 // TestCloseAccountsForTheInbox: records the agent accepted that are still in the manager's
-// inbox when Close has to kill the manager (here: stuck in a connection attempt) go to the
-// spill directory, or, without one, are counted in ErrRecordsLeft; never lost in silence.
+// inbox when Close stops the manager (here: stuck in a connection attempt) go to the spill
+// directory, or, without one, are counted in ErrRecordsLeft; never lost in silence.
 func TestCloseAccountsForTheInbox(t *testing.T) {
 	for _, withSpill := range []bool{false, true} {
 		name := "no spill"
@@ -116,7 +116,9 @@ func TestCloseAccountsForTheInbox(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			opts, conn := stuckAgentOptions(t, "pharos_close_inbox@localhost")
-			defer close(conn.release) // lets the killed manager's goroutine end
+			release := sync.OnceFunc(func() { close(conn.release) })
+			defer release()
+			time.AfterFunc(500*time.Millisecond, release) // the attempt ends while Close waits
 			dir := t.TempDir()
 			if withSpill {
 				opts.SpillDir = dir
@@ -134,7 +136,7 @@ func TestCloseAccountsForTheInbox(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
-			err = a.Close(ctx) // waits, stops for 1.05 s, then kills the manager
+			err = a.Close(ctx) // waits 0.1 s, then stops the manager, which hands its tiers back
 
 			if withSpill {
 				if n := spilledRecords(t, dir); n != records || err != nil {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"ergo.services/ergo/gen"
 	"github.com/rs/zerolog"
 
 	"github.com/pharos-node/pharos-node/agent"
@@ -57,9 +56,9 @@ func (w *testWriter) Write(p []byte) (int, error) {
 // agentOptions targets the Brain b with an agent-owned node.
 func agentOptions(t *testing.T, b *erltest.Brain) agent.Options {
 	return agent.Options{
-		NodeName:    gen.Atom("pharos_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "@127.0.0.1"),
+		NodeName:    "pharos_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "@127.0.0.1",
 		NodeOptions: node.Options{Cookie: b.Cookie, EPMDPort: b.EpmdPort},
-		Brain:       agent.Target{Node: gen.Atom(b.Node), Name: gen.Atom(b.Name)},
+		Brain:       agent.Target{Node: b.Node, Name: b.Name},
 		Delivery:    fastDelivery(),
 		Logger:      testLogger(t),
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"sort"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pharos-node/pharos-node/tier"
 )
 
 // The acknowledged mode (Config.Delivery == DeliveryAcked): records are
@@ -26,15 +28,17 @@ const (
 	ackIgnoredForeign = "foreign" // another SourceId
 	ackIgnoredBeyond  = "beyond"  // NextSeq past what was sent: a protocol error
 	ackIgnoredState   = "state"   // not Streaming: the next probe learns it again
+	// ackIgnoredMalformed: a term tagged pharos_ack that is not one (the
+	// wrong arity, a SourceId that is no binary, a NextSeq that is no
+	// non-negative 64-bit integer).
+	ackIgnoredMalformed = "malformed"
 )
 
-// inflightBatch is one batch sent and not yet fully acknowledged. Its
-// records carry the wire numbers firstWire .. firstWire+n-1 and are the log
-// records wire+delta (a batch never spans a renumbering).
+// inflightBatch is one batch sent and not yet fully acknowledged: the
+// records numbered firstWire .. firstWire+n-1.
 type inflightBatch struct {
 	firstWire uint64
 	n         int
-	delta     uint64
 }
 
 // ackedData is the acknowledged mode's part of the manager's data.
@@ -44,37 +48,19 @@ type ackedData struct {
 	log       SeqLog
 	sourceID  string
 
-	// Numbering. A record's wire sequence number (the one the Brain sees)
-	// is its log sequence number minus the Delta of the last span at or
-	// below it, modulo 2^64 (0 before the first span): spans are added
-	// where the log's numbers have holes, and kept by the NumberingStore.
-	spans     []Renumbering
-	store     NumberingStore // nil: spans live in RAM only
-	spanLo    uint64         // cache of deltaFor: [spanLo, spanHi) has spanDelta
-	spanHi    uint64
-	spanDelta uint64
-
 	synced    bool   // the first acknowledgement since the last connect arrived
 	haveAcked bool   // ackedWire holds a value the Brain sent
 	ackedWire uint64 // the Brain's NextSeq, as last accepted
 	nextWire  uint64 // wire number of the next record taken from the log
 	highWire  uint64 // one past the highest wire number ever given (or the Brain's NextSeq)
 	skipping  bool   // just after a (re)synchronisation: records below nextWire are processed
-	ownSet    bool   // firstOwnSeq is set
-	// firstOwnSeq is the first number this manager's Appends got: records
-	// below it predate the manager (a restart) and were numbered wire = log
-	// sequence number.
-	firstOwnSeq uint64
-	tookAny     bool   // maxTakenSeq is set
-	maxTakenSeq uint64 // highest log number this manager put in a batch
-	// markerFrom, while markerSet: the number of the log's UnsentMarker; records
-	// numbered from it on were never sent before this manager.
-	marker     UnsentMarker
+	// markerFrom, while markerSet: the log's unsent marker; records
+	// numbered from it on were never sent since the log's last restart.
 	markerSet  bool
 	markerFrom uint64
 
 	inflight  []inflightBatch
-	readahead []SpillRecord
+	readahead []tier.Record
 	rpos      int
 	payloads  [][]byte
 	unsent    int // records in the log after the cursor (an estimate; Read is the truth)
@@ -102,32 +88,6 @@ func (a *ackedData) inflightRecords() uint64 {
 	return a.nextWire - a.ackedWire
 }
 
-// maxSpans bounds the renumbering spans kept (one is added per hole, so
-// per crash of a log that leaves one): the oldest go first.
-const maxSpans = 1024
-
-// deltaFor is the Delta of the span that covers log number seq.
-func (a *ackedData) deltaFor(seq uint64) uint64 {
-	if seq >= a.spanLo && seq < a.spanHi {
-		return a.spanDelta
-	}
-	i := sort.Search(len(a.spans), func(i int) bool { return a.spans[i].FromSeq > seq })
-	a.spanLo, a.spanHi, a.spanDelta = 0, math.MaxUint64, 0
-	if i > 0 {
-		a.spanLo, a.spanDelta = a.spans[i-1].FromSeq, a.spans[i-1].Delta
-	}
-	if i < len(a.spans) {
-		a.spanHi = a.spans[i].FromSeq
-	}
-	return a.spanDelta
-}
-
-// setSpans replaces the spans and empties the deltaFor cache.
-func (a *ackedData) setSpans(spans []Renumbering) {
-	a.spans = spans
-	a.spanLo, a.spanHi = 1, 0
-}
-
 // rewind moves the log's cursor back to the oldest untrimmed record and
 // numbers what follows from nextWire again. The backlog is due at once.
 func (a *ackedData) rewind(now time.Time) {
@@ -153,7 +113,57 @@ func (a *ackedData) disconnect() {
 // Event handling
 // ---------------------------------------------------------------------------
 
-func (d *connData) handleAcked(state State, ev ManagerEvent) step {
+// ackedMode is the acknowledged mode's discipline.
+type ackedMode struct {
+	*connData
+	acked *ackedData
+}
+
+func newAckedMode(d *connData, opts ManagerOptions) (*ackedMode, error) {
+	if opts.AckTransport == nil {
+		return nil, &ConfigError{Field: "AckTransport", Reason: "must not be nil in the acknowledged mode"}
+	}
+	if opts.Log == nil {
+		return nil, &ConfigError{Field: "Log", Reason: "must not be nil in the acknowledged mode"}
+	}
+	a := &ackedData{cfg: opts.Config.Acked, transport: opts.AckTransport, log: opts.Log, sourceID: opts.Log.SourceID()}
+	a.markerFrom, a.markerSet = opts.Log.UnsentFrom()
+	return &ackedMode{connData: d, acked: a}, nil
+}
+
+// take stores every record in one event: the per-event dispatch cost more
+// than storing a record. The machine handles it before Cast returns, and
+// the log copied what it stored, so the records go back to ManagerOptions.Stored.
+func (d *ackedMode) take(m *Manager, records [][]byte) {
+	m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records})
+	if m.stored != nil {
+		m.stored(records)
+	}
+}
+
+// disconnected forgets everything tied to the connection. The records stay
+// in the log; the next connection resynchronises.
+func (d *ackedMode) disconnected(ev *zerolog.Event) *zerolog.Event {
+	d.acked.disconnect()
+	return ev
+}
+
+func (d *ackedMode) held() int { return d.acked.log.Len() }
+
+func (d *ackedMode) peerExit(message any) bool {
+	pe, ok := d.acked.transport.(PeerExits)
+	return ok && pe.IsPeerExit(message)
+}
+
+func (d *ackedMode) addStats(s *Stats) { s.InFlight = d.acked.inflightRecords() }
+
+func (d *ackedMode) updateDepths() {
+	if d.metrics != nil {
+		d.metrics.setAckedDepths(d.acked.inflightRecords(), d.acked.log.Len(), d.acked.log.Bytes())
+	}
+}
+
+func (d *ackedMode) handle(state State, ev ManagerEvent) step {
 	switch ev.Type {
 	case EventDeliver:
 		if ev.records != nil {
@@ -177,7 +187,7 @@ func (d *connData) handleAcked(state State, ev ManagerEvent) step {
 
 // ackedKeep keeps the state; in Streaming it (re)arms the timer if the next
 // deadline is earlier than the armed one.
-func (d *connData) ackedKeep(state State) step {
+func (d *ackedMode) ackedKeep(state State) step {
 	if state != Streaming {
 		return keep()
 	}
@@ -186,18 +196,14 @@ func (d *connData) ackedKeep(state State) step {
 
 // ackedDeliver stores records in the log, in order, whatever the state; a
 // record the log refuses is counted as dropped.
-func (d *connData) ackedDeliver(state State, records [][]byte) step {
+func (d *ackedMode) ackedDeliver(state State, records [][]byte) step {
 	a := d.acked
 	stored := 0
 	var sendErr error
 	for _, record := range records {
-		seq, err := a.log.Append(record)
-		if err != nil {
+		if _, err := a.log.Append(record); err != nil {
 			d.refused(err)
 			continue
-		}
-		if !a.ownSet {
-			a.ownSet, a.firstOwnSeq = true, seq
 		}
 		if a.unsent == 0 {
 			a.pendingSince = d.clock.Now()
@@ -224,7 +230,7 @@ func (d *connData) ackedDeliver(state State, records [][]byte) step {
 
 // ackedAttempt connects, then sends the probe (an empty batch): the Brain
 // answers with its NextSeq, which resynchronises the numbering.
-func (d *connData) ackedAttempt(state State) step {
+func (d *ackedMode) ackedAttempt(state State) step {
 	if state != Connecting {
 		return keep() // stale
 	}
@@ -232,7 +238,7 @@ func (d *connData) ackedAttempt(state State) step {
 	if failed, ok := d.connect(state, a.transport.Connect); !ok {
 		return failed
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
+	ctx, cancel := context.WithTimeout(d.life, d.cfg.DeliverTimeout)
 	err := a.transport.SendBatch(ctx, a.sourceID, 0, nil)
 	cancel()
 	if err != nil {
@@ -247,7 +253,7 @@ func (d *connData) ackedAttempt(state State) step {
 
 // ackedTimer is Streaming's one timer: the acknowledgement deadline and the
 // batch delay, whichever comes first.
-func (d *connData) ackedTimer(state State) step {
+func (d *ackedMode) ackedTimer(state State) step {
 	if state != Streaming {
 		return keep() // stale
 	}
@@ -267,7 +273,7 @@ func (d *connData) ackedTimer(state State) step {
 	return d.ackedKeep(state)
 }
 
-func (d *connData) ackedAck(state State, sourceID string, next uint64) step {
+func (d *ackedMode) ackedAck(state State, sourceID string, next uint64) step {
 	a := d.acked
 	if state != Streaming {
 		d.ignoreAck(ackIgnoredState, next)
@@ -340,7 +346,7 @@ func (d *connData) ackedAck(state State, sourceID string, next uint64) step {
 
 // resync adopts the Brain's NextSeq after a connect: it is where sending
 // resumes; records below it are processed and are trimmed as they are read.
-func (d *connData) resync(next uint64) {
+func (d *ackedMode) resync(next uint64) {
 	a := d.acked
 	now := d.clock.Now()
 	a.synced, a.haveAcked = true, true
@@ -356,12 +362,12 @@ func (d *connData) resync(next uint64) {
 
 // ackThrough accepts a cumulative acknowledgement: it trims the log through
 // the record numbered next-1 and forgets the batches it covers.
-func (d *connData) ackThrough(next uint64) {
+func (d *ackedMode) ackThrough(next uint64) {
 	a := d.acked
 	last := next - 1
 	for _, b := range a.inflight {
 		if last >= b.firstWire && last < b.firstWire+uint64(b.n) {
-			if err := a.log.Trim(last + b.delta); err != nil {
+			if err := a.log.Trim(last); err != nil {
 				// The records stay and will be resent; the Brain drops them.
 				d.log.Error().Err(err).Uint64("next_seq", next).Msg("trim acknowledged records")
 			}
@@ -386,7 +392,7 @@ func (d *connData) ackThrough(next uint64) {
 
 // pump sends batches while the window has room: full batches at once, a
 // partial one when its oldest record has waited BatchDelay.
-func (d *connData) pump() error {
+func (d *ackedMode) pump() error {
 	a := d.acked
 	var now time.Time
 	for len(a.inflight) < a.cfg.Window && a.unsent > 0 {
@@ -409,14 +415,14 @@ func (d *connData) pump() error {
 	return nil
 }
 
-// sendBatch takes up to BatchSize records from the log, numbers them and
-// sends them as one batch. It returns how many it sent.
-func (d *connData) sendBatch() (int, error) {
+// sendBatch takes up to BatchSize records from the log and sends them as
+// one batch. It returns how many it sent.
+func (d *ackedMode) sendBatch() (int, error) {
 	a := d.acked
 	payloads := a.payloads[:0]
 	first := a.nextWire
 	trimThrough, skipped := uint64(0), 0
-	var batchDelta, lastSeq uint64
+	var lastSeq uint64
 	for len(payloads) < a.cfg.BatchSize {
 		if a.rpos == len(a.readahead) {
 			var err error
@@ -431,9 +437,8 @@ func (d *connData) sendBatch() (int, error) {
 			}
 		}
 		r := a.readahead[a.rpos]
-		delta := a.deltaFor(r.Seq)
-		if wire := r.Seq - delta; wire != a.nextWire {
-			if a.skipping && wire < a.nextWire && d.processedBefore(r.Seq) {
+		if r.Seq != a.nextWire {
+			if a.skipping && r.Seq < a.nextWire && !a.unsentAt(r.Seq) {
 				// Below the Brain's NextSeq: processed already (a resend
 				// after a lost ack, or a trim not yet on disk at a crash).
 				a.rpos++
@@ -442,35 +447,23 @@ func (d *connData) sendBatch() (int, error) {
 				continue
 			}
 			if len(payloads) > 0 {
-				break // a batch keeps one numbering
+				break // a batch holds consecutive numbers
 			}
-			var err error
-			if delta, err = d.renumber(r.Seq); err != nil {
+			// What was skipped goes first, so that r is the oldest record held.
+			d.trimSkipped(trimThrough, &skipped)
+			if err := d.renumber(r.Seq); err != nil {
 				return 0, err
 			}
-		}
-		if len(payloads) == 0 {
-			batchDelta = delta
-		} else if delta != batchDelta {
-			break // a known span starts here: a batch keeps one numbering
+			r = a.readahead[a.rpos]
 		}
 		a.skipping = false
-		if !a.tookAny || r.Seq > a.maxTakenSeq {
-			a.tookAny, a.maxTakenSeq = true, r.Seq
-		}
 		lastSeq = r.Seq
 		payloads = append(payloads, r.Data)
 		a.rpos++
 		a.unsent = max(a.unsent-1, 0)
 		a.nextWire++
 	}
-	if skipped > 0 {
-		if err := a.log.Trim(trimThrough); err != nil {
-			d.log.Error().Err(err).Msg("trim records the brain already processed")
-		}
-		d.stats.Acked += uint64(skipped)
-		d.metrics.addAcked(uint64(skipped))
-	}
+	d.trimSkipped(trimThrough, &skipped)
 	a.payloads = payloads
 	if len(payloads) == 0 {
 		return 0, nil
@@ -479,7 +472,7 @@ func (d *connData) sendBatch() (int, error) {
 		clear(payloads)
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
+	ctx, cancel := context.WithTimeout(d.life, d.cfg.DeliverTimeout)
 	err := a.transport.SendBatch(ctx, a.sourceID, first, payloads)
 	cancel()
 	clear(payloads) // the log keeps the records; drop the references
@@ -490,7 +483,7 @@ func (d *connData) sendBatch() (int, error) {
 	if len(a.inflight) == 0 {
 		a.lastProgress = d.clock.Now()
 	}
-	a.inflight = append(a.inflight, inflightBatch{firstWire: first, n: n, delta: batchDelta})
+	a.inflight = append(a.inflight, inflightBatch{firstWire: first, n: n})
 	a.sentSinceSync++
 	var resent uint64
 	if a.highWire > first {
@@ -503,65 +496,70 @@ func (d *connData) sendBatch() (int, error) {
 	return n, nil
 }
 
-// processedBefore tells, for a record found below the Brain's NextSeq right
-// after a synchronisation, whether the Brain has it: a record that predates
-// this manager was numbered wire = log number; one of ours was sent with a
-// wire number below it. One of ours never sent is renumbered instead, and so
-// is one at or above the log's UnsentMarker that this manager did not send.
-func (d *connData) processedBefore(seq uint64) bool {
-	a := d.acked
-	taken := a.tookAny && seq <= a.maxTakenSeq
-	if a.markerSet && seq >= a.markerFrom {
-		return taken
+// trimSkipped trims the records sendBatch skipped as processed already
+// (through the one numbered through) and counts them as acknowledged.
+func (d *ackedMode) trimSkipped(through uint64, skipped *int) {
+	if *skipped == 0 {
+		return
 	}
-	if !a.ownSet || seq < a.firstOwnSeq {
-		return true
+	if err := d.acked.log.Trim(through); err != nil {
+		d.log.Error().Err(err).Msg("trim records the brain already processed")
 	}
-	return taken
+	d.stats.Acked += uint64(*skipped)
+	d.metrics.addAcked(uint64(*skipped))
+	*skipped = 0
 }
 
-// clearUnsent removes the log's UnsentMarker before a batch whose highest
-// log number is last goes out, if the batch reaches the marker: from then
-// on the Brain may have records numbered from it on.
-func (d *connData) clearUnsent(last uint64) error {
+// unsentAt tells whether the record numbered seq is at or above the log's
+// unsent marker: never sent since the log's last restart, so one found
+// below the Brain's NextSeq is not one the Brain has (a crash of the
+// machine cut the log short, and its numbers went to new records).
+func (a *ackedData) unsentAt(seq uint64) bool { return a.markerSet && seq >= a.markerFrom }
+
+// clearUnsent removes the log's unsent marker before a batch whose highest
+// number is last goes out, if the batch reaches the marker: from then on
+// the Brain may have records numbered from it on.
+func (d *ackedMode) clearUnsent(last uint64) error {
 	a := d.acked
 	if !a.markerSet || last < a.markerFrom {
 		return nil
 	}
-	if err := a.marker.ClearUnsent(); err != nil {
+	if err := a.log.ClearUnsent(); err != nil {
 		return fmt.Errorf("clear the unsent marker: %w", err)
 	}
 	a.markerSet = false
 	return nil
 }
 
-// renumber closes a hole in the log's numbering (or a numbering the Brain
-// is ahead of): from the record numbered seq on, wire = log number - delta,
-// so that the Brain sees consecutive numbers. The new span is saved to the
-// NumberingStore before any record goes out under it; if saving fails,
-// nothing changes and the error is returned.
-func (d *connData) renumber(seq uint64) (delta uint64, err error) {
+// renumber closes a hole in the log's numbering, or numbers records the
+// Brain cannot have: the record numbered seq (the next to send) and every
+// later one are numbered from nextWire on, so that the Brain sees
+// consecutive numbers. The log makes it durable before any record goes out
+// under the new numbers; if that fails, nothing changes and the error is
+// returned.
+func (d *ackedMode) renumber(seq uint64) error {
 	a := d.acked
-	delta = seq - a.nextWire
-	i := sort.Search(len(a.spans), func(i int) bool { return a.spans[i].FromSeq >= seq })
-	spans := append(append(make([]Renumbering, 0, i+1), a.spans[max(0, i+1-maxSpans):i]...), Renumbering{FromSeq: seq, Delta: delta})
-	if a.store != nil {
-		if err := a.store.SaveNumbering(spans); err != nil {
-			return 0, fmt.Errorf("save numbering: %w", err)
-		}
+	if err := a.log.Renumber(seq, a.nextWire); err != nil {
+		return fmt.Errorf("renumber from %d to %d: %w", seq, a.nextWire, err)
 	}
-	a.setSpans(spans)
+	shift := a.nextWire - seq // modulo 2^64
+	for i := a.rpos; i < len(a.readahead); i++ {
+		a.readahead[i].Seq += shift
+	}
+	if a.markerSet && a.markerFrom >= seq {
+		a.markerFrom += shift
+	}
 	d.stats.SeqGaps++
 	d.metrics.seqGap()
-	d.log.Warn().Uint64("log_seq", seq).Uint64("wire_seq", a.nextWire).Bool("saved", a.store != nil).
-		Msg("hole in the log's sequence numbers: renumbering so the brain sees consecutive numbers")
-	return delta, nil
+	d.log.Warn().Uint64("seq", seq).Uint64("renumbered_to", a.nextWire).
+		Msg("the log's numbers do not follow the brain's: renumbered so the brain sees consecutive numbers")
+	return nil
 }
 
 // ignoreAck counts an ignored acknowledgement and logs it, at most once per
 // DropLogInterval (stale ones only at debug level: they are expected after a
 // go-back or a reconnect).
-func (d *connData) ignoreAck(reason string, next uint64) {
+func (d *ackedMode) ignoreAck(reason string, next uint64) {
 	d.stats.AcksIgnored++
 	d.metrics.ackIgnored(reason)
 	if reason == ackIgnoredStale || reason == ackIgnoredState {
@@ -579,13 +577,13 @@ func (d *connData) ignoreAck(reason string, next uint64) {
 
 // refused counts a record the log did not store (full, disk refused), as
 // dropped, logged at most once per DropLogInterval.
-func (d *connData) refused(err error) { d.countDropped(1, err, "log refused records: dropped") }
+func (d *ackedMode) refused(err error) { d.countDropped(1, err, "log refused records: dropped") }
 
 // rearm returns a SetStateTimeout for the earliest deadline (the
 // acknowledgement timeout while something is in flight, the batch delay
 // while records wait and the window has room) if it is earlier than the one
 // armed. A timer that fires early (its deadline moved) simply re-arms.
-func (d *connData) rearm() []Action[ManagerEvent] {
+func (d *ackedMode) rearm() []Action[ManagerEvent] {
 	a := d.acked
 	var next time.Time
 	if a.awaiting() {

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/pharos-node/pharos-node/tier"
+
 	"context"
 	"errors"
 	"slices"
@@ -73,7 +75,7 @@ func TestActorAckedSurvivesCrash(t *testing.T) {
 	if _, err := node.SpawnRegister("brain", func() gen.ProcessBehavior { return &ackingBrain{mu: mu, brain: brain} }, gen.ProcessOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	log, err := NewMemoryLog(100_000, nil)
+	log, err := tier.NewMemoryLog(100_000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestActorAckedSurvivesCrash(t *testing.T) {
 	// record is in the log, some of them still unacknowledged.
 	eventually(t, "records in the log", func() bool { return log.NextSeq() == 1500 })
 	first, _ := pids.last()
-	if err := node.SendExit(first, errors.New("test crash")); err != nil {
+	if err := node.Kill(first); err != nil { // a crash: exit signals from others than the parent are ignored
 		t.Fatal(err)
 	}
 	// What reaches the dying actor's mailbox is lost with it (doc.go): wait
@@ -180,7 +182,7 @@ func TestActorAckedFloodKeepsAcks(t *testing.T) {
 	if _, err := node.SpawnRegister("brain", func() gen.ProcessBehavior { return &ackingBrain{mu: mu, brain: brain} }, gen.ProcessOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	log, err := NewMemoryLog(1_000_000, nil)
+	log, err := tier.NewMemoryLog(1_000_000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

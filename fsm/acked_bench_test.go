@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/pharos-node/pharos-node/tier"
+
 	"context"
 	"fmt"
 	"slices"
@@ -42,7 +44,7 @@ func benchAckedManager(b *testing.B, take, batch int) {
 	cfg := DefaultConfig()
 	cfg.Delivery = DeliveryAcked
 	cfg.Acked.BatchSize = batch
-	log, err := NewMemoryLog(1<<20, nil)
+	log, err := tier.NewMemoryLog(1<<20, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func benchAckedManager(b *testing.B, take, batch int) {
 		if take == 1 {
 			m.Deliver(rec)
 		} else {
-			if _, err := inbox.putMany(recs[:min(take, b.N-i)], func() error { return nil }); err != nil {
+			if _, err := inbox.putMany(recs[:min(take, b.N-i)], func() error { return nil }, false); err != nil {
 				b.Fatal(err)
 			}
 			m.TakeInbox()

@@ -1,6 +1,8 @@
 package fsm_test
 
 import (
+	"github.com/pharos-node/pharos-node/tier"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -28,7 +30,7 @@ func ExampleManager_acked() {
 	cfg := fsm.DefaultConfig()
 	cfg.Delivery = fsm.DeliveryAcked
 	cfg.Acked.BatchSize = 3
-	log, err := fsm.NewMemoryLog(1000, bytes.NewReader(make([]byte, 16)))
+	log, err := tier.NewMemoryLog(1000, bytes.NewReader(make([]byte, 16)))
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/pharos-node/pharos-node/tier"
 )
 
 // Fakes for the acknowledged mode: a Brain with pharos_acked.erl's dedup
@@ -155,20 +157,32 @@ func (n *fakeNet) drop(keepToBrain, keepToSender int) {
 
 func (n *fakeNet) processed(sourceID string) []string { return n.brain.processed[sourceID] }
 
-// fakeDiskLog is a SeqLog that survives a manager restart: appends are
-// durable, the trim point is persisted only by persistTrim (as the spill
+// fakeDiskLog is a SeqLog that survives a manager restart, numbered as a
+// spill directory is: appends are durable, numbers dense from nextSeq,
+// Renumber and ClearUnsent durable at once (failRenumber and failClear make
+// them fail); the trim point is persisted only by persistTrim (as the spill
 // directory persists it lazily), so a crash brings trimmed records back.
-// jumpOnCrash > 0 makes the numbering jump after a crash (a hole, as a
-// spill directory's sequence lease leaves).
+// jumpOnCrash > 0 makes the numbering jump after a crash (a hole, as
+// records lost to damage leave). osCrash is a crash of the machine: what
+// was not fsynced is gone and the numbering goes on from what survived,
+// with the next number marked unsent.
 type fakeDiskLog struct {
 	sourceID    string
-	recs        []SpillRecord // every record not durably trimmed, in order
+	recs        []tier.Record // every record not durably trimmed, in order
 	nextSeq     uint64
-	trimmed     uint64 // records with Seq < trimmed are trimmed
-	durable     uint64 // trimmed, as persisted
-	cursor      int    // index in recs
+	trimmed     int // recs[:trimmed] are trimmed
+	durable     int // trimmed, as persisted
+	cursor      int // index in recs
 	jumpOnCrash uint64
 	full        bool
+	unsynced    int    // records at the end of recs appended since the last fsync
+	durableNext uint64 // one past the last record persistTrim forgot
+
+	renumbered   [][2]uint64 // the Renumber calls that succeeded: {from, to}
+	failRenumber bool
+	markerSet    bool
+	markerFrom   uint64
+	failClear    bool
 }
 
 var errDiskFull = errors.New("fake disk: full")
@@ -183,14 +197,13 @@ func (l *fakeDiskLog) Append(rec []byte) (uint64, error) {
 	}
 	seq := l.nextSeq
 	l.nextSeq++
-	l.recs = append(l.recs, SpillRecord{Seq: seq, Data: append([]byte(nil), rec...)})
+	l.recs = append(l.recs, tier.Record{Seq: seq, Data: append([]byte(nil), rec...)})
+	l.unsynced++
 	return seq, nil
 }
 
-func (l *fakeDiskLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
-	for l.cursor < len(l.recs) && l.recs[l.cursor].Seq < l.trimmed {
-		l.cursor++
-	}
+func (l *fakeDiskLog) Read(dst []tier.Record, n int) ([]tier.Record, error) {
+	l.cursor = max(l.cursor, l.trimmed)
 	for ; n > 0 && l.cursor < len(l.recs); n-- {
 		dst = append(dst, l.recs[l.cursor])
 		l.cursor++
@@ -198,20 +211,49 @@ func (l *fakeDiskLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
 	return dst, nil
 }
 
-func (l *fakeDiskLog) Rewind() { l.cursor = 0 }
+func (l *fakeDiskLog) Rewind() { l.cursor = l.trimmed }
 
 func (l *fakeDiskLog) Trim(through uint64) error {
-	l.trimmed = max(l.trimmed, through+1)
+	for l.trimmed < len(l.recs) && l.recs[l.trimmed].Seq <= through {
+		l.trimmed++
+	}
 	return nil
 }
 
-func (l *fakeDiskLog) live() []SpillRecord {
-	i := 0
-	for i < len(l.recs) && l.recs[i].Seq < l.trimmed {
+func (l *fakeDiskLog) Renumber(from, to uint64) error {
+	if l.failRenumber {
+		return errDiskFull
+	}
+	i := l.trimmed
+	for i < len(l.recs) && l.recs[i].Seq != from {
 		i++
 	}
-	return l.recs[i:]
+	if i == len(l.recs) && from != l.nextSeq {
+		return fmt.Errorf("fake disk: renumber from %d: no such record", from)
+	}
+	shift := to - from
+	for j := i; j < len(l.recs); j++ {
+		l.recs[j].Seq += shift
+	}
+	l.nextSeq += shift
+	if l.markerSet && l.markerFrom >= from {
+		l.markerFrom += shift
+	}
+	l.renumbered = append(l.renumbered, [2]uint64{from, to})
+	return nil
 }
+
+func (l *fakeDiskLog) UnsentFrom() (uint64, bool) { return l.markerFrom, l.markerSet }
+
+func (l *fakeDiskLog) ClearUnsent() error {
+	if l.failClear {
+		return errDiskFull
+	}
+	l.markerSet = false
+	return nil
+}
+
+func (l *fakeDiskLog) live() []tier.Record { return l.recs[l.trimmed:] }
 
 func (l *fakeDiskLog) Len() int { return len(l.live()) }
 
@@ -225,102 +267,40 @@ func (l *fakeDiskLog) Bytes() int64 {
 
 // persistTrim makes the trim point durable and forgets what it covers.
 func (l *fakeDiskLog) persistTrim() {
-	l.durable = l.trimmed
-	kept := l.live()
-	l.cursor = max(0, l.cursor-(len(l.recs)-len(kept)))
-	l.recs = append([]SpillRecord(nil), kept...)
-}
-
-// numberedDiskLog adds a NumberingStore whose saves are durable at once.
-type numberedDiskLog struct {
-	*fakeDiskLog
-	saved    []Renumbering
-	saves    int
-	failSave bool
-}
-
-func (l *numberedDiskLog) LoadNumbering() ([]Renumbering, error) {
-	return append([]Renumbering(nil), l.saved...), nil
-}
-
-func (l *numberedDiskLog) SaveNumbering(spans []Renumbering) error {
-	if l.failSave {
-		return errDiskFull
+	k := l.trimmed
+	if k > 0 {
+		l.durableNext = l.recs[k-1].Seq + 1
 	}
-	l.saves++
-	l.saved = append([]Renumbering(nil), spans...)
-	return nil
-}
-
-// markedDiskLog adds an UnsentMarker, durable at once, to a numberedDiskLog.
-type markedDiskLog struct {
-	*numberedDiskLog
-	set       bool
-	from      uint64
-	failClear bool
-}
-
-func (l *markedDiskLog) UnsentFrom() (uint64, bool) { return l.from, l.set }
-
-func (l *markedDiskLog) ClearUnsent() error {
-	if l.failClear {
-		return errDiskFull
-	}
-	l.set = false
-	return nil
-}
-
-// osDiskLog is a markedDiskLog numbered densely, as SeqTier numbers a spill
-// directory, whose appends are durable only once fsynced: a crash of the
-// machine loses the records appended since, and the numbering goes on from
-// what survived (numbers the Brain may have processed), with the next one
-// marked unsent.
-type osDiskLog struct {
-	*markedDiskLog
-	unsynced int // records at the end of recs appended since the last fsync
-}
-
-func newOSDiskLog(sourceID string) *osDiskLog {
-	return &osDiskLog{markedDiskLog: &markedDiskLog{numberedDiskLog: &numberedDiskLog{fakeDiskLog: newFakeDiskLog(sourceID)}}}
-}
-
-func (l *osDiskLog) Append(rec []byte) (uint64, error) {
-	seq, err := l.fakeDiskLog.Append(rec)
-	if err == nil {
-		l.unsynced++
-	}
-	return seq, err
-}
-
-func (l *osDiskLog) fsync() { l.unsynced = 0 }
-
-func (l *osDiskLog) persistTrim() {
-	l.fakeDiskLog.persistTrim()
+	l.recs = append([]tier.Record(nil), l.recs[k:]...)
+	l.cursor = max(0, l.cursor-k)
+	l.trimmed, l.durable = 0, 0
 	l.unsynced = min(l.unsynced, len(l.recs))
 }
 
-// osCrash is a crash of the machine: it returns the records it lost.
-func (l *osDiskLog) osCrash() []SpillRecord {
-	lost := slices.Clone(l.recs[len(l.recs)-l.unsynced:])
-	l.recs = l.recs[:len(l.recs)-l.unsynced]
-	l.unsynced = 0
-	l.trimmed, l.cursor = l.durable, 0
-	next := l.durable
-	if n := len(l.recs); n > 0 {
-		next = max(next, l.recs[n-1].Seq+1)
-	}
-	l.nextSeq = next
-	if !l.set || next < l.from {
-		l.set, l.from = true, next
-	}
-	return lost
-}
+func (l *fakeDiskLog) fsync() { l.unsynced = 0 }
 
 // crash is a process kill: the trim point goes back to the durable one.
 func (l *fakeDiskLog) crash() {
 	l.trimmed = l.durable
-	l.cursor = 0
+	l.cursor = l.trimmed
 	l.nextSeq += l.jumpOnCrash
+}
+
+// osCrash is a crash of the machine: it returns the records it lost.
+func (l *fakeDiskLog) osCrash() []tier.Record {
+	lost := slices.Clone(l.recs[len(l.recs)-l.unsynced:])
+	l.recs = l.recs[:len(l.recs)-l.unsynced]
+	l.unsynced = 0
+	l.trimmed = min(l.durable, len(l.recs))
+	l.cursor = l.trimmed
+	l.nextSeq = l.durableNext
+	if n := len(l.recs); n > 0 {
+		l.nextSeq = l.recs[n-1].Seq + 1
+	}
+	if !l.markerSet || l.nextSeq < l.markerFrom {
+		l.markerSet, l.markerFrom = true, l.nextSeq
+	}
+	return lost
 }
 
 // ---------------------------------------------------------------------------
@@ -389,10 +369,6 @@ func (h *ackHarness) restart() {
 	switch d := h.log.(type) {
 	case *fakeDiskLog:
 		d.crash()
-	case *numberedDiskLog:
-		d.crash()
-	case *markedDiskLog:
-		d.crash()
 	case *poisonLog:
 		d.crash()
 		d.lent = nil // the crash ends every Read's loan
@@ -424,7 +400,7 @@ func (h *ackHarness) put(recs ...string) {
 	for i, r := range recs {
 		data[i] = []byte(r)
 	}
-	if n, err := h.inbox.putMany(data, func() error { return nil }); err != nil || n != len(recs) {
+	if n, err := h.inbox.putMany(data, func() error { return nil }, false); err != nil || n != len(recs) {
 		h.t.Fatalf("inbox: %d of %d, %v", n, len(recs), err)
 	}
 }
@@ -435,7 +411,7 @@ func (h *ackHarness) startSynced() {
 	h.manager.Start()
 	h.clock.Advance(0)
 	h.net.exchange(h.manager)
-	if h.manager.State() != Streaming || !h.manager.data.acked.synced {
+	if h.manager.State() != Streaming || !ackedOf(h.manager).synced {
 		h.t.Fatalf("not synchronised: state %v", h.manager.State())
 	}
 }
@@ -462,16 +438,16 @@ func (n *fakeNet) firstSeqs(from int) []uint64 {
 // its trim reaches the Brain as garbage.
 type poisonLog struct {
 	*fakeDiskLog
-	lent []SpillRecord
+	lent []tier.Record
 }
 
-func (p *poisonLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
+func (p *poisonLog) Read(dst []tier.Record, n int) ([]tier.Record, error) {
 	start := len(dst)
 	dst, err := p.fakeDiskLog.Read(dst, n)
 	for i := start; i < len(dst); i++ {
 		c := slices.Clone(dst[i].Data)
 		dst[i].Data = c
-		p.lent = append(p.lent, SpillRecord{Seq: dst[i].Seq, Data: c})
+		p.lent = append(p.lent, tier.Record{Seq: dst[i].Seq, Data: c})
 	}
 	return dst, err
 }

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/pharos-node/pharos-node/tier"
+
 	"fmt"
 	"slices"
 	"testing"
@@ -13,9 +15,9 @@ import (
 // manager's process do (batches and acks lost, connections dropped with
 // part of the traffic through, the Brain's process restarted, send
 // failures, timers early or late, the manager killed and restarted over
-// the same disk with a trim point not yet persisted; with a
-// NumberingStore, a disk whose numbers start at 1 and jump after each
-// crash, as a spill directory's do), the Brain processes
+// the same disk with a trim point not yet persisted; a disk whose numbers
+// start at 1 and jump after each crash, which the manager renumbers
+// through the log), the Brain processes
 // every record exactly once, in order: at every step what it processed is
 // a prefix of what was delivered, and after healing it is all of it.
 func TestPropertyAckedExactlyOnce(t *testing.T) {
@@ -40,7 +42,7 @@ func TestPropertyAckedNoUseAfterTrim(t *testing.T) {
 // TestPropertyAckedMachineCrash: the same over a disk numbered densely, as
 // SeqTier numbers a spill directory, that crashes of the machine cut short of
 // what was not yet fsynced, acknowledged records included, and that marks
-// the next number unsent (UnsentMarker). Records lost that way may be
+// the next number unsent (SeqLog.UnsentFrom). Records lost that way may be
 // missing (they were never durable); every other record is processed, once,
 // in order: records stored after such a crash, with numbers the Brain had
 // processed, are delivered too, whether the manager that stored them or a
@@ -56,7 +58,7 @@ const (
 	ramLog              logKind = iota // a MemoryLog
 	diskLog                            // a fakeDiskLog, sometimes numbered like a spill directory
 	poisonedDiskLog                    // a fakeDiskLog whose lent memory Trim overwrites
-	machineCrashDiskLog                // an osDiskLog: crashes of the machine lose what was not fsynced
+	machineCrashDiskLog                // a fakeDiskLog whose crashes of the machine lose what was not fsynced
 )
 
 func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
@@ -65,28 +67,27 @@ func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
 	cfg.Acked.Window = rapid.IntRange(1, 4).Draw(rt, "window")
 	var log SeqLog
 	var dlog *fakeDiskLog
-	var olog *osDiskLog
+	var olog *fakeDiskLog // set when crashes of the machine are in play
 	holes := false
 	switch kind {
 	case machineCrashDiskLog:
-		olog = newOSDiskLog("disk-source")
-		dlog, log, holes = olog.fakeDiskLog, olog, true
+		olog = newFakeDiskLog("disk-source")
+		dlog, log, holes = olog, olog, true
 	case poisonedDiskLog:
 		dlog = newFakeDiskLog("disk-source")
 		log = &poisonLog{fakeDiskLog: dlog}
 	case diskLog:
 		dlog = newFakeDiskLog("disk-source")
 		log = dlog
-		if rapid.Bool().Draw(rt, "numberingStore") {
-			// A log like a spill directory: numbers start at 1 and jump
-			// after a crash; the store keeps the renumbering exact.
+		if rapid.Bool().Draw(rt, "holes") {
+			// Numbers with holes: the log starts at 1, and jumps after a
+			// crash; the manager renumbers through the log, durably.
 			dlog.nextSeq = rapid.Uint64Range(0, 1).Draw(rt, "firstSeq")
 			dlog.jumpOnCrash = rapid.SampledFrom([]uint64{0, 1, 1 << 20}).Draw(rt, "jumpOnCrash")
-			log = &numberedDiskLog{fakeDiskLog: dlog}
 			holes = dlog.nextSeq != 0 || dlog.jumpOnCrash != 0
 		}
 	default:
-		mem, err := NewMemoryLog(1<<20, nil)
+		mem, err := tier.NewMemoryLog(1<<20, nil)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -186,10 +187,7 @@ func checkAckedExactlyOnce(rt *rapid.T, kind logKind) {
 			h.clock.Advance(time.Duration(rapid.IntRange(0, 1500).Draw(rt, "ms")) * time.Millisecond)
 		},
 		"persistTrim": func(rt *rapid.T) {
-			switch {
-			case olog != nil:
-				olog.persistTrim()
-			case dlog != nil:
+			if dlog != nil {
 				dlog.persistTrim()
 			}
 		},

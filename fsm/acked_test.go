@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"ergo.services/ergo/gen"
-	"github.com/pharos-node/pharos-node/etf"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/pharos-node/pharos-node/etf"
+	"github.com/pharos-node/pharos-node/tier"
 )
 
-func newMemLog(t *testing.T, capacity int) *MemoryLog {
+func newMemLog(t *testing.T, capacity int) *tier.MemoryLog {
 	t.Helper()
-	l, err := NewMemoryLog(capacity, bytes.NewReader(make([]byte, 16)))
+	l, err := tier.NewMemoryLog(capacity, bytes.NewReader(make([]byte, 16)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +294,8 @@ func TestAckedUnsentMarker(t *testing.T) {
 		restart, failClear bool
 	}{{"same manager", false, false}, {"restarted manager", true, false}, {"clear fails", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			disk := &markedDiskLog{numberedDiskLog: &numberedDiskLog{fakeDiskLog: newFakeDiskLog("src-z")}, set: true}
+			disk := newFakeDiskLog("src-z")
+			disk.markerSet = true
 			disk.failClear = tc.failClear
 			net := newFakeNet()
 			net.brain.next["src-z"] = 10
@@ -311,8 +316,8 @@ func TestAckedUnsentMarker(t *testing.T) {
 			}
 			converge()
 			if tc.failClear {
-				if len(net.sent) != 0 || disk.Len() != 5 || !disk.set {
-					t.Fatalf("with the marker not cleared: %d batches sent, %d records held, marker %v", len(net.sent), disk.Len(), disk.set)
+				if len(net.sent) != 0 || disk.Len() != 5 || !disk.markerSet {
+					t.Fatalf("with the marker not cleared: %d batches sent, %d records held, marker %v", len(net.sent), disk.Len(), disk.markerSet)
 				}
 				disk.failClear = false
 				converge()
@@ -320,8 +325,8 @@ func TestAckedUnsentMarker(t *testing.T) {
 			if got := net.processed("src-z"); !slices.Equal(got, recs("n", 5)) {
 				t.Fatalf("processed %v, want n0..n4", got)
 			}
-			if disk.set || disk.Len() != 0 {
-				t.Fatalf("marker set %v, %d records held", disk.set, disk.Len())
+			if disk.markerSet || disk.Len() != 0 {
+				t.Fatalf("marker set %v, %d records held", disk.markerSet, disk.Len())
 			}
 		})
 	}
@@ -609,86 +614,50 @@ func (l *watchedLog) Append(rec []byte) (uint64, error) {
 	return l.SeqLog.Append(rec)
 }
 
-func TestParseAck(t *testing.T) {
-	for _, tc := range []struct {
-		term etf.Tuple
-		want Ack
-		ok   bool
-	}{
-		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), int64(7)}, Ack{"id", 7}, true},
-		{etf.Tuple{gen.Atom("pharos_ack"), "id", uint64(1 << 40)}, Ack{"id", 1 << 40}, true},
-		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), new(big.Int).SetUint64(1 << 63)}, Ack{"id", 1 << 63}, true},
-		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), int64(-1)}, Ack{}, false},
-		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), new(big.Int).Lsh(big.NewInt(1), 70)}, Ack{}, false},
-		{etf.Tuple{etf.Atom("pharos_nack"), []byte("id"), int64(7)}, Ack{}, false},
-		{etf.Tuple{etf.Atom("pharos_ack"), etf.Atom("id"), int64(7)}, Ack{}, false},
-		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id")}, Ack{}, false},
-		{etf.Tuple{"pharos_ack", []byte("id"), int64(7)}, Ack{}, false},
-		{etf.Tuple{etf.Atom("pharos_ack"), []byte("id"), 1.5}, Ack{}, false},
+// TestInterceptAcks: the manager actor reads the Brain's pharos_ack as the
+// node layer decodes it (an etf.Tuple) or as an Ack value; a malformed one
+// (wrong arity, a NextSeq that is negative, a bignum or no integer) is
+// counted as ignored with the reason "malformed"; another tuple is not an
+// acknowledgement and is not counted.
+func TestInterceptAcks(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newAckHarness(t, ackedTestConfig(), newMemLog(t, 100), newFakeNet(), newFakeClock(), metrics)
+	h.startSynced()
+	src := h.log.SourceID()
+	h.deliver(recs("r", 4)...)
+	h.net.brainTakes(-1)
+	h.net.toSender = nil // the Brain's ack is replaced by the test's
+	nop := zerolog.Nop()
+	for _, bad := range []etf.Tuple{
+		{etf.Atom("pharos_ack"), []byte(src)},
+		{etf.Atom("pharos_ack"), []byte(src), int64(-1)},
+		{etf.Atom("pharos_ack"), []byte(src), new(big.Int).Lsh(big.NewInt(1), 70)},
+		{etf.Atom("pharos_ack"), []byte(src), 4.0},
+		{etf.Atom("pharos_ack"), etf.Atom("src"), int64(4)},
 	} {
-		got, ok := ParseAck(tc.term)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("%v: got %+v %v", tc.term, got, ok)
+		if !h.manager.intercept(bad, nop) {
+			t.Fatalf("%v not taken", bad)
 		}
 	}
-	if ev, ok := translateManagerMessage(etf.Tuple{etf.Atom("pharos_ack"), []byte("x"), int64(3)}); !ok || ev.Type != EventAck || ev.NextSeq != 3 || ev.SourceID != "x" {
-		t.Errorf("translate tuple: %+v %v", ev, ok)
+	if !h.manager.intercept(etf.Tuple{etf.Atom("other"), int64(1)}, nop) {
+		t.Fatal("a foreign tuple not taken")
+	}
+	if s := h.manager.Stats(); s.AcksIgnored != 5 || s.Acked != 0 {
+		t.Fatalf("after malformed acks: %+v", s)
+	}
+	if got := testutil.ToFloat64(metrics.acksIgnored.WithLabelValues(ackIgnoredMalformed)); got != 5 {
+		t.Fatalf("acks_ignored_total{reason=malformed} = %v", got)
+	}
+	h.manager.intercept(etf.Tuple{gen.Atom("pharos_ack"), []byte(src), int64(4)}, nop)
+	if s := h.manager.Stats(); s.Acked != 4 || h.log.Len() != 0 {
+		t.Fatalf("after a good ack: %+v, log %d", s, h.log.Len())
 	}
 	if ev, ok := translateManagerMessage(Ack{SourceID: "y", NextSeq: 4}); !ok || ev.Type != EventAck || ev.NextSeq != 4 {
 		t.Errorf("translate Ack: %+v %v", ev, ok)
-	}
-	if _, ok := translateManagerMessage(etf.Tuple{etf.Atom("other")}); ok {
-		t.Error("a foreign tuple translated")
-	}
-}
-
-func TestMemoryLog(t *testing.T) {
-	l := newMemLog(t, 4)
-	if l.SourceID() != "00000000000000000000000000000000" {
-		t.Fatalf("source id %q", l.SourceID())
-	}
-	for i, r := range recs("r", 4) {
-		if seq, err := l.Append([]byte(r)); err != nil || seq != uint64(i) {
-			t.Fatalf("append %d: %d %v", i, seq, err)
-		}
-	}
-	if _, err := l.Append([]byte("x")); !errors.Is(err, ErrLogFull) {
-		t.Fatalf("append to a full log: %v", err)
-	}
-	got, _ := l.Read(nil, 3)
-	if len(got) != 3 || got[2].Seq != 2 {
-		t.Fatalf("read %+v", got)
-	}
-	if err := l.Trim(1); err != nil {
-		t.Fatal(err)
-	}
-	got, _ = l.Read(got[:0], 10)
-	if len(got) != 1 || got[0].Seq != 3 {
-		t.Fatalf("read after trim %+v", got)
-	}
-	l.Rewind()
-	got, _ = l.Read(got[:0], 10)
-	if len(got) != 2 || got[0].Seq != 2 || string(got[0].Data) != "r2" {
-		t.Fatalf("read after rewind %+v", got)
-	}
-	if l.Len() != 2 || l.Bytes() != 4 || l.NextSeq() != 4 {
-		t.Fatalf("len %d bytes %d next %d", l.Len(), l.Bytes(), l.NextSeq())
-	}
-	if seq, err := l.Append([]byte("r4")); err != nil || seq != 4 {
-		t.Fatalf("append after trim: %d %v", seq, err)
-	}
-	_ = l.Trim(100)
-	if l.Len() != 0 || l.Bytes() != 0 || l.NextSeq() != 5 {
-		t.Fatalf("after full trim: len %d bytes %d next %d", l.Len(), l.Bytes(), l.NextSeq())
-	}
-	if _, err := NewMemoryLog(0, nil); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("capacity 0: %v", err)
-	}
-	if _, err := NewMemoryLog(1, bytes.NewReader(nil)); err == nil {
-		t.Fatal("short id source accepted")
-	}
-	if a, _ := NewMemoryLog(1, nil); a.SourceID() == l.SourceID() {
-		t.Fatal("crypto/rand gave zeros")
 	}
 }
 
@@ -768,32 +737,32 @@ func TestActorOptionsAcked(t *testing.T) {
 	}
 }
 
-// TestAckedNumberingStore: a log numbered from 1 (a spill directory) is
-// renumbered from the Brain's 0; the span is saved before anything goes out
-// under it, a failed save sends nothing, and a restart loads the spans.
-func TestAckedNumberingStore(t *testing.T) {
-	disk := &numberedDiskLog{fakeDiskLog: newFakeDiskLog("src-n")}
+// TestAckedRenumberDurable: a log numbered from 1 is renumbered from the
+// Brain's 0 through the log (which makes it durable); a failed renumbering
+// sends nothing, and a restart numbers as the log does, resending nothing.
+func TestAckedRenumberDurable(t *testing.T) {
+	disk := newFakeDiskLog("src-n")
 	disk.nextSeq = 1
-	disk.failSave = true
+	disk.failRenumber = true
 	h := newAckHarness(t, ackedTestConfig(), disk, newFakeNet(), newFakeClock(), nil)
 	h.startSynced()
 	h.deliver(recs("r", 4)...)
 	h.mustState(Disconnected)
-	if len(h.net.sent) != 0 || disk.saves != 0 {
-		t.Fatalf("sent %d batches without a saved numbering", len(h.net.sent))
+	if len(h.net.sent) != 0 || len(disk.renumbered) != 0 {
+		t.Fatalf("sent %d batches without a durable renumbering", len(h.net.sent))
 	}
-	disk.failSave = false
+	disk.failRenumber = false
 	h.clock.Advance(time.Second)
 	h.net.exchange(h.manager)
 	h.net.exchange(h.manager)
 	if got := h.net.firstSeqs(0); !slices.Equal(got, []uint64{0}) {
 		t.Fatalf("batches %v, want [0]", got)
 	}
-	if !slices.Equal(disk.saved, []Renumbering{{FromSeq: 1, Delta: 1}}) {
-		t.Fatalf("saved %+v", disk.saved)
+	if !slices.Equal(disk.renumbered, [][2]uint64{{1, 0}}) {
+		t.Fatalf("renumbered %v", disk.renumbered)
 	}
 	// The Brain processed r0..r3; the trim is lost in a crash: the restart
-	// knows the numbering and resends nothing.
+	// finds them under the numbers the Brain has and resends nothing.
 	h.restart()
 	h.deliver("s0")
 	h.clock.Advance(0)
@@ -805,12 +774,6 @@ func TestAckedNumberingStore(t *testing.T) {
 	}
 	if s := h.manager.Stats(); s.SeqGaps != 0 || s.Resent != 0 {
 		t.Fatalf("stats %+v", s)
-	}
-
-	disk.saved = []Renumbering{{FromSeq: 5, Delta: 1}, {FromSeq: 2, Delta: 1}}
-	_, err := NewManager(ManagerOptions{Config: h.cfg, AckTransport: h.net, Log: disk, Timers: noTimers})
-	if err == nil || !errors.Is(err, errSpansOrder) {
-		t.Fatalf("unordered spans: %v", err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"ergo.services/ergo/act"
@@ -18,6 +17,12 @@ import (
 // their content) survive a crash of the manager.
 type ActorOptions struct {
 	Config Config
+	// Context bounds every transport call of every incarnation (see
+	// ManagerOptions.Context); Service cancels it at Stop. Nil: none.
+	Context context.Context
+	// Status, optional, receives the Snapshot every incarnation publishes
+	// after each message; like Ring it outlives restarts.
+	Status *Status
 	// NewTransport builds the transport in the actor's Init, from the
 	// actor's own process (the Brain transport monitors the Brain from it;
 	// the DOWN message then reaches the manager as a lost connection).
@@ -103,101 +108,90 @@ type (
 	connLostMessage struct{}
 )
 
+// PeerExits is optionally implemented by a Transport or AckTransport that
+// links its peer: it tells which exit signals (gen.MessageExitPID and the
+// like, reaching the trapping manager as messages) say that the peer is
+// gone. Those become a lost connection; every other exit signal is ignored,
+// as a trapping gen_server ignores an {'EXIT', From, Reason} it does not
+// own.
+type PeerExits interface {
+	IsPeerExit(message any) bool
+}
+
 // translateManagerMessage maps the manager actor's mailbox to events: the
-// handle's messages, monitor DOWNs as a lost connection, and the Brain's
-// acknowledgements.
+// handle's messages and monitor DOWNs as a lost connection. Acknowledgements
+// and exit signals are the Intercept's.
 func translateManagerMessage(message any) (ManagerEvent, bool) {
 	switch m := message.(type) {
 	case connLostMessage, gen.MessageDownProcessID, gen.MessageDownPID, gen.MessageDownNode:
 		return ManagerEvent{Type: EventConnectionLost}, true
 	case Ack:
 		return ManagerEvent{Type: EventAck, SourceID: m.SourceID, NextSeq: m.NextSeq}, true
+	default:
+		return ManagerEvent{}, false
+	}
+}
+
+// intercept handles what the manager actor takes itself: the inbox's
+// notification, the Brain's pharos_ack (decoded by the node layer as an
+// etf.Tuple; a malformed one is counted as ignored), and exit signals
+// from others than the parent.
+func (m *Manager) intercept(message any, log zerolog.Logger) bool {
+	switch msg := message.(type) {
+	case inboxMessage:
+		m.TakeInbox()
+		return true
 	case etf.Tuple:
-		if ack, ok := ParseAck(m); ok {
-			return ManagerEvent{Type: EventAck, SourceID: ack.SourceID, NextSeq: ack.NextSeq}, true
+		ack, err := etf.ParseAck(msg)
+		switch {
+		case err == nil:
+			m.Ack(ack.SourceID, ack.NextSeq)
+		case errors.Is(err, etf.ErrNotAck):
+			log.Debug().Int("arity", len(msg)).Msg("unexpected tuple in the mailbox; ignored")
+		default:
+			m.AckIgnored(ackIgnoredMalformed)
+			log.Warn().Err(err).Msg("acknowledgement ignored")
 		}
-		return ManagerEvent{}, false
-	default:
-		return ManagerEvent{}, false
-	}
-}
-
-// ParseAck decodes {pharos_ack, SourceId, NextSeq} as the etf package
-// decodes it: a Tuple of an Atom (etf.Atom or gen.Atom) "pharos_ack", a
-// binary ([]byte, or a string) and a non-negative integer (any Go integer
-// type, or a *big.Int that fits 64 bits). Anything else is not an ack.
-func ParseAck(t etf.Tuple) (Ack, bool) {
-	if len(t) != 3 {
-		return Ack{}, false
-	}
-	switch tag := t[0].(type) {
-	case etf.Atom:
-		if tag != "pharos_ack" {
-			return Ack{}, false
+		return true
+	case gen.MessageExitPID, gen.MessageExitProcessID, gen.MessageExitAlias, gen.MessageExitEvent, gen.MessageExitNode:
+		if m.data.mode.peerExit(message) {
+			log.Info().Str("signal", fmt.Sprintf("%+v", message)).Msg("the brain's link broke: connection lost")
+			m.ConnectionLost()
+		} else {
+			log.Info().Str("signal", fmt.Sprintf("%+v", message)).Msg("exit signal from a process we are not linked to; ignored")
 		}
-	case gen.Atom:
-		if tag != "pharos_ack" {
-			return Ack{}, false
-		}
-	default:
-		return Ack{}, false
+		return true
 	}
-	var ack Ack
-	switch id := t[1].(type) {
-	case []byte:
-		ack.SourceID = string(id)
-	case string:
-		ack.SourceID = id
-	default:
-		return Ack{}, false
-	}
-	next, ok := nonNegative(t[2])
-	if !ok {
-		return Ack{}, false
-	}
-	ack.NextSeq = next
-	return ack, true
-}
-
-func nonNegative(v any) (uint64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return uint64(n), n >= 0
-	case int:
-		return uint64(n), n >= 0
-	case int32:
-		return uint64(n), n >= 0
-	case uint64:
-		return n, true
-	case uint32:
-		return uint64(n), true
-	case uint8:
-		return uint64(n), true
-	case *big.Int:
-		if n == nil || !n.IsUint64() {
-			return 0, false
-		}
-		return n.Uint64(), true
-	default:
-		return 0, false
-	}
+	return false
 }
 
 // Factory returns the process factory of a manager actor with these
 // options: the generic machine actor around a Manager built in Init (so a
-// restart starts from Disconnected with a fresh attempt counter). ChildSpec
-// and Spawn use it; it does not validate opts (Init does).
+// restart starts from Disconnected with a fresh attempt counter). ChildSpec,
+// Spawn and Service use it; it does not validate opts (Init does).
+//
+// The actor publishes a Snapshot to opts.Status after every message. When it
+// terminates by its own decision (its parent's exit signal, Stop) it hands
+// its tiers back first, in its own goroutine: records still in the inbox,
+// and those in the ring, go to the disk tier (the acknowledged mode's log
+// takes the inbox's), so that whoever closes the tiers finds them complete.
+// A crash hands nothing back: the restarted incarnation goes on with them.
 func Factory(opts ActorOptions) gen.ProcessFactory {
+	var inc uint64
+	publish := func(m *Manager) {
+		if opts.Status != nil {
+			opts.Status.publish(inc, Snapshot{Running: true, State: m.State(), Stats: m.Stats(), Held: m.Held()})
+			if opts.Status.waiting() && m.Held() == 0 && (opts.Inbox == nil || opts.Inbox.Len() == 0) {
+				opts.Status.drained()
+			}
+		}
+	}
+	var zl zerolog.Logger
 	spec := MachineActorSpec[ManagerEvent]{
 		Clock:     opts.Clock,
 		Translate: translateManagerMessage,
-		Intercept: func(r Runnable[ManagerEvent], message any) bool {
-			if _, ok := message.(inboxMessage); ok {
-				r.(*Manager).TakeInbox()
-				return true
-			}
-			return false
-		},
+		Intercept: func(r Runnable[ManagerEvent], message any) bool { return r.(*Manager).intercept(message, zl) },
+		After:     func(r Runnable[ManagerEvent]) { publish(r.(*Manager)) },
 		New: func(p gen.Process, timers TimerFunc) (_ Runnable[ManagerEvent], err error) {
 			defer func() {
 				if err != nil && opts.Inbox != nil {
@@ -225,8 +219,13 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			if err != nil {
 				return nil, fmt.Errorf("fsm: build transport: %w", err)
 			}
+			zl = opts.Logger.With().Str("process", string(p.Name())).Logger()
+			if opts.Status != nil {
+				inc = opts.Status.begin()
+			}
 			return NewManager(ManagerOptions{
 				Config:       opts.Config,
+				Context:      opts.Context,
 				Transport:    transport,
 				AckTransport: ackTransport,
 				Log:          opts.Log,
@@ -234,12 +233,22 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				Spill:        opts.Spill,
 				Clock:        opts.Clock,
 				Rand:         opts.Rand,
-				Logger:       opts.Logger.With().Str("process", string(p.Name())).Logger(),
+				Logger:       zl,
 				Metrics:      opts.Metrics,
 				Timers:       timers,
 				Inbox:        opts.Inbox,
 				Stored:       opts.Stored,
 			})
+		},
+		OnExit: func(r Runnable[ManagerEvent], reason error) {
+			m := r.(*Manager)
+			hb := HandBack(opts)
+			zl.Info().Err(reason).Str("state", m.State().String()).Int("spilled", hb.Spilled).Int("lost", hb.Lost).
+				Msg("connection manager stopping; tiers handed back")
+			if opts.Status != nil {
+				opts.Status.end(inc, m.Stats())
+				opts.Status.handedBack(hb)
+			}
 		},
 		OnTerminate: func(r Runnable[ManagerEvent], reason error) {
 			if opts.Inbox != nil {
@@ -249,10 +258,66 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				opts.Inbox.rearm()
 			}
 			m := r.(*Manager)
-			m.data.log.Info().Err(reason).Str("state", m.State().String()).Msg("connection manager stopped")
+			if opts.Status != nil {
+				opts.Status.end(inc, m.Stats())
+			}
+			if reason != gen.TerminateReasonNormal && reason != gen.TerminateReasonShutdown {
+				zl.Warn().Err(reason).Str("state", m.State().String()).Msg("connection manager crashed")
+			}
 		},
 	}
 	return spec.Factory()
+}
+
+// Handback is what a stopping manager did with the records its tiers and
+// inbox still held.
+type Handback struct {
+	Spilled int // appended to the disk tier (or, in the acknowledged mode, stored in the log)
+	Lost    int // nowhere to keep them: no disk tier, or it refused them
+}
+
+// HandBack moves what the tiers hold in RAM to where it outlives the
+// manager: the inbox's records and the ring's go to the disk tier (ring
+// first: they are older), in the acknowledged mode the inbox's records to
+// the log. What cannot be kept is counted in Lost. The inbox is closed:
+// later deliveries fail with ErrNotRunning. It must run while no manager
+// uses the tiers: a stopping manager calls it from its own goroutine, a
+// Service after its supervisor gave up.
+func HandBack(opts ActorOptions) Handback {
+	var hb Handback
+	var inbox [][]byte
+	if opts.Inbox != nil {
+		inbox = opts.Inbox.Close()
+	}
+	if opts.Config.Delivery == DeliveryAcked {
+		for _, rec := range inbox {
+			if _, err := opts.Log.Append(rec); err != nil {
+				hb.Lost++
+				continue
+			}
+			hb.Spilled++
+		}
+		if opts.Stored != nil && len(inbox) > 0 {
+			opts.Stored(inbox)
+		}
+		return hb
+	}
+	var recs [][]byte
+	if opts.Ring != nil {
+		recs = opts.Ring.DrainUpTo(opts.Ring.Len())
+	}
+	for _, rec := range append(recs, inbox...) {
+		if opts.Spill == nil {
+			hb.Lost++
+			continue
+		}
+		if err := opts.Spill.Append(rec); err != nil {
+			hb.Lost++
+			continue
+		}
+		hb.Spilled++
+	}
+	return hb
 }
 
 // ChildSpec is a worker spec for an act.Supervisor (one-for-one and the
@@ -286,9 +351,10 @@ func Spawn(node gen.Node, name gen.Atom, opts ActorOptions, procOpts gen.Process
 // across supervisor restarts (the original's from_name). Its methods are
 // safe from any goroutine and never block: they push into the mailbox.
 type Handle struct {
-	node  gen.Node
-	name  gen.Atom
-	inbox *Inbox // nil: Deliver is refused
+	node       gen.Node
+	name       gen.Atom
+	inbox      *Inbox // nil: Deliver is refused
+	supervised bool   // a Service's: records wait in the inbox while the manager restarts
 }
 
 // NewHandle wraps a registered name as a handle that can stop the actor
@@ -340,7 +406,7 @@ func (h Handle) DeliverMany(records [][]byte) (int, error) {
 	if h.inbox == nil {
 		return 0, fmt.Errorf("%w: handle of %s has no Inbox (use NewInboxHandle)", ErrInvalidConfig, h.name)
 	}
-	accepted, err := h.inbox.putMany(records[:n], func() error { return h.send(inboxMessage{}) })
+	accepted, err := h.inbox.putMany(records[:n], func() error { return h.send(inboxMessage{}) }, h.supervised)
 	if err != nil {
 		return accepted, err
 	}

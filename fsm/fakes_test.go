@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/pharos-node/pharos-node/tier"
+
 	"container/heap"
 	"context"
 	"errors"
@@ -150,7 +152,7 @@ func (r *fakeRing) Bytes() int {
 var errSpillFull = errors.New("fake spill: full")
 
 type fakeSpill struct {
-	recs    []SpillRecord
+	recs    []tier.Record
 	nextSeq uint64
 	limit   int
 	readErr error
@@ -161,16 +163,16 @@ func (s *fakeSpill) Append(rec []byte) error {
 		return errSpillFull
 	}
 	s.nextSeq++
-	s.recs = append(s.recs, SpillRecord{Seq: s.nextSeq, Data: rec})
+	s.recs = append(s.recs, tier.Record{Seq: s.nextSeq, Data: rec})
 	return nil
 }
 
-func (s *fakeSpill) ReadOldest(n int) ([]SpillRecord, error) {
+func (s *fakeSpill) ReadOldest(dst []tier.Record, n int) ([]tier.Record, error) {
 	if s.readErr != nil {
-		return nil, s.readErr
+		return dst, s.readErr
 	}
 	n = min(max(n, 0), len(s.recs))
-	return append([]SpillRecord(nil), s.recs[:n]...), nil
+	return append(dst, s.recs[:n]...), nil
 }
 
 func (s *fakeSpill) Trim(through uint64) error {
@@ -178,7 +180,7 @@ func (s *fakeSpill) Trim(through uint64) error {
 	for i < len(s.recs) && s.recs[i].Seq <= through {
 		i++
 	}
-	s.recs = append([]SpillRecord(nil), s.recs[i:]...)
+	s.recs = append([]tier.Record(nil), s.recs[i:]...)
 	return nil
 }
 
@@ -486,3 +488,8 @@ func (s *fakeSink) snapshot() []string {
 	}
 	return out
 }
+
+// ackedOf and unackedOf reach a manager's discipline, for tests that look
+// inside or swap its transport.
+func ackedOf(m *Manager) *ackedData     { return m.data.mode.(*ackedMode).acked }
+func unackedOf(m *Manager) *unackedMode { return m.data.mode.(*unackedMode) }

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -25,6 +26,7 @@ type Inbox struct {
 	queue    [][]byte
 	spare    [][]byte // the buffer the actor handed back, reused by the next queue
 	notified bool     // a notification is on its way to the actor (or being taken)
+	closed   bool     // Close was called: the manager stopped for good
 }
 
 // inboxMessage tells the manager actor that its inbox has records. Like
@@ -58,25 +60,35 @@ func (in *Inbox) Limit() int { return in.limit }
 // leaves the inbox as it was and returns notify's error, so a record is
 // accepted only if the actor will be told about it.
 func (in *Inbox) put(record []byte, notify func() error) error {
-	_, err := in.putMany([][]byte{record}, notify)
+	_, err := in.putMany([][]byte{record}, notify, false)
 	return err
 }
 
 // putMany is put for several records at once, under one lock: it appends as many as
 // the limit leaves room for, oldest first, and returns how many, with an error wrapping
 // ErrMailboxFull when that is not all of them. It keeps the records, not the slice.
-func (in *Inbox) putMany(records [][]byte, notify func() error) (int, error) {
+// With restarting, a notification that finds no actor (ErrNotRunning) does not refuse
+// the records: a supervisor is restarting the actor, whose Start takes the inbox. A closed
+// inbox refuses everything with ErrNotRunning.
+func (in *Inbox) putMany(records [][]byte, notify func() error, restarting bool) (int, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.closed {
+		return 0, fmt.Errorf("%w: its inbox is closed", ErrNotRunning)
+	}
 	room := in.limit - len(in.queue)
 	if room <= 0 {
 		return 0, fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
 	}
 	if !in.notified {
-		if err := notify(); err != nil {
+		switch err := notify(); {
+		case err == nil:
+			in.notified = true
+		case restarting && errors.Is(err, ErrNotRunning):
+			// Taken by the next incarnation's Start; notify again next time.
+		default:
 			return 0, err
 		}
-		in.notified = true
 	}
 	n := min(room, len(records))
 	in.queue = append(in.queue, records[:n]...)
@@ -119,6 +131,18 @@ func (in *Inbox) Drain() [][]byte {
 	q := in.queue
 	in.queue = nil
 	in.notified = false
+	return q
+}
+
+// Close takes every record still waiting, as Drain, and refuses every later put with
+// ErrNotRunning: the manager stopped for good and nothing will take them.
+func (in *Inbox) Close() [][]byte {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q := in.queue
+	in.queue = nil
+	in.notified = false
+	in.closed = true
 	return q
 }
 

@@ -66,20 +66,20 @@ func TestInboxPutMany(t *testing.T) {
 	notified := 0
 	notify := func() error { notified++; return nil }
 	refused := errors.New("not running")
-	if n, err := in.putMany([][]byte{[]byte("a"), []byte("b")}, func() error { return refused }); n != 0 || !errors.Is(err, refused) || in.Len() != 0 {
+	if n, err := in.putMany([][]byte{[]byte("a"), []byte("b")}, func() error { return refused }, false); n != 0 || !errors.Is(err, refused) || in.Len() != 0 {
 		t.Fatalf("putMany with a failing notification: %d, %v, len %d", n, err, in.Len())
 	}
-	if n, err := in.putMany([][]byte{[]byte("a"), []byte("b")}, notify); n != 2 || err != nil {
+	if n, err := in.putMany([][]byte{[]byte("a"), []byte("b")}, notify, false); n != 2 || err != nil {
 		t.Fatalf("putMany: %d, %v", n, err)
 	}
 	if err := in.put([]byte("c"), notify); err != nil {
 		t.Fatal(err)
 	}
-	n, err := in.putMany([][]byte{[]byte("d"), []byte("e"), []byte("f"), []byte("g")}, notify)
+	n, err := in.putMany([][]byte{[]byte("d"), []byte("e"), []byte("f"), []byte("g")}, notify, false)
 	if n != 2 || !errors.Is(err, ErrMailboxFull) {
 		t.Fatalf("putMany beyond the limit: %d, %v; want 2 and ErrMailboxFull", n, err)
 	}
-	if n, err := in.putMany([][]byte{[]byte("h")}, notify); n != 0 || !errors.Is(err, ErrMailboxFull) {
+	if n, err := in.putMany([][]byte{[]byte("h")}, notify, false); n != 0 || !errors.Is(err, ErrMailboxFull) {
 		t.Fatalf("putMany into a full inbox: %d, %v", n, err)
 	}
 	if notified != 1 {
@@ -89,7 +89,7 @@ func TestInboxPutMany(t *testing.T) {
 	if !slices.EqualFunc(got, [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e")}, slices.Equal) {
 		t.Fatalf("take = %q", got)
 	}
-	if n, err := in.putMany([][]byte{[]byte("i")}, notify); n != 1 || err != nil || notified != 2 {
+	if n, err := in.putMany([][]byte{[]byte("i")}, notify, false); n != 1 || err != nil || notified != 2 {
 		t.Fatalf("putMany after take: %d, %v, %d notifications", n, err, notified)
 	}
 }
@@ -121,7 +121,7 @@ func TestInboxConcurrent(t *testing.T) {
 					for k := range 10 {
 						recs = append(recs, fmt.Appendf(nil, "%d:%d", p, i+k))
 					}
-					if n, err := in.putMany(recs, notify); err != nil || n != 10 {
+					if n, err := in.putMany(recs, notify, false); err != nil || n != 10 {
 						t.Error(n, err)
 						return
 					}

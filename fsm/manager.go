@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
-	"sort"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,6 +29,16 @@ const (
 	Throttled
 )
 
+// What a reader of the manager's Snapshot reports when no machine state
+// applies; never states of the machine.
+const (
+	// NotRunning: no manager process is up (between a crash and its
+	// supervisor's restart, or after the supervisor gave up).
+	NotRunning State = iota + 5
+	// Closed: the manager was stopped for good (agent.Close).
+	Closed
+)
+
 // String is the state's name, as used in logs and metric labels.
 func (s State) String() string {
 	switch s {
@@ -42,6 +50,10 @@ func (s State) String() string {
 		return "streaming"
 	case Throttled:
 		return "throttled"
+	case NotRunning:
+		return "not_running"
+	case Closed:
+		return "closed"
 	default:
 		return fmt.Sprintf("state(%d)", uint8(s))
 	}
@@ -116,6 +128,10 @@ type step = Result[State, ManagerEvent]
 type ManagerOptions struct {
 	// Config is validated by NewManager.
 	Config Config
+	// Context bounds every transport call besides its own timeout: when it
+	// is done, a call in progress returns at once (the Service cancels it
+	// at Stop). Nil means context.Background().
+	Context context.Context
 	// Transport delivers records. Required in the unacknowledged modes.
 	Transport Transport
 	// Ring is the RAM tier. Required in the unacknowledged modes; Cap()
@@ -127,7 +143,7 @@ type ManagerOptions struct {
 	// AckTransport sends batches. Required in the acknowledged mode.
 	AckTransport AckTransport
 	// Log numbers and keeps records until acknowledged. Required in the
-	// acknowledged mode: the spill directory's adapter, or a MemoryLog.
+	// acknowledged mode: a *spill.Log, or a tier.MemoryLog.
 	Log SeqLog
 	// Clock defaults to SystemClock.
 	Clock Clock
@@ -148,8 +164,8 @@ type ManagerOptions struct {
 	// with the records it took, once the Log has stored (or refused) them
 	// all: the manager then refers to none of their bytes, and the caller
 	// may write new records there. The Log must copy what Append stores,
-	// as MemoryLog and the spill directory's adapter do. Never called in
-	// the unacknowledged modes, whose ring keeps the records themselves.
+	// as tier.MemoryLog and spill.Log do. Never called in the
+	// unacknowledged modes, whose ring keeps the records themselves.
 	Stored func(records [][]byte)
 }
 
@@ -161,6 +177,8 @@ type Stats struct {
 	PossiblyLost uint64
 	Reconnects   uint64
 	Attempt      int
+	// Transitions counts state changes: Transitions[from-1][to-1].
+	Transitions [4][4]uint64
 
 	// Acknowledged mode only.
 	Acked       uint64 // records the Brain acknowledged (or had already processed)
@@ -168,8 +186,8 @@ type Stats struct {
 	BatchesSent uint64 // batches sent, resends included
 	Resent      uint64 // records sent again (go-back-N, reconnects)
 	AckTimeouts uint64 // times the Brain was taken as lost for not acknowledging
-	AcksIgnored uint64 // stale, foreign or protocol-violating acknowledgements
-	SeqGaps     uint64 // holes in the log's numbering closed by renumbering
+	AcksIgnored uint64 // stale, foreign, malformed or protocol-violating acknowledgements
+	SeqGaps     uint64 // renumberings: the log's numbers did not follow the Brain's
 }
 
 // Manager is the connection manager's state machine without the actor
@@ -183,31 +201,45 @@ type Manager struct {
 	stored  func(records [][]byte) // ManagerOptions.Stored, acked mode only
 }
 
-// connData is the machine's data.
+// connData is the machine's data: what both delivery disciplines share.
+// The discipline itself (unacked.go, acked.go) is mode.
 type connData struct {
-	cfg       Config
-	transport Transport
-	batch     BatchTransport // nil unless transport implements it
-	ring      Ring
-	spill     Spill
-	clock     Clock
-	rnd       Rand
-	log       zerolog.Logger
-	metrics   *Metrics
-
-	acked *ackedData // nil in the unacknowledged modes
+	cfg     Config
+	life    context.Context
+	clock   Clock
+	rnd     Rand
+	log     zerolog.Logger
+	metrics *Metrics
+	mode    deliveryMode
 
 	attempt       int  // consecutive failed attempts; drives the backoff
 	connected     bool // a connection was made and not yet lost
 	connectedOnce bool
-	window        deliveryWindow
 
 	stats Stats
 
 	droppedSinceLog int
 	lastDropLog     time.Time
-	spillRetryAt    time.Time
-	lastSpillErr    time.Time
+}
+
+// deliveryMode is one delivery discipline over the one Machine: the
+// unacknowledged modes (unackedMode) or the acknowledged mode (ackedMode).
+type deliveryMode interface {
+	// handle is the machine's handler for this discipline.
+	handle(state State, ev ManagerEvent) step
+	// disconnected forgets what was tied to the connection that was lost,
+	// adding what it knows to the log line about it.
+	disconnected(ev *zerolog.Event) *zerolog.Event
+	// take stores records taken from the inbox, oldest first.
+	take(m *Manager, records [][]byte)
+	// updateDepths sets the depth gauges.
+	updateDepths()
+	// held is how many records the tiers hold (not the inbox).
+	held() int
+	// stats adds the discipline's gauges to s.
+	addStats(s *Stats)
+	// peerExit tells whether an exit signal says the peer is gone (PeerExits).
+	peerExit(message any) bool
 }
 
 // topLevelRand adapts math/rand/v2's goroutine-safe top-level functions.
@@ -215,78 +247,21 @@ type topLevelRand struct{}
 
 func (topLevelRand) Int64N(n int64) int64 { return rand.Int64N(n) }
 
-// checkRingCap refuses a ring that cannot hold MaxPending records plus the
-// one being delivered: below that, Streaming would evict from a ring the
-// disk tier is meant to protect.
-func checkRingCap(r Ring, maxPending int) error {
-	if c := r.Cap(); c <= maxPending {
-		return &ConfigError{Field: "MaxPending", Reason: fmt.Sprintf("must be below the ring's capacity %d, got %d", c, maxPending)}
-	}
-	return nil
-}
-
 // NewManager validates the options and builds a manager in Disconnected.
 func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Config.Delivery == DeliveryAcked {
-		if opts.AckTransport == nil {
-			return nil, &ConfigError{Field: "AckTransport", Reason: "must not be nil in the acknowledged mode"}
-		}
-		if opts.Log == nil {
-			return nil, &ConfigError{Field: "Log", Reason: "must not be nil in the acknowledged mode"}
-		}
-	} else {
-		if opts.Transport == nil {
-			return nil, &ConfigError{Field: "Transport", Reason: "must not be nil"}
-		}
-		if opts.Ring == nil {
-			return nil, &ConfigError{Field: "Ring", Reason: "must not be nil"}
-		}
-		if err := checkRingCap(opts.Ring, opts.Config.MaxPending); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Timers == nil {
-		return nil, &ConfigError{Field: "Timers", Reason: "must not be nil"}
-	}
 	d := &connData{
-		cfg:       opts.Config,
-		transport: opts.Transport,
-		ring:      opts.Ring,
-		spill:     opts.Spill,
-		clock:     opts.Clock,
-		rnd:       opts.Rand,
-		log:       opts.Logger,
-		metrics:   opts.Metrics,
+		cfg:     opts.Config,
+		life:    opts.Context,
+		clock:   opts.Clock,
+		rnd:     opts.Rand,
+		log:     opts.Logger,
+		metrics: opts.Metrics,
 	}
-	if b, ok := opts.Transport.(BatchTransport); ok {
-		d.batch = b
-	}
-	if opts.Config.Delivery == DeliveryAcked {
-		d.acked = &ackedData{
-			cfg:       opts.Config.Acked,
-			transport: opts.AckTransport,
-			log:       opts.Log,
-			sourceID:  opts.Log.SourceID(),
-		}
-		d.acked.setSpans(nil)
-		if store, ok := opts.Log.(NumberingStore); ok {
-			spans, err := store.LoadNumbering()
-			if err != nil {
-				return nil, fmt.Errorf("fsm: load numbering: %w", err)
-			}
-			if !sort.SliceIsSorted(spans, func(i, j int) bool { return spans[i].FromSeq < spans[j].FromSeq }) {
-				return nil, fmt.Errorf("fsm: load numbering: %w", errSpansOrder)
-			}
-			d.acked.store = store
-			d.acked.setSpans(slices.Clone(spans))
-		}
-		if marker, ok := opts.Log.(UnsentMarker); ok {
-			d.acked.marker = marker
-			d.acked.markerFrom, d.acked.markerSet = marker.UnsentFrom()
-		}
+	if d.life == nil {
+		d.life = context.Background()
 	}
 	if d.clock == nil {
 		d.clock = SystemClock{}
@@ -294,10 +269,22 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if d.rnd == nil {
 		d.rnd = topLevelRand{}
 	}
+	var err error
+	if opts.Config.Delivery == DeliveryAcked {
+		d.mode, err = newAckedMode(d, opts)
+	} else {
+		d.mode, err = newUnackedMode(d, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.Timers == nil {
+		return nil, &ConfigError{Field: "Timers", Reason: "must not be nil"}
+	}
 	machine, err := NewMachine(MachineSpec[State, *connData, ManagerEvent]{
 		Initial:        Disconnected,
 		Data:           d,
-		Handle:         handleEvent,
+		Handle:         func(state State, ev Event[ManagerEvent], d *connData) step { return d.mode.handle(state, ev.Content) },
 		Enter:          onEnter,
 		Timers:         opts.Timers,
 		OnStaleTimeout: func(TimeoutID) { d.metrics.staleTimeout() },
@@ -306,7 +293,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{machine: machine, data: d, inbox: opts.Inbox}
-	if d.acked != nil {
+	if opts.Config.Delivery == DeliveryAcked {
 		m.stored = opts.Stored
 	}
 	return m, nil
@@ -317,7 +304,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 func (m *Manager) Start() {
 	m.machine.Start()
 	m.machine.Cast(ManagerEvent{Type: EventTick})
-	m.data.updateDepths()
+	m.data.mode.updateDepths()
 	// Records a crashed incarnation accepted but never took (its
 	// notification died with its mailbox).
 	m.TakeInbox()
@@ -330,24 +317,11 @@ func (m *Manager) TakeInbox() {
 		return
 	}
 	records := m.inbox.take()
-	if len(records) == 0 {
-		m.inbox.recycle(records)
-		return
-	}
-	if m.data.acked != nil {
-		// One event for all: the per-event dispatch cost more than storing a record.
-		// The machine handles it before Cast returns; the log copied what it stored.
-		m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records})
-		if m.stored != nil {
-			m.stored(records)
-		}
-	} else {
-		for _, r := range records {
-			m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})
-		}
+	if len(records) > 0 {
+		m.data.mode.take(m, records)
+		m.data.mode.updateDepths()
 	}
 	m.inbox.recycle(records)
-	m.data.updateDepths()
 }
 
 // Deliver enqueues one pre-encoded record. The manager keeps the slice:
@@ -361,6 +335,13 @@ func (m *Manager) Ack(sourceID string, nextSeq uint64) {
 	m.Cast(ManagerEvent{Type: EventAck, SourceID: sourceID, NextSeq: nextSeq})
 }
 
+// AckIgnored counts an acknowledgement that could not be read (a malformed
+// pharos_ack), with its reason, in the acknowledged mode's counters.
+func (m *Manager) AckIgnored(reason string) {
+	m.data.stats.AcksIgnored++
+	m.data.metrics.ackIgnored(reason)
+}
+
 // ConnectionLost tells the manager the sink went away (e.g. the Brain's
 // process or node is down). Ignored unless Streaming or Throttled.
 func (m *Manager) ConnectionLost() { m.Cast(ManagerEvent{Type: EventConnectionLost}) }
@@ -369,14 +350,14 @@ func (m *Manager) ConnectionLost() { m.Cast(ManagerEvent{Type: EventConnectionLo
 // handled like the timeout itself, as in the original.
 func (m *Manager) Cast(ev ManagerEvent) {
 	m.machine.Cast(ev)
-	m.data.updateDepths()
+	m.data.mode.updateDepths()
 }
 
 // Fire delivers an expired state timeout; false if it was stale.
 func (m *Manager) Fire(id TimeoutID) bool {
 	ok := m.machine.Fire(id)
 	if ok {
-		m.data.updateDepths()
+		m.data.mode.updateDepths()
 	}
 	return ok
 }
@@ -388,40 +369,21 @@ func (m *Manager) State() State { return m.machine.State() }
 func (m *Manager) Stats() Stats {
 	s := m.data.stats
 	s.Attempt = m.data.attempt
-	if m.data.acked != nil {
-		s.InFlight = m.data.acked.inflightRecords()
-	}
+	m.data.mode.addStats(&s)
 	return s
 }
+
+// Held is how many records the manager's tiers hold (the ring and the disk,
+// or the acknowledged mode's log), not counting its inbox.
+func (m *Manager) Held() int { return m.data.mode.held() }
 
 // Close cancels the running timer; later events are ignored.
 func (m *Manager) Close() { m.machine.Close() }
 
 // ---------------------------------------------------------------------------
-// Event handling: one function per event, each switching on every state.
+// What both disciplines share: entering states, connecting, losing the
+// connection, counting drops.
 // ---------------------------------------------------------------------------
-
-func handleEvent(state State, ev Event[ManagerEvent], d *connData) step {
-	if d.acked != nil {
-		return d.handleAcked(state, ev.Content)
-	}
-	switch ev.Content.Type {
-	case EventDeliver:
-		return d.onDeliver(state, ev.Content.Record)
-	case EventTick:
-		return d.onTick(state)
-	case EventAttempt:
-		return d.onAttempt(state)
-	case EventDrainTick:
-		return d.onDrainTick(state)
-	case EventFlushTick:
-		return d.onFlushTick(state)
-	case EventConnectionLost:
-		return d.onConnectionLost(state)
-	default: // EventAck: no acknowledgements in these modes.
-		return KeepState[State, ManagerEvent]()
-	}
-}
 
 func onEnter(from, to State, d *connData) []Action[ManagerEvent] {
 	if from == to {
@@ -429,30 +391,15 @@ func onEnter(from, to State, d *connData) []Action[ManagerEvent] {
 		return nil
 	}
 	d.metrics.transition(from, to)
+	if from >= Disconnected && from <= Throttled && to >= Disconnected && to <= Throttled {
+		d.stats.Transitions[from-1][to-1]++
+	}
 	d.log.Info().Str("from", from.String()).Str("to", to.String()).Int("attempt", d.attempt).
-		Int("ring", d.ringLen()).Int("spill", d.spillLen()).Msg("connection state changed")
+		Int("held", d.mode.held()).Msg("connection state changed")
 	return nil
 }
 
 func keep(actions ...Action[ManagerEvent]) step { return KeepState[State](actions...) }
-
-func (d *connData) onDeliver(state State, record []byte) step {
-	switch state {
-	case Disconnected, Connecting, Throttled:
-		// Buffering states: spill the ring before it can evict, then keep
-		// the new record in RAM. The connect path replays disk, then RAM.
-		d.bufferWithSpill(record)
-		return keep()
-	case Streaming:
-		d.dropped(d.ring.Push(record))
-		if err := d.flush(); err != nil {
-			return d.goDisconnected(state, err)
-		}
-		return d.maybeThrottle()
-	default:
-		return keep()
-	}
-}
 
 func (d *connData) onTick(state State) step {
 	switch state {
@@ -466,7 +413,7 @@ func (d *connData) onTick(state State) step {
 // connect makes the one connection attempt of Connecting and counts it. On failure it returns
 // the step back to Disconnected and false.
 func (d *connData) connect(state State, connect func(context.Context) error) (step, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(d.life, d.cfg.ConnectTimeout)
 	err := connect(ctx)
 	cancel()
 	if err != nil {
@@ -479,49 +426,8 @@ func (d *connData) connect(state State, connect func(context.Context) error) (st
 		d.stats.Reconnects++
 	}
 	d.connectedOnce = true
+	d.connected = true
 	return step{}, true
-}
-
-func (d *connData) onAttempt(state State) step {
-	switch state {
-	case Connecting:
-		if failed, ok := d.connect(state, d.transport.Connect); !ok {
-			return failed
-		}
-		d.connected = true
-		if err := d.flush(); err != nil {
-			return d.goDisconnected(state, err)
-		}
-		d.attempt = 0
-		return d.maybeThrottle()
-	default: // Disconnected, Streaming, Throttled: a stale attempt.
-		return keep()
-	}
-}
-
-func (d *connData) onDrainTick(state State) step {
-	switch state {
-	case Throttled:
-		if err := d.flush(); err != nil {
-			return d.goDisconnected(state, err)
-		}
-		return d.maybeThrottle()
-	default: // Disconnected, Connecting, Streaming: stale.
-		return keep()
-	}
-}
-
-func (d *connData) onFlushTick(state State) step {
-	switch state {
-	case Streaming:
-		if err := d.flush(); err != nil {
-			return d.goDisconnected(state, err)
-		}
-		// A state timeout fires once: re-arm the periodic flush.
-		return keep(SetStateTimeout(d.cfg.FlushInterval, ManagerEvent{Type: EventFlushTick}))
-	default: // Disconnected, Connecting, Throttled: stale.
-		return keep()
-	}
 }
 
 func (d *connData) onConnectionLost(state State) step {
@@ -535,176 +441,20 @@ func (d *connData) onConnectionLost(state State) step {
 
 var errConnectionLost = errors.New("connection lost")
 
-// errSpansOrder: a NumberingStore returned spans out of order.
-var errSpansOrder = errors.New("spans not ordered by FromSeq")
-
-// maybeThrottle picks Streaming or Throttled after a successful flush, from
-// the backlog left (ring plus disk) against MaxPending.
-func (d *connData) maybeThrottle() step {
-	if d.ring.Len()+d.spillLen() > d.cfg.MaxPending {
-		return NextState(Throttled, SetStateTimeout(d.cfg.DrainInterval, ManagerEvent{Type: EventDrainTick}))
-	}
-	return NextState(Streaming, SetStateTimeout(d.cfg.FlushInterval, ManagerEvent{Type: EventFlushTick}))
-}
-
 // goDisconnected arms the jittered retry drawn for the current attempt
 // count, then bumps it.
 func (d *connData) goDisconnected(from State, cause error) step {
-	if d.acked != nil {
-		d.acked.disconnect()
-	}
 	delay := JitteredDelay(d.cfg, d.attempt, d.rnd)
 	if d.attempt < math.MaxInt32 {
 		d.attempt++
 	}
 	d.metrics.setBackoffSeconds(delay.Seconds())
 	ev := d.log.Warn().Err(cause).Str("from", from.String()).Int("attempt", d.attempt).Dur("retry_in", delay)
-	if d.connected {
-		d.connected = false
-		now := d.clock.Now()
-		lost := d.window.total(now, d.cfg.FlushInterval)
-		d.window.reset()
-		d.stats.PossiblyLost += uint64(lost)
-		d.metrics.addPossiblyLost(lost)
-		ev = ev.Int("possibly_lost", lost)
-	}
+	ev = d.mode.disconnected(ev)
+	d.connected = false
 	ev.Msg("connection failed")
 	return NextState(Disconnected, SetStateTimeout(delay, ManagerEvent{Type: EventTick}))
 }
-
-// ---------------------------------------------------------------------------
-// Buffering and flushing
-// ---------------------------------------------------------------------------
-
-// bufferWithSpill keeps record while not streaming. With a disk tier, once
-// the ring holds MaxPending records its whole content goes to disk before
-// the push could evict anything. If the disk refuses (full), the unwritten
-// remainder goes back in front of the ring, spilling pauses for BaseBackoff,
-// and what the ring must evict is counted as dropped.
-func (d *connData) bufferWithSpill(record []byte) {
-	if d.spill != nil && d.ring.Len() >= d.cfg.MaxPending {
-		now := d.clock.Now()
-		if !now.Before(d.spillRetryAt) {
-			recs := d.ring.DrainUpTo(d.ring.Len())
-			for i, r := range recs {
-				if err := d.spill.Append(r); err != nil {
-					d.dropped(d.ring.PutBackFront(recs[i:]))
-					d.spillRetryAt = now.Add(d.cfg.BaseBackoff)
-					if now.Sub(d.lastSpillErr) >= d.cfg.DropLogInterval || d.lastSpillErr.IsZero() {
-						d.lastSpillErr = now
-						d.log.Error().Err(err).Int("unspilled", len(recs)-i).Msg("disk tier refused records; the ring will evict")
-					}
-					break
-				}
-			}
-		}
-	}
-	d.dropped(d.ring.Push(record))
-}
-
-// flush replays up to DrainBatch records: the disk tier first (oldest
-// first), then the ring, which is only touched once the disk is empty so
-// order is kept. On a failure nothing is lost: the disk keeps what was not
-// trimmed, the ring gets the remainder back in front.
-func (d *connData) flush() error {
-	budget := d.cfg.DrainBatch
-	if d.spill != nil {
-		sent, err := d.replayCold(budget)
-		if err != nil {
-			return err
-		}
-		budget -= sent
-		if d.spill.Len() > 0 || budget <= 0 {
-			return nil
-		}
-	}
-	recs := d.ring.DrainUpTo(budget)
-	if len(recs) == 0 {
-		return nil
-	}
-	sent, err := d.deliver(recs)
-	if err != nil {
-		d.dropped(d.ring.PutBackFront(recs[sent:]))
-		return err
-	}
-	return nil
-}
-
-// replayChunk bounds one read from the disk tier.
-const replayChunk = 256
-
-func (d *connData) replayCold(budget int) (int, error) {
-	total := 0
-	for total < budget {
-		batch, err := d.spill.ReadOldest(min(budget-total, replayChunk))
-		if err != nil {
-			return total, fmt.Errorf("read disk tier: %w", err)
-		}
-		if len(batch) == 0 {
-			return total, nil
-		}
-		recs := make([][]byte, len(batch))
-		for i := range batch {
-			recs[i] = batch[i].Data
-		}
-		sent, err := d.deliver(recs)
-		if sent > 0 {
-			if terr := d.spill.Trim(batch[sent-1].Seq); terr != nil {
-				return total + sent, fmt.Errorf("trim disk tier: %w", terr)
-			}
-		}
-		total += sent
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
-}
-
-// errShortBatch reports a BatchTransport that returned fewer records than
-// given without an error.
-var errShortBatch = errors.New("batch transport delivered fewer records than given without an error")
-
-// deliver hands recs to the transport, in order, and returns how many were
-// sent before the first failure.
-func (d *connData) deliver(recs [][]byte) (int, error) {
-	sent, err := d.deliverRaw(recs)
-	if sent > 0 {
-		d.stats.Delivered += uint64(sent)
-		d.metrics.addDelivered(sent)
-		d.window.add(d.clock.Now(), sent, d.cfg.FlushInterval)
-	}
-	return sent, err
-}
-
-func (d *connData) deliverRaw(recs [][]byte) (int, error) {
-	if d.batch != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
-		n, err := d.batch.DeliverBatch(ctx, recs)
-		cancel()
-		n = min(max(n, 0), len(recs))
-		if err == nil && n < len(recs) {
-			err = errShortBatch
-		}
-		if err != nil {
-			return n, fmt.Errorf("deliver batch: %w", err)
-		}
-		return n, nil
-	}
-	for i, r := range recs {
-		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DeliverTimeout)
-		err := d.transport.Deliver(ctx, r)
-		cancel()
-		if err != nil {
-			return i, fmt.Errorf("deliver: %w", err)
-		}
-	}
-	return len(recs), nil
-}
-
-// dropped counts ring evictions and logs them at most once per
-// DropLogInterval.
-func (d *connData) dropped(n int) { d.countDropped(n, nil, "ring full: records dropped") }
 
 // countDropped counts n records lost to the sender (evicted, or refused by
 // the log) and logs them, with the cause if there is one, at most once per
@@ -730,78 +480,3 @@ func (d *connData) countDropped(n int, cause error, msg string) {
 		d.droppedSinceLog = 0
 	}
 }
-
-func (d *connData) spillLen() int {
-	if d.acked != nil {
-		return d.acked.log.Len()
-	}
-	if d.spill == nil {
-		return 0
-	}
-	return d.spill.Len()
-}
-
-func (d *connData) ringLen() int {
-	if d.ring == nil {
-		return 0
-	}
-	return d.ring.Len()
-}
-
-func (d *connData) updateDepths() {
-	if d.metrics == nil {
-		return
-	}
-	if d.acked != nil {
-		d.metrics.setAckedDepths(d.acked.inflightRecords(), d.acked.log.Len(), d.acked.log.Bytes())
-		return
-	}
-	var spillRecords int
-	var spillBytes int64
-	if d.spill != nil {
-		spillRecords, spillBytes = d.spill.Len(), d.spill.Bytes()
-	}
-	d.metrics.setDepths(d.ring.Len(), d.ring.Bytes(), spillRecords, spillBytes)
-}
-
-// deliveryWindow remembers how many records were delivered recently, in at
-// most ~17 buckets per span, to count what was written in the last flush
-// interval before a drop.
-type deliveryWindow struct {
-	buckets []deliveryBucket
-}
-
-type deliveryBucket struct {
-	at time.Time
-	n  int
-}
-
-func (w *deliveryWindow) prune(now time.Time, span time.Duration) {
-	keep := 0
-	for keep < len(w.buckets) && now.Sub(w.buckets[keep].at) > span {
-		keep++
-	}
-	if keep > 0 {
-		w.buckets = append(w.buckets[:0], w.buckets[keep:]...)
-	}
-}
-
-func (w *deliveryWindow) add(now time.Time, n int, span time.Duration) {
-	w.prune(now, span)
-	if last := len(w.buckets) - 1; last >= 0 && now.Sub(w.buckets[last].at) < span/16 {
-		w.buckets[last].n += n
-		return
-	}
-	w.buckets = append(w.buckets, deliveryBucket{at: now, n: n})
-}
-
-func (w *deliveryWindow) total(now time.Time, span time.Duration) int {
-	w.prune(now, span)
-	sum := 0
-	for _, b := range w.buckets {
-		sum += b.n
-	}
-	return sum
-}
-
-func (w *deliveryWindow) reset() { w.buckets = w.buckets[:0] }

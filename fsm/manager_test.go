@@ -375,7 +375,7 @@ func TestFailedColdReplayStaysOnDisk(t *testing.T) {
 	h.manager.Start()
 	// Let d0 through, fail on d1.
 	orig := h.transport
-	h.manager.machine.Data().transport = &failOnCall{fakeTransport: orig, failAt: 2}
+	unackedOf(h.manager).transport = &failOnCall{fakeTransport: orig, failAt: 2}
 	h.settle()
 	h.mustState(Disconnected)
 	if got := h.sinkStrings(); !slices.Equal(got, []string{"d0"}) {
@@ -388,7 +388,7 @@ func TestFailedColdReplayStaysOnDisk(t *testing.T) {
 		t.Fatalf("ring = %v", got)
 	}
 	// Reconnect: the remainder is replayed first, then the ring.
-	h.manager.machine.Data().transport = orig
+	unackedOf(h.manager).transport = orig
 	due, _ := h.clock.NextDue()
 	h.clock.Advance(due.Sub(h.clock.Now()))
 	h.settle()
@@ -424,7 +424,7 @@ func TestFailedRAMDeliveryPutsBackFront(t *testing.T) {
 	}
 	h.manager.Start()
 	orig := h.transport
-	h.manager.machine.Data().transport = &failOnCall{fakeTransport: orig, failAt: 2}
+	unackedOf(h.manager).transport = &failOnCall{fakeTransport: orig, failAt: 2}
 	h.settle()
 	h.mustState(Disconnected)
 	h.deliver("d")
@@ -448,14 +448,14 @@ func TestBatchTransportPartialFailure(t *testing.T) {
 	}
 	h.ring.Push([]byte("ram"))
 	h.manager.Start()
-	bt := h.manager.machine.Data().batch.(*fakeBatchTransport)
-	h.manager.machine.Data().batch = &failingBatch{fakeBatchTransport: bt, okFirst: 3}
+	bt := unackedOf(h.manager).batch.(*fakeBatchTransport)
+	unackedOf(h.manager).batch = &failingBatch{fakeBatchTransport: bt, okFirst: 3}
 	h.settle()
 	h.mustState(Disconnected)
 	if got := h.spillStrings(); !slices.Equal(got, []string{"d3"}) {
 		t.Fatalf("spill = %v", got)
 	}
-	h.manager.machine.Data().batch = bt
+	unackedOf(h.manager).batch = bt
 	due, _ := h.clock.NextDue()
 	h.clock.Advance(due.Sub(h.clock.Now()))
 	h.settle()

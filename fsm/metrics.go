@@ -24,6 +24,7 @@ type Metrics struct {
 	reconnects     prometheus.Counter
 	connectResults *prometheus.CounterVec
 	staleTimeouts  prometheus.Counter
+	restarts       prometheus.Counter
 
 	// Acknowledged mode.
 	ackTimeouts    prometheus.Counter
@@ -65,6 +66,7 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 		reconnects:     counter("reconnects_total", "Successful connections after the first one."),
 		connectResults: prometheus.NewCounterVec(prometheus.CounterOpts(opts("connect_attempts_total", "Connection attempts by result.")), []string{"result"}),
 		staleTimeouts:  counter("stale_timeouts_total", "Timer firings dropped because their state timeout had been cancelled or replaced."),
+		restarts:       counter("restarts_total", "Times the supervisor restarted the connection manager after it crashed (a panic, a kill)."),
 		ackTimeouts:    counter("ack_timeouts_total", "Acknowledged mode: times the Brain was taken as lost for not acknowledging within the ack timeout."),
 		ackedRecords:   counter("acked_records_total", "Acknowledged mode: records the Brain acknowledged (or had already processed)."),
 		inflight:       gauge("inflight_records", "Acknowledged mode: records sent and not yet acknowledged."),
@@ -73,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 		batchesSent:    counter("batches_sent_total", "Acknowledged mode: pharos_batch messages sent, resends included (not the probes)."),
 		batchRecords:   counter("batch_records_total", "Acknowledged mode: records sent in batches, resends included."),
 		resent:         counter("resent_records_total", "Acknowledged mode: records sent again after a go-back, a reconnect or an ack timeout."),
-		acksIgnored:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("acks_ignored_total", "Acknowledged mode: pharos_ack messages ignored, by reason (stale, foreign, beyond, state).")), []string{"reason"}),
+		acksIgnored:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("acks_ignored_total", "Acknowledged mode: pharos_ack messages ignored, by reason (stale, foreign, beyond, state, malformed).")), []string{"reason"}),
 		seqGaps:        counter("seq_gaps_total", "Acknowledged mode: holes in the log's sequence numbers closed by renumbering."),
 	}
 	if reg == nil {
@@ -81,7 +83,7 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 	}
 	for _, c := range []prometheus.Collector{
 		m.state, m.transitions, m.backoff, m.ringRecords, m.ringBytes, m.spillRecords, m.spillBytes,
-		m.delivered, m.dropped, m.possiblyLost, m.reconnects, m.connectResults, m.staleTimeouts,
+		m.delivered, m.dropped, m.possiblyLost, m.reconnects, m.connectResults, m.staleTimeouts, m.restarts,
 		m.ackTimeouts, m.ackedRecords, m.inflight, m.unackedRecords, m.unackedBytes, m.batchesSent,
 		m.batchRecords, m.resent, m.acksIgnored, m.seqGaps,
 	} {
@@ -209,4 +211,10 @@ func (m *Metrics) setAckedDepths(inflight uint64, records int, bytes int64) {
 	m.inflight.Set(float64(inflight))
 	m.unackedRecords.Set(float64(records))
 	m.unackedBytes.Set(float64(bytes))
+}
+
+func (m *Metrics) restart() {
+	if m != nil {
+		m.restarts.Inc()
+	}
 }

@@ -3,6 +3,8 @@ package fsm
 import (
 	"context"
 	"time"
+
+	"github.com/pharos-node/pharos-node/tier"
 )
 
 // The small interfaces the manager depends on. Adapters to the real
@@ -52,25 +54,19 @@ type Ring interface {
 	Cap() int
 }
 
-// SpillRecord is one record read back from the disk tier.
-type SpillRecord struct {
-	// Seq is the record's position in the log; Trim(Seq) discards it and
-	// everything older.
-	Seq  uint64
-	Data []byte
-}
-
-// Spill is the optional disk tier (the original's spillover), read oldest
-// first through a cursor: reading does not consume, Trim does. What a failed
-// replay did not send is simply not trimmed, so it stays first.
+// Spill is the optional disk tier of the unacknowledged modes (tier.Spill
+// over a spill directory), read oldest first: reading does not consume,
+// Trim does. What a failed replay did not send is simply not trimmed, so it
+// stays first.
 type Spill interface {
 	// Append writes rec after everything already on disk. An error (disk
 	// full, size limit reached) means rec was not stored.
 	Append(rec []byte) error
-	// ReadOldest returns up to max of the oldest untrimmed records, oldest
-	// first; none when the log is empty.
-	ReadOldest(max int) ([]SpillRecord, error)
-	// Trim discards every record with a sequence number <= throughSeq.
+	// ReadOldest appends up to max of the oldest untrimmed records to dst,
+	// oldest first; none when the tier is empty. Data stays valid until
+	// the record is trimmed.
+	ReadOldest(dst []tier.Record, max int) ([]tier.Record, error)
+	// Trim discards every record numbered throughSeq or less.
 	Trim(throughSeq uint64) error
 	// Len is the number of untrimmed records.
 	Len() int
@@ -121,23 +117,24 @@ type AckTransport interface {
 
 // SeqLog is the acknowledged mode's record store: it numbers each record
 // and keeps it until Trim, read through a cursor that Rewind moves back to
-// the oldest untrimmed record (the go-back-N resend). The spill directory
-// (an adapter over spill.Log) keeps the records, the SourceId and the
-// numbering across restarts; MemoryLog is the RAM-only version.
+// the oldest untrimmed record (the go-back-N resend). A *spill.Log keeps
+// the records, the SourceId and the numbering across restarts;
+// tier.MemoryLog is the RAM-only one.
 //
 // Contract, on which zero loss and zero duplicates depend:
 //   - SourceID is the same for as long as the numbering continues (for a
 //     spill directory: across restarts).
-//   - Append numbers records with strictly increasing sequence numbers that
-//     never go back, across restarts too. Ideally they are dense (each one
-//     the previous plus one, from 0 for a new SourceID): the Brain refuses
-//     a batch that starts above its NextSeq, so the manager renumbers at
-//     every hole, exactly across restarts only if the log is also a
-//     NumberingStore (see doc.go, "Holes").
+//   - The numbers are the ones the Brain sees: dense (each the previous
+//     plus one, from 0 for a new SourceID) except where records were lost
+//     (damage) or the log was cut short by a crash of the machine; they
+//     change only through Renumber.
+//   - Renumber is durable before it returns (for a spill directory), and so
+//     is ClearUnsent.
 //   - Read never returns a trimmed record; Rewind makes the next Read start
 //     at the oldest untrimmed record.
 //
-// Only the manager's goroutine calls it, one call at a time.
+// Only the manager's goroutine calls it, one call at a time, except Len and
+// Bytes, which must be safe for concurrent use.
 type SeqLog interface {
 	// SourceID is the sender identity sent in every batch.
 	SourceID() string
@@ -150,11 +147,23 @@ type SeqLog interface {
 	// first, and moves the cursor past them. No records and a nil error
 	// when the cursor has caught up. Data stays valid until the record is
 	// trimmed.
-	Read(dst []SpillRecord, max int) ([]SpillRecord, error)
+	Read(dst []tier.Record, max int) ([]tier.Record, error)
 	// Rewind moves the cursor back to the oldest untrimmed record.
 	Rewind()
 	// Trim discards every record with a sequence number <= throughSeq.
 	Trim(throughSeq uint64) error
+	// Renumber numbers the record numbered fromSeq, every later one and
+	// every one appended later consecutively from toSeq; the unsent marker
+	// moves with them. Records Read handed out before keep their numbers.
+	Renumber(fromSeq, toSeq uint64) error
+	// UnsentFrom returns the unsent marker: after a restart that followed
+	// a crash, no record numbered from it on has been sent, though the
+	// Brain may have processed other records under such numbers (a crash
+	// of the machine cut the log short). ok is false when none is set.
+	UnsentFrom() (seq uint64, ok bool)
+	// ClearUnsent removes the marker, durably, before it returns; the
+	// manager calls it before the first batch reaching the marker goes out.
+	ClearUnsent() error
 	// Len is the number of untrimmed records.
 	Len() int
 	// Bytes is the size of the untrimmed records.
@@ -167,45 +176,4 @@ type SeqLog interface {
 type Ack struct {
 	SourceID string
 	NextSeq  uint64
-}
-
-// Renumbering is one span of the acknowledged mode's numbering: from the
-// log number FromSeq on (up to the next span), a record's wire sequence
-// number is its log number minus Delta, modulo 2^64. Before the first span
-// the two are equal.
-type Renumbering struct {
-	FromSeq uint64
-	Delta   uint64
-}
-
-// NumberingStore is optionally implemented by a SeqLog whose numbers can
-// have holes (a spill directory after a crash). The manager renumbers at
-// every hole so that the Brain sees consecutive numbers; a store keeps the
-// spans across restarts, so that a restarted manager numbers every record
-// it resends as before, and the Brain's dedup stays exact. Without one the
-// spans live in RAM (see doc.go, "Holes").
-type NumberingStore interface {
-	// LoadNumbering returns the spans saved last, ordered by FromSeq; none
-	// for a new log.
-	LoadNumbering() ([]Renumbering, error)
-	// SaveNumbering durably replaces the saved spans (ordered by FromSeq)
-	// before it returns; the manager sends nothing under a new span until
-	// then.
-	SaveNumbering(spans []Renumbering) error
-}
-
-// UnsentMarker is optionally implemented by a SeqLog whose numbers can be
-// given again, after a restart, to new records: numbers the Brain may have
-// processed already. A spill directory under SeqTier is one: an OS crash
-// can lose records the Brain acknowledged, and the numbering goes on from
-// what survived. The marker says that no record numbered from it on has been
-// sent since that restart. The manager then takes such a record, found below
-// the Brain's NextSeq, for one to renumber, not for one the Brain has (which
-// it would trim unsent); it clears the marker, durably, before the first
-// batch holding a record at or above it goes out.
-type UnsentMarker interface {
-	// UnsentFrom returns the marked number, and false when none is set.
-	UnsentFrom() (seq uint64, ok bool)
-	// ClearUnsent removes the marker, durably, before it returns.
-	ClearUnsent() error
 }

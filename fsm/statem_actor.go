@@ -41,7 +41,17 @@ type MachineActorSpec[E any] struct {
 	// Translate and returns true for the ones it handled itself (the
 	// manager takes its Inbox this way: one message, many events).
 	Intercept func(r Runnable[E], message any) bool
-	// OnTerminate, optional, runs after Close when the actor terminates.
+	// After, optional, runs after every mailbox message the actor handled
+	// (the manager publishes its Snapshot there).
+	After func(r Runnable[E])
+	// OnExit, optional, runs in the actor's own goroutine when it decides
+	// to terminate (its parent's exit signal, Stop), before Close and
+	// before Ergo tells its links: the manager hands its tiers back there.
+	OnExit func(r Runnable[E], reason error)
+	// OnTerminate, optional, runs after Close when the actor terminates,
+	// for whatever reason. It may run on another goroutine after the
+	// actor's links (its supervisor) were told, so it must not touch what
+	// a restarted incarnation uses.
 	OnTerminate func(r Runnable[E], reason error)
 }
 
@@ -109,6 +119,13 @@ func (a *machineActor[E]) Init(args ...any) error {
 }
 
 // HandleMessage routes the mailbox to the runnable.
+//
+// The actor traps exits, and exit signals follow Erlang's rules for a
+// trapping gen_server: one from the parent (its supervisor, or whoever
+// spawned it) terminates it with the signal's reason; any other reaches
+// Intercept and Translate as a message (the manager takes the linked
+// Brain's for a lost connection), and is otherwise ignored. A kill is not
+// trappable: Ergo ends the process without a message.
 func (a *machineActor[E]) HandleMessage(from gen.PID, message any) error {
 	if !a.started {
 		// The name is registered before Init, so a message can be queued
@@ -116,41 +133,49 @@ func (a *machineActor[E]) HandleMessage(from gen.PID, message any) error {
 		a.started = true
 		a.runnable.Start()
 	}
-	switch m := message.(type) {
-	case timeoutMessage:
-		a.runnable.Fire(m.id)
-	case startMessage:
-	case stopMessage:
-		return a.exit(gen.TerminateReasonNormal)
-	case gen.MessageExitPID:
-		return a.exit(fmt.Errorf("%s: %w", m.PID, m.Reason))
-	case gen.MessageExitProcessID:
-		return a.exit(fmt.Errorf("%s: %w", m.ProcessID, m.Reason))
-	case gen.MessageExitAlias:
-		return a.exit(fmt.Errorf("%s: %w", m.Alias, m.Reason))
-	case gen.MessageExitEvent:
-		return a.exit(fmt.Errorf("%s: %w", m.Event, m.Reason))
-	case gen.MessageExitNode:
-		return a.exit(fmt.Errorf("%s: %w", m.Name, gen.ErrNoConnection))
-	case probeMessage:
-	default:
-		if a.spec.Intercept != nil && a.spec.Intercept(a.runnable, message) {
-			return nil
-		}
-		if ev, ok := a.spec.Translate(message); ok {
-			a.runnable.Cast(ev)
-		}
+	if err := a.handle(message); err != nil {
+		return err
+	}
+	if a.spec.After != nil {
+		a.spec.After(a.runnable)
 	}
 	return nil
 }
 
-// exit releases the registered name, then terminates with reason. Ergo
-// tells a process's links (its supervisor) that it is gone before it
-// removes the process's name, so a supervisor restarting the child at once
-// can find the name still taken, fail, and terminate itself; releasing the
-// name first closes that window for every exit the actor sees as a message
-// (exit signals, Stop). A kill or a panic still goes through Ergo's order.
+func (a *machineActor[E]) handle(message any) error {
+	switch m := message.(type) {
+	case timeoutMessage:
+		a.runnable.Fire(m.id)
+		return nil
+	case startMessage, probeMessage:
+		return nil
+	case stopMessage:
+		return a.exit(gen.TerminateReasonNormal)
+	case gen.MessageExitPID:
+		if m.PID == a.Parent() {
+			return a.exit(m.Reason)
+		}
+	}
+	if a.spec.Intercept != nil && a.spec.Intercept(a.runnable, message) {
+		return nil
+	}
+	if ev, ok := a.spec.Translate(message); ok {
+		a.runnable.Cast(ev)
+	}
+	return nil
+}
+
+// exit runs OnExit, releases the registered name, then terminates with
+// reason. Ergo tells a process's links (its supervisor) that it is gone
+// before it removes the process's name, so a supervisor restarting the
+// child at once can find the name still taken, fail, and terminate itself;
+// releasing the name first closes that window for every exit the actor
+// decides itself (its parent's exit signal, Stop). A kill or a panic still
+// goes through Ergo's order.
 func (a *machineActor[E]) exit(reason error) error {
+	if a.spec.OnExit != nil {
+		a.spec.OnExit(a.runnable, reason)
+	}
 	if a.Name() != "" {
 		_ = a.UnregisterName()
 	}

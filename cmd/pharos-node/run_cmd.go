@@ -161,9 +161,9 @@ func agentOptions(cfg config.Config, cookie string, reg prometheus.Registerer, l
 	fcfg.Acked = fsm.AckedConfig{BatchSize: d.BatchSize, BatchDelay: d.BatchDelay.D(), Window: d.Window, AckTimeout: d.AckTimeout.D()}
 
 	opts := agent.Options{
-		NodeName:    gen.Atom(name),
+		NodeName:    name,
 		NodeOptions: nopts,
-		Brain:       agent.Target{Node: gen.Atom(cfg.Brain.Node), Name: gen.Atom(cfg.Brain.Name)},
+		Brain:       agent.Target{Node: cfg.Brain.Node, Name: cfg.Brain.Name},
 		Mode:        mode,
 		Delivery:    fcfg,
 		RingRecords: cfg.Buffer.MaxRecords,

@@ -302,9 +302,9 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	defer cancel()
 	cpu0, t0 := cpuSeconds(), time.Now()
 	a, err := agent.Start(deadline, agent.Options{
-		NodeName:     name,
+		NodeName:     string(name),
 		NodeOptions:  nopts,
-		Brain:        agent.Target{Node: gen.Atom(d.brainNode), Name: gen.Atom(d.brainName)},
+		Brain:        agent.Target{Node: d.brainNode, Name: d.brainName},
 		Mode:         agent.ModeAcked,
 		Delivery:     cfg,
 		SpillDir:     f.spillDir,

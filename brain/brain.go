@@ -1,12 +1,7 @@
-package agent
-
-// The Brain transport: fsm's Transport (and BatchTransport, and the acknowledged mode's
-// AckTransport) over package node's hidden-node connection, with the Brain's registered name
-// monitored from the connection manager's own process.
+package brain
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -58,8 +53,11 @@ func ParseMode(s string) (Mode, error) {
 			return m, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: unknown delivery mode %q (want payload, term, subject or acked)", ErrInvalidOptions, s)
+	return 0, fmt.Errorf("%w: unknown delivery mode %q (want payload, term, subject or acked)", ErrInvalid, s)
 }
+
+// ErrInvalid is wrapped by every refusal of NewBrain's arguments.
+var ErrInvalid = errors.New("brain: invalid argument")
 
 // Connector makes (or returns) the distribution connection to a peer node with typed errors.
 // *node.Node implements it; NewStackConnector adapts a node the caller started from
@@ -87,29 +85,29 @@ func (s stackConnector) Connect(ctx context.Context, peer gen.Atom) (*node.Conn,
 
 // Target is where records go: the process registered as Name on the node Node.
 type Target struct {
-	Node gen.Atom // "brain@host"
-	Name gen.Atom // "pharos_brain"
+	Node string // "brain@host"
+	Name string // "pharos_brain"
 }
 
-// BrainError reports a failed connection to the Brain, naming the step (connect, probe,
+// Error reports a failed connection to the Brain, naming the step (connect, probe,
 // monitor) and wrapping the typed error of package node (errors.Is(err,
 // node.ErrNoSuchProcess), node.ErrWrongCookie, ...).
-type BrainError struct {
+type Error struct {
 	Target Target
 	Step   string
 	Err    error
 }
 
-func (e *BrainError) Error() string {
-	return fmt.Sprintf("agent: Brain %s on %s: %s: %v", e.Target.Name, e.Target.Node, e.Step, e.Err)
+func (e *Error) Error() string {
+	return fmt.Sprintf("brain: %s on %s: %s: %v", e.Target.Name, e.Target.Node, e.Step, e.Err)
 }
 
 // Unwrap returns the cause.
-func (e *BrainError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // ErrNotConnected: Deliver was called without a connection (before Connect, or after it was
 // lost).
-var ErrNotConnected = errors.New("agent: not connected to the Brain")
+var ErrNotConnected = errors.New("brain: not connected to the Brain")
 
 // Brain builds the Brain transports of one target in one mode. The atoms and the fixed parts of
 // the messages are resolved here, once, never per record. It is immutable and safe to share.
@@ -118,18 +116,16 @@ type Brain struct {
 	mode   Mode
 	dial   Connector
 	log    zerolog.Logger
-	// subjectHead is 131, {Name, ... up to the Body binary's tag (ModeSubject).
+	// subjectHead is the fixed front of {Name, Body} (ModeSubject).
 	subjectHead []byte
-	// batchTag is the encoded atom pharos_batch (ModeAcked).
-	batchTag []byte
-	queue    QueueLimit
+	queue       QueueLimit
 }
 
 // QueueLimit is the Brain transport's backpressure. Erlang distribution has none towards a
 // slow process: a Brain that takes each message slowly lets its mailbox grow without bound
 // while the sender sees nothing. With Max set, the transport asks the Brain's node for the
 // Brain's message queue length (rpc through rex: erlang:process_info(Pid, message_queue_len))
-// at most once per Every while it delivers; above Max, Deliver fails with ErrBrainBusy before
+// at most once per Every while it delivers; above Max, Deliver fails with ErrBusy before
 // sending anything. The manager then keeps the records, backs off, reconnects and drains its
 // backlog at its paced rate (Throttled) until the Brain has caught up.
 type QueueLimit struct {
@@ -137,8 +133,8 @@ type QueueLimit struct {
 	Every time.Duration // default 100 ms
 }
 
-// ErrBrainBusy: the Brain's message queue is longer than QueueLimit.Max.
-var ErrBrainBusy = errors.New("agent: Brain busy (message queue above the limit)")
+// ErrBusy: the Brain's message queue is longer than QueueLimit.Max.
+var ErrBusy = errors.New("brain: Brain busy (message queue above the limit)")
 
 // NewBrain checks the target and prepares its messages. dial is usually the *node.Node.
 func NewBrain(dial Connector, target Target, mode Mode, log zerolog.Logger) (*Brain, error) {
@@ -148,33 +144,28 @@ func NewBrain(dial Connector, target Target, mode Mode, log zerolog.Logger) (*Br
 // NewBrainWithQueueLimit is NewBrain with backpressure on the Brain's message queue.
 func NewBrainWithQueueLimit(dial Connector, target Target, mode Mode, queue QueueLimit, log zerolog.Logger) (*Brain, error) {
 	if queue.Max < 0 || queue.Every < 0 {
-		return nil, fmt.Errorf("%w: QueueLimit %+v", ErrInvalidOptions, queue)
+		return nil, fmt.Errorf("%w: QueueLimit %+v", ErrInvalid, queue)
 	}
 	if queue.Max > 0 && queue.Every == 0 {
 		queue.Every = 100 * time.Millisecond
 	}
 	if dial == nil {
-		return nil, fmt.Errorf("%w: no Connector", ErrInvalidOptions)
+		return nil, fmt.Errorf("%w: no Connector", ErrInvalid)
 	}
-	if _, _, err := node.SplitNodeName(string(target.Node)); err != nil {
-		return nil, fmt.Errorf("%w: Brain node %q: %w", ErrInvalidOptions, target.Node, err)
+	if _, _, err := node.SplitNodeName(target.Node); err != nil {
+		return nil, fmt.Errorf("%w: Brain node %q: %w", ErrInvalid, target.Node, err)
 	}
 	if target.Name == "" {
-		return nil, fmt.Errorf("%w: empty Brain name", ErrInvalidOptions)
+		return nil, fmt.Errorf("%w: empty Brain name", ErrInvalid)
 	}
 	if mode > ModeAcked {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, mode)
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, mode)
 	}
-	name, err := etf.AppendTerm(nil, etf.Atom(target.Name))
+	head, err := etf.SubjectHead(target.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Brain name %q: %w", ErrInvalidOptions, target.Name, err)
+		return nil, fmt.Errorf("%w: Brain name %q: %w", ErrInvalid, target.Name, err)
 	}
-	batchTag, err := etf.AppendTerm(nil, etf.Atom("pharos_batch"))
-	if err != nil {
-		return nil, err
-	}
-	head := append([]byte{131, tagSmallTuple, 2}, name...) // version, SMALL_TUPLE_EXT, arity 2, Name
-	return &Brain{target: target, mode: mode, dial: dial, log: log, subjectHead: head, batchTag: batchTag, queue: queue}, nil
+	return &Brain{target: target, mode: mode, dial: dial, log: log, subjectHead: head, queue: queue}, nil
 }
 
 // Target returns the Brain's node and name.
@@ -187,7 +178,7 @@ func (b *Brain) Mode() Mode { return b.mode }
 // to the manager's process p, which monitors the Brain.
 func (b *Brain) NewTransport(p gen.Process) (fsm.Transport, error) {
 	if b.mode == ModeAcked {
-		return nil, fmt.Errorf("%w: NewTransport in the acknowledged mode", ErrInvalidOptions)
+		return nil, fmt.Errorf("%w: NewTransport in the acknowledged mode", ErrInvalid)
 	}
 	return &brainTransport{brain: b, proc: p}, nil
 }
@@ -196,7 +187,7 @@ func (b *Brain) NewTransport(p gen.Process) (fsm.Transport, error) {
 // batches name p as ReplyTo.
 func (b *Brain) NewAckTransport(p gen.Process) (fsm.AckTransport, error) {
 	if b.mode != ModeAcked {
-		return nil, fmt.Errorf("%w: NewAckTransport in mode %v", ErrInvalidOptions, b.mode)
+		return nil, fmt.Errorf("%w: NewAckTransport in mode %v", ErrInvalid, b.mode)
 	}
 	return &brainTransport{brain: b, proc: p}, nil
 }
@@ -227,14 +218,14 @@ var (
 func (t *brainTransport) Connect(ctx context.Context) error {
 	target := t.brain.target
 	t.conn = nil
-	conn, err := t.brain.dial.Connect(ctx, target.Node)
+	conn, err := t.brain.dial.Connect(ctx, gen.Atom(target.Node))
 	if err != nil {
-		return &BrainError{Target: target, Step: "connect", Err: err}
+		return &Error{Target: target, Step: "connect", Err: err}
 	}
-	if _, err := conn.Probe(ctx, target.Name); err != nil {
-		return &BrainError{Target: target, Step: "probe", Err: err}
+	if _, err := conn.Probe(ctx, gen.Atom(target.Name)); err != nil {
+		return &Error{Target: target, Step: "probe", Err: err}
 	}
-	pid := gen.ProcessID{Name: target.Name, Node: target.Node}
+	pid := gen.ProcessID{Name: gen.Atom(target.Name), Node: gen.Atom(target.Node)}
 	if t.monitored {
 		if err := t.proc.DemonitorProcessID(pid); err != nil && !errors.Is(err, gen.ErrTargetUnknown) {
 			t.brain.log.Debug().Err(err).Msg("demonitor the Brain")
@@ -242,7 +233,7 @@ func (t *brainTransport) Connect(ctx context.Context) error {
 		t.monitored = false
 	}
 	if err := t.proc.MonitorProcessID(pid); err != nil {
-		return &BrainError{Target: target, Step: "monitor", Err: err}
+		return &Error{Target: target, Step: "monitor", Err: err}
 	}
 	t.monitored = true
 	t.conn = conn
@@ -259,7 +250,7 @@ func (t *brainTransport) rpc(ctx context.Context, module, function string, args 
 		timeout = max(1, int(time.Until(dl).Seconds()))
 	}
 	request := etf.Tuple{etf.Atom("call"), etf.Atom(module), etf.Atom(function), etf.List(args), etf.Atom("user")}
-	return t.proc.CallWithTimeout(gen.ProcessID{Name: "rex", Node: t.brain.target.Node}, request, timeout)
+	return t.proc.CallWithTimeout(gen.ProcessID{Name: "rex", Node: gen.Atom(t.brain.target.Node)}, request, timeout)
 }
 
 // checkQueue enforces QueueLimit, at most once per QueueLimit.Every.
@@ -271,34 +262,34 @@ func (t *brainTransport) checkQueue(ctx context.Context) error {
 	if c := t.conn; c != nil && c.Congested() {
 		// The Brain's node is not even reading what we sent: as busy as can be, and the
 		// calls below would wait for room in the buffer (up to the tick time), not answer.
-		return fmt.Errorf("%w: the connection's send buffer is full", ErrBrainBusy)
+		return fmt.Errorf("%w: the connection's send buffer is full", ErrBusy)
 	}
 	if t.brainPID == nil {
 		pid, err := t.rpc(ctx, "erlang", "whereis", etf.Atom(t.brain.target.Name))
 		if err != nil {
-			return fmt.Errorf("agent: whereis %s: %w", t.brain.target.Name, err)
+			return fmt.Errorf("brain: whereis %s: %w", t.brain.target.Name, err)
 		}
 		if isAtom(pid, "undefined") {
-			return &BrainError{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
+			return &Error{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
 		}
 		t.brainPID = pid
 	}
 	info, err := t.rpc(ctx, "erlang", "process_info", t.brainPID, etf.Atom("message_queue_len"))
 	if err != nil {
-		return fmt.Errorf("agent: Brain queue length: %w", err)
+		return fmt.Errorf("brain: Brain queue length: %w", err)
 	}
 	t.checkedAt = time.Now()
 	tuple, ok := info.(etf.Tuple)
 	if !ok || len(tuple) != 2 {
 		// undefined: the process is gone; its DOWN is on its way.
-		return &BrainError{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
+		return &Error{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
 	}
 	n, ok := tuple[1].(int64)
 	if !ok {
-		return fmt.Errorf("agent: Brain queue length: unexpected reply %v", info)
+		return fmt.Errorf("brain: Brain queue length: unexpected reply %v", info)
 	}
 	if n > int64(q.Max) {
-		return fmt.Errorf("%w: %d > %d", ErrBrainBusy, n, q.Max)
+		return fmt.Errorf("%w: %d > %d", ErrBusy, n, q.Max)
 	}
 	return nil
 }
@@ -348,37 +339,24 @@ func (t *brainTransport) send(ctx context.Context, c *node.Conn, record []byte) 
 	if len(record) < 2 || record[0] != 131 {
 		// Not a term_to_binary output: refuse it here rather than let the Brain drop the
 		// connection. The manager keeps it, so this is logged once per record.
-		return fmt.Errorf("agent: record is not term_to_binary output (%d bytes)", len(record))
+		return fmt.Errorf("brain: record is not term_to_binary output (%d bytes)", len(record))
 	}
-	from, to := t.proc.PID(), t.brain.target.Name
+	from, to := t.proc.PID(), gen.Atom(t.brain.target.Name)
 	var err error
 	switch t.brain.mode {
 	case ModeTerm:
 		err = c.SendRaw(ctx, from, to, node.RawTerm(record))
 	case ModeSubject:
 		head := t.brain.subjectHead
-		err = c.SendAppend(ctx, from, to, func(dst []byte) ([]byte, error) {
-			dst = append(dst, head...)
-			dst = append(dst, tagBinary)
-			dst = binary.BigEndian.AppendUint32(dst, uint32(len(record)))
-			return append(dst, record...), nil
-		})
+		err = c.SendAppend(ctx, from, to, func(dst []byte) ([]byte, error) { return etf.AppendSubject(dst, head, record), nil })
 	default:
 		err = c.SendBinary(ctx, from, to, record)
 	}
 	if err != nil {
-		return fmt.Errorf("agent: send to %s on %s: %w", to, t.brain.target.Node, err)
+		return fmt.Errorf("brain: send to %s on %s: %w", to, t.brain.target.Node, err)
 	}
 	return nil
 }
-
-// External term format tags used to frame records.
-const (
-	tagSmallTuple = 104
-	tagNil        = 106
-	tagList       = 108
-	tagBinary     = 109
-)
 
 // DeliverBatch sends records in order; it stops at the first failure and reports how many went
 // out.
@@ -408,33 +386,16 @@ func (t *brainTransport) SendBatch(ctx context.Context, sourceID string, firstSe
 	}
 	self := t.proc.PID()
 	// The fixed part is encoded here, outside the connection's send lock.
-	head := append(t.scratch[:0], 131, tagSmallTuple, 5)
-	head = append(head, t.brain.batchTag...)
-	if head, err = etf.AppendTerm(head, self); err != nil {
-		return fmt.Errorf("agent: encode batch: %w", err)
-	}
-	if head, err = etf.AppendTerm(head, []byte(sourceID)); err != nil {
-		return fmt.Errorf("agent: encode batch: %w", err)
-	}
-	if head, err = etf.AppendTerm(head, firstSeq); err != nil {
-		return fmt.Errorf("agent: encode batch: %w", err)
+	head, err := etf.AppendBatchHead(t.scratch[:0], self, sourceID, firstSeq)
+	if err != nil {
+		return fmt.Errorf("brain: encode batch: %w", err)
 	}
 	t.scratch = head
-	err = c.SendAppend(ctx, self, t.brain.target.Name, func(dst []byte) ([]byte, error) {
-		dst = append(dst, head...)
-		if len(payloads) > 0 {
-			dst = append(dst, tagList)
-			dst = binary.BigEndian.AppendUint32(dst, uint32(len(payloads)))
-			for _, p := range payloads {
-				dst = append(dst, tagBinary)
-				dst = binary.BigEndian.AppendUint32(dst, uint32(len(p)))
-				dst = append(dst, p...)
-			}
-		}
-		return append(dst, tagNil), nil
+	err = c.SendAppend(ctx, self, gen.Atom(t.brain.target.Name), func(dst []byte) ([]byte, error) {
+		return etf.AppendBatch(dst, head, payloads), nil
 	})
 	if err != nil {
-		return fmt.Errorf("agent: send batch to %s on %s: %w", t.brain.target.Name, t.brain.target.Node, err)
+		return fmt.Errorf("brain: send batch to %s on %s: %w", t.brain.target.Name, t.brain.target.Node, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package fsm
+package tier
 
 import (
 	"crypto/rand"
@@ -12,7 +12,7 @@ import (
 // ErrLogFull is returned by MemoryLog.Append when the log holds its
 // capacity: the record is refused (the acknowledged mode never evicts an
 // unacknowledged record, which would leave a hole the Brain cannot skip).
-var ErrLogFull = errors.New("fsm: memory log full")
+var ErrLogFull = errors.New("tier: memory log full")
 
 // MemoryLog is a SeqLog in RAM, for the acknowledged mode without a spill
 // directory. Its SourceID is random, drawn once by NewMemoryLog, and its
@@ -34,7 +34,8 @@ type MemoryLog struct {
 	chunks  [][][]byte // record k (0 = oldest untrimmed) is chunks[(off+k)/memChunk][(off+k)%memChunk]
 	off     int        // slot of the oldest untrimmed record in chunks[0]
 	n       int        // untrimmed records
-	headSeq uint64     // sequence number of the oldest untrimmed record
+	headOrd uint64     // how many records were trimmed since the log was made
+	delta   uint64     // a record's number is its ord plus delta, modulo 2^64 (Renumber)
 	cursor  int        // the next record Read returns, counted from the oldest untrimmed
 	bytes   int64
 	// The records' bytes: Append copies each into the current block, which
@@ -50,11 +51,11 @@ type MemoryLog struct {
 	freeChunk [][]byte   // a chunk of slots to use again, all nil
 }
 
-// memBlock is a block of record bytes and the sequence number of the last
-// record in it.
+// memBlock is a block of record bytes and the ord (the count of records
+// appended before it) of the last record in it.
 type memBlock struct {
 	b       []byte
-	lastSeq uint64
+	lastOrd uint64
 }
 
 // memFreeBlocks bounds the blocks a MemoryLog keeps to fill again (1 MiB).
@@ -78,14 +79,14 @@ func (l *MemoryLog) at(k int) *[]byte {
 // means crypto/rand.
 func NewMemoryLog(capacity int, idSource io.Reader) (*MemoryLog, error) {
 	if capacity <= 0 {
-		return nil, &ConfigError{Field: "MemoryLog.capacity", Reason: fmt.Sprintf("must be positive, got %d", capacity)}
+		return nil, fmt.Errorf("%w: MemoryLog capacity must be positive, got %d", ErrInvalid, capacity)
 	}
 	if idSource == nil {
 		idSource = rand.Reader
 	}
 	var id [16]byte
 	if _, err := io.ReadFull(idSource, id[:]); err != nil {
-		return nil, fmt.Errorf("fsm: memory log source id: %w", err)
+		return nil, fmt.Errorf("tier: memory log source id: %w", err)
 	}
 	return &MemoryLog{sourceID: hex.EncodeToString(id[:]), capacity: capacity}, nil
 }
@@ -127,18 +128,18 @@ func (l *MemoryLog) Append(rec []byte) (uint64, error) {
 	*l.at(l.n) = l.block[start:len(l.block):len(l.block)]
 	l.n++
 	l.bytes += int64(len(rec))
-	seq := l.headSeq + uint64(l.n-1)
-	l.blocks[len(l.blocks)-1].lastSeq = seq
-	return seq, nil
+	ord := l.headOrd + uint64(l.n-1)
+	l.blocks[len(l.blocks)-1].lastOrd = ord
+	return ord + l.delta, nil
 }
 
 // Read implements SeqLog.
-func (l *MemoryLog) Read(dst []SpillRecord, n int) ([]SpillRecord, error) {
+func (l *MemoryLog) Read(dst []Record, n int) ([]Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	end := min(l.n, l.cursor+max(n, 0))
 	for k := l.cursor; k < end; k++ {
-		dst = append(dst, SpillRecord{Seq: l.headSeq + uint64(k), Data: *l.at(k)})
+		dst = append(dst, Record{Seq: l.headOrd + l.delta + uint64(k), Data: *l.at(k)})
 	}
 	l.cursor = max(end, l.cursor)
 	return dst, nil
@@ -155,10 +156,11 @@ func (l *MemoryLog) Rewind() {
 func (l *MemoryLog) Trim(throughSeq uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if throughSeq < l.headSeq {
+	head := l.headOrd + l.delta
+	if throughSeq < head {
 		return nil
 	}
-	k := int(min(throughSeq-l.headSeq+1, uint64(l.n)))
+	k := int(min(throughSeq-head+1, uint64(l.n)))
 	for i := range k {
 		slot := l.at(i)
 		l.bytes -= int64(len(*slot))
@@ -166,7 +168,7 @@ func (l *MemoryLog) Trim(throughSeq uint64) error {
 	}
 	l.off += k
 	l.n -= k
-	l.headSeq += uint64(k)
+	l.headOrd += uint64(k)
 	l.cursor = max(l.cursor-k, 0)
 	// Whole chunks trimmed go; the short slice of chunks is copied down
 	// rather than resliced, so its front does not leak.
@@ -180,7 +182,7 @@ func (l *MemoryLog) Trim(throughSeq uint64) error {
 	// Blocks whose records are all trimmed, but the current one, are filled
 	// again; a block larger than usual (one large record) is let go.
 	done := 0
-	for done < len(l.blocks)-1 && l.blocks[done].lastSeq < l.headSeq {
+	for done < len(l.blocks)-1 && l.blocks[done].lastOrd < l.headOrd {
 		if b := l.blocks[done].b; cap(b) == memBlockBytes && len(l.free) < memFreeBlocks {
 			l.free = append(l.free, b[:0])
 		}
@@ -212,5 +214,28 @@ func (l *MemoryLog) Bytes() int64 {
 func (l *MemoryLog) NextSeq() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.headSeq + uint64(l.n)
+	return l.headOrd + l.delta + uint64(l.n)
 }
+
+// Renumber implements the acknowledged mode's renumbering (see package
+// spill's Log.Renumber): the records from the one numbered fromSeq on, and
+// those appended later, are numbered from toSeq. A RAM log has no holes, so
+// fromSeq must be its oldest record's number (NextSeq when it is empty):
+// anything else fails with ErrRenumber and changes nothing. Records a Read
+// handed out before keep the numbers they had; Rewind to read them again.
+func (l *MemoryLog) Renumber(fromSeq, toSeq uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if head := l.headOrd + l.delta; fromSeq != head {
+		return fmt.Errorf("%w: %d is not the oldest record held (%d)", ErrRenumber, fromSeq, head)
+	}
+	l.delta = toSeq - l.headOrd
+	return nil
+}
+
+// UnsentFrom implements the acknowledged mode's unsent marker: a RAM log
+// starts empty with each process, so it never has one.
+func (l *MemoryLog) UnsentFrom() (uint64, bool) { return 0, false }
+
+// ClearUnsent does nothing: a RAM log has no unsent marker.
+func (l *MemoryLog) ClearUnsent() error { return nil }

@@ -1,6 +1,7 @@
-package fsm
+package tier
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -20,11 +21,11 @@ func TestMemoryLogModel(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		var model []SpillRecord // untrimmed, oldest first
+		var model []Record // untrimmed, oldest first
 		next, cursor := uint64(0), 0
 		var bytes int64
 		var scratch []byte
-		var handedOut []SpillRecord // read, not trimmed: Data must stay as it was
+		var handedOut []Record // read, not trimmed: Data must stay as it was
 		var wantOut [][]byte
 		rt.Repeat(map[string]func(*rapid.T){
 			"append": func(rt *rapid.T) {
@@ -52,7 +53,7 @@ func TestMemoryLogModel(t *testing.T) {
 					if err != nil || seq != next {
 						rt.Fatalf("append: seq %d err %v, want %d", seq, err, next)
 					}
-					model = append(model, SpillRecord{Seq: next, Data: rec})
+					model = append(model, Record{Seq: next, Data: rec})
 					bytes += int64(len(rec))
 					next++
 				}
@@ -127,7 +128,7 @@ func BenchmarkMemoryLogBacklog(b *testing.B) {
 		b.Fatal(err)
 	}
 	rec := make([]byte, 120)
-	var dst []SpillRecord
+	var dst []Record
 	for i := 0; b.Loop(); i++ {
 		if _, err := l.Append(rec); err != nil {
 			b.Fatal(err)
@@ -138,5 +139,108 @@ func BenchmarkMemoryLogBacklog(b *testing.B) {
 				_ = l.Trim(uint64(i - backlog))
 			}
 		}
+	}
+}
+
+func TestMemoryLog(t *testing.T) {
+	l, err := NewMemoryLog(4, bytes.NewReader(make([]byte, 16)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.SourceID() != "00000000000000000000000000000000" {
+		t.Fatalf("source id %q", l.SourceID())
+	}
+	for i, r := range []string{"r0", "r1", "r2", "r3"} {
+		if seq, err := l.Append([]byte(r)); err != nil || seq != uint64(i) {
+			t.Fatalf("append %d: %d %v", i, seq, err)
+		}
+	}
+	if _, err := l.Append([]byte("x")); !errors.Is(err, ErrLogFull) {
+		t.Fatalf("append to a full log: %v", err)
+	}
+	got, _ := l.Read(nil, 3)
+	if len(got) != 3 || got[2].Seq != 2 {
+		t.Fatalf("read %+v", got)
+	}
+	if err := l.Trim(1); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = l.Read(got[:0], 10)
+	if len(got) != 1 || got[0].Seq != 3 {
+		t.Fatalf("read after trim %+v", got)
+	}
+	l.Rewind()
+	got, _ = l.Read(got[:0], 10)
+	if len(got) != 2 || got[0].Seq != 2 || string(got[0].Data) != "r2" {
+		t.Fatalf("read after rewind %+v", got)
+	}
+	if l.Len() != 2 || l.Bytes() != 4 || l.NextSeq() != 4 {
+		t.Fatalf("len %d bytes %d next %d", l.Len(), l.Bytes(), l.NextSeq())
+	}
+	if seq, err := l.Append([]byte("r4")); err != nil || seq != 4 {
+		t.Fatalf("append after trim: %d %v", seq, err)
+	}
+	_ = l.Trim(100)
+	if l.Len() != 0 || l.Bytes() != 0 || l.NextSeq() != 5 {
+		t.Fatalf("after full trim: len %d bytes %d next %d", l.Len(), l.Bytes(), l.NextSeq())
+	}
+	if _, err := NewMemoryLog(0, nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("capacity 0: %v", err)
+	}
+	if _, err := NewMemoryLog(1, bytes.NewReader(nil)); err == nil {
+		t.Fatal("short id source accepted")
+	}
+	if a, _ := NewMemoryLog(1, nil); a.SourceID() == l.SourceID() {
+		t.Fatal("crypto/rand gave zeros")
+	}
+}
+
+// TestMemoryLogRenumber: a RAM log renumbers from its oldest record only (it
+// has no holes), up or down; what follows, and what is appended later,
+// follows the new numbers; Trim takes the new numbers; the unsent marker
+// never exists.
+func TestMemoryLogRenumber(t *testing.T) {
+	l, err := NewMemoryLog(100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if _, err := l.Append([]byte{byte('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = l.Trim(1) // a, b gone: c is 2
+	if err := l.Renumber(3, 10); !errors.Is(err, ErrRenumber) {
+		t.Fatalf("renumber from the middle: %v", err)
+	}
+	if err := l.Renumber(2, 100); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := l.Read(nil, 10)
+	if len(got) != 4 || got[0].Seq != 100 || got[3].Seq != 103 || string(got[3].Data) != "f" {
+		t.Fatalf("after renumbering up: %+v", got)
+	}
+	if seq, _ := l.Append([]byte("g")); seq != 104 || l.NextSeq() != 105 {
+		t.Fatalf("append after renumbering: %d, next %d", seq, l.NextSeq())
+	}
+	_ = l.Trim(101)
+	if err := l.Renumber(102, 7); err != nil {
+		t.Fatal(err)
+	}
+	l.Rewind()
+	got, _ = l.Read(got[:0], 10)
+	if len(got) != 3 || got[0].Seq != 7 || string(got[0].Data) != "e" || got[2].Seq != 9 {
+		t.Fatalf("after renumbering down: %+v", got)
+	}
+	_ = l.Trim(8)
+	if l.Len() != 1 || l.NextSeq() != 10 {
+		t.Fatalf("len %d, next %d", l.Len(), l.NextSeq())
+	}
+	_ = l.Trim(9)
+	if err := l.Renumber(10, 0); err != nil || l.NextSeq() != 0 {
+		t.Fatalf("renumber an empty log at its next number: %v, next %d", err, l.NextSeq())
+	}
+	if _, ok := l.UnsentFrom(); ok || l.ClearUnsent() != nil {
+		t.Fatal("a RAM log has an unsent marker")
 	}
 }

@@ -1,0 +1,83 @@
+package agent
+
+import "github.com/pharos-node/pharos-node/fsm"
+
+// State is the connection manager's state, from the snapshot it publishes: Disconnected until
+// the first connection, fsm.NotRunning between a crash and its restart (and once its supervisor
+// gave up), fsm.Closed once Close has finished.
+func (a *Agent) State() fsm.State {
+	if a.done.Load() {
+		return fsm.Closed
+	}
+	snap := a.svc.Snapshot()
+	if !snap.Running {
+		if snap.Stats == (fsm.Stats{}) && a.svc.Err() == nil {
+			return fsm.Disconnected // not started yet
+		}
+		return fsm.NotRunning
+	}
+	return snap.State
+}
+
+// Ready reports whether the connection manager is running (whatever its connection's state):
+// a readiness check answers from it.
+func (a *Agent) Ready() bool { return !a.done.Load() && a.svc.Snapshot().Running }
+
+// Stats are the agent's counters.
+type Stats struct {
+	State        fsm.State
+	Accepted     uint64 // records DeliverMetric/DeliverAlert accepted
+	Refused      uint64 // delivery calls refused (busy, stopped, closed)
+	Delivered    uint64 // records handed to the transport (unacknowledged modes)
+	Acked        uint64 // records the Brain acknowledged (ModeAcked)
+	Dropped      uint64 // records evicted from RAM with nowhere to go, or refused by the log
+	PossiblyLost uint64 // written in the last flush interval before a drop (docs/wire.md)
+	Reconnects   uint64
+	Restarts     uint64            // times the supervisor restarted the connection manager
+	Transitions  map[string]uint64 // "from->to": count
+	RingRecords  int
+	SpillRecords int // untrimmed records on disk
+	Manager      fsm.Stats
+}
+
+// Stats returns the counters, from the snapshot the connection manager publishes.
+func (a *Agent) Stats() Stats {
+	snap := a.svc.Snapshot()
+	m := snap.Stats
+	s := Stats{
+		State: a.State(), Accepted: a.accepted.Load(), Refused: a.refused.Load(),
+		Delivered: m.Delivered, Acked: m.Acked, Dropped: m.Dropped, PossiblyLost: m.PossiblyLost,
+		Reconnects: m.Reconnects, Restarts: snap.Restarts, Transitions: map[string]uint64{}, Manager: m,
+	}
+	states := fsm.States()
+	for i, from := range states {
+		for j, to := range states {
+			if n := m.Transitions[i][j]; n > 0 {
+				s.Transitions[from.String()+"->"+to.String()] = n
+			}
+		}
+	}
+	if a.ring != nil {
+		s.RingRecords = a.ring.Len()
+	}
+	if a.spill != nil {
+		s.SpillRecords = a.spill.Len()
+	}
+	return s
+}
+
+// held is how many accepted records the tiers hold (RAM ring, disk, RAM log), not those still
+// in the manager's inbox.
+func (a *Agent) held() int {
+	n := 0
+	if a.ring != nil {
+		n += a.ring.Len()
+	}
+	if a.spill != nil {
+		n += a.spill.Len()
+	}
+	if a.memLog != nil {
+		n += a.memLog.Len()
+	}
+	return n
+}

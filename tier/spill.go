@@ -1,0 +1,38 @@
+package tier
+
+import "github.com/pharos-node/pharos-node/spill"
+
+// Spill is the disk tier of the unacknowledged modes: a *spill.Log behind the connection
+// manager's seam (fsm.Spill). ReadOldest rewinds the log's cursor, so a replay that failed is
+// read again from its first record.
+type Spill struct {
+	log *spill.Log
+}
+
+// NewSpill wraps l, which stays the caller's to close.
+func NewSpill(l *spill.Log) *Spill { return &Spill{log: l} }
+
+// Log is the wrapped log.
+func (s *Spill) Log() *spill.Log { return s.log }
+
+// Append stores rec after everything on disk.
+func (s *Spill) Append(rec []byte) error {
+	_, err := s.log.Append(rec)
+	return err
+}
+
+// ReadOldest returns up to max of the oldest untrimmed records, oldest first. Their Data stays
+// valid until they are trimmed.
+func (s *Spill) ReadOldest(dst []Record, max int) ([]Record, error) {
+	s.log.Rewind()
+	return s.log.Read(dst, max)
+}
+
+// Trim discards every record numbered throughSeq or less.
+func (s *Spill) Trim(throughSeq uint64) error { return s.log.Trim(throughSeq) }
+
+// Len is the number of untrimmed records. Safe for concurrent use.
+func (s *Spill) Len() int { return s.log.Len() }
+
+// Bytes is the size of the untrimmed records. Safe for concurrent use.
+func (s *Spill) Bytes() int64 { return s.log.Bytes() }
