@@ -2,6 +2,7 @@ package spill
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -144,13 +145,14 @@ func (l *Log) metaLocked(clean bool) meta {
 }
 
 // writeMetaLocked persists m, which then is the Log's numbering (its spans and marker). If the
-// atomic replacement fails (a full disk cannot hold meta.tmp), it overwrites the file in place
-// and fsyncs it: the CRC tells a torn one.
+// atomic replacement fails for want of space (a full disk cannot hold meta.tmp), it overwrites
+// the file in place and fsyncs it: the CRC tells a torn one.
 func (l *Log) writeMetaLocked(m meta) error {
 	b := encodeMeta(m)
 	path := filepath.Join(l.dir, metaName)
 	err := writeAtomic(l.fs, l.dir, path, b)
-	if err != nil {
+	if errors.Is(err, ErrNoSpace) {
+		// Not when an fsync failed: the old file then stays as it was.
 		f, oerr := l.fs.OpenFile(path, os.O_WRONLY, 0)
 		if oerr == nil {
 			_, oerr = f.WriteAt(b, 0)
@@ -160,10 +162,13 @@ func (l *Log) writeMetaLocked(m meta) error {
 			}
 			f.Close()
 		}
-		if oerr != nil {
-			l.stats.WriteErrors++
-			return err
+		if oerr == nil {
+			err = nil
 		}
+	}
+	if err != nil {
+		l.stats.WriteErrors++
+		return err
 	}
 	l.meta.persistedTrim = m.trimmedSeq
 	l.meta.written = l.o.clock.Now()

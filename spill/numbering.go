@@ -113,10 +113,12 @@ func (l *Log) NextSeq() uint64 {
 	return l.num.number(l.wr.lastSeq + 1)
 }
 
-// Renumber changes the numbers of the record numbered fromSeq and of every record after it,
-// stored or appended later, so that this record is numbered toSeq and each next one one more:
-// record numbers are shifted by toSeq - fromSeq, modulo 2^64 (toSeq may be above or below
-// fromSeq). Records before it keep their numbers. fromSeq must be the number of an untrimmed
+// Renumber numbers the record numbered fromSeq, and every record after it (stored or appended
+// later), anew from toSeq: that record gets toSeq, and each one after it keeps its distance
+// from it in the log (a record lost to damage in between leaves its number unused; one appended
+// later is one more than the one before), whatever renumbering applied to them before.
+// Arithmetic is modulo 2^64, and toSeq may be above or below fromSeq. Records before it keep
+// their numbers. fromSeq must be the number of an untrimmed
 // record or NextSeq(), and toSeq must be above the number of the untrimmed record before it, if
 // any, so that numbers keep growing along the untrimmed records (Trim relies on it): otherwise
 // the error wraps ErrSeqOrder. Renumber returns once the new numbering is in the meta file,
@@ -156,7 +158,7 @@ func (l *Log) Renumber(fromSeq, toSeq uint64) error {
 	m := l.metaLocked(false)
 	m.spans = pruneSpans(l.num.withSpan(at, toSeq), l.rd.trimmedSeq+1)
 	if len(m.spans) > l.o.maxSpans {
-		return fmt.Errorf("%w: %d kept, at most %d (WithMaxSpans); the oldest cover untrimmed records", ErrTooManySpans, len(m.spans)-1, l.o.maxSpans)
+		return fmt.Errorf("%w: %d needed, at most %d (WithMaxSpans); the oldest cover untrimmed records", ErrTooManySpans, len(m.spans), l.o.maxSpans)
 	}
 	if err := l.writeMetaLocked(m); err != nil {
 		return err
