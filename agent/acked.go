@@ -20,12 +20,12 @@ func ackedSpillOptions() []spill.Option {
 
 // AckedNextSeq returns, in ModeAcked, the sequence number the next record stored will get, which
 // is how many records the agent's log has ever stored: across restarts on the same spill
-// directory (SeqTier numbers densely from 0), or since Start for a RAM log. ok is false in the
+// directory (the spill log numbers densely from 0), or since Start for a RAM log. ok is false in the
 // other modes. Safe for concurrent use.
 func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
 	switch {
-	case a.seqTier != nil:
-		return a.seqTier.NextSeq(), true
+	case a.seqLog != nil:
+		return a.seqLog.NextSeq(), true
 	case a.memLog != nil:
 		return a.memLog.NextSeq(), true
 	}

@@ -110,7 +110,7 @@ type Agent struct {
 	pid     gen.PID
 	ring    *buffer.Ring
 	spill   *spill.Log
-	seqTier *SeqTier // ModeAcked with a spill directory
+	seqLog  *SeqSpill // ModeAcked with a spill directory
 	memLog  *fsm.MemoryLog
 	metrics *prometheus.Registry // the manager's metrics, read back by State and Stats
 
@@ -208,12 +208,8 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		a.arena.recycle = true
 		aopts.Stored = a.arena.release
 		if a.spill != nil {
-			tier, err := NewSeqTier(a.spill, opts.Logger)
-			if err != nil {
-				return nil, err
-			}
-			a.seqTier = tier
-			aopts.Log = tier
+			a.seqLog = &SeqSpill{Log: a.spill, Zl: opts.Logger}
+			aopts.Log = a.seqLog
 		} else {
 			mem, err := fsm.NewMemoryLog(opts.RingRecords, rand.Reader)
 			if err != nil {
@@ -560,7 +556,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.log.Warn().Err(err).Msg("connection manager did not stop in time; killing it")
 		_ = a.node.Kill(a.pid)
 		// A kill ends a manager inside a handler only when the handler returns; until then it
-		// still uses the tiers, and SeqTier is not safe for concurrent use. Stopping a node of
+		// still uses the tiers, and SeqSpill is not safe for concurrent use. Stopping a node of
 		// our own waits for it anyway: then wait for it here, and spill everything after.
 		wait := stopWait
 		if a.ownNode != nil {
@@ -623,7 +619,7 @@ func (a *Agent) waitGone(d, warnEvery time.Duration) bool {
 
 // spillRing moves what is left in the RAM tiers to disk, after the manager stopped. With
 // managerGone false (a manager that outlived its kill) the records left in the inbox of acked
-// mode are counted as lost rather than appended through SeqTier under the manager; the other
+// mode are counted as lost rather than appended through SeqSpill under the manager; the other
 // tiers are safe for concurrent use.
 func (a *Agent) spillRing(managerGone bool) (spilled, lost int) {
 	if a.ring != nil {
@@ -649,11 +645,11 @@ func (a *Agent) spillRing(managerGone bool) (spilled, lost int) {
 		for _, rec := range a.inbox.Drain() {
 			var err error
 			switch {
-			case a.seqTier != nil && !managerGone:
+			case a.seqLog != nil && !managerGone:
 				lost++
 				continue
-			case a.seqTier != nil:
-				_, err = a.seqTier.Append(rec)
+			case a.seqLog != nil:
+				_, err = a.seqLog.Append(rec)
 			case a.spill != nil && a.memLog == nil:
 				_, err = a.spill.Append(rec)
 			default: // no spill directory: nothing can keep it
@@ -673,9 +669,6 @@ func (a *Agent) spillRing(managerGone bool) (spilled, lost int) {
 
 // release closes the spill log and stops the agent's own node.
 func (a *Agent) release() {
-	if a.seqTier != nil {
-		a.seqTier.closeNumbering()
-	}
 	if a.spill != nil {
 		if err := a.spill.Close(); err != nil {
 			a.log.Error().Err(err).Msg("close spill directory")

@@ -74,7 +74,7 @@ func spilledRecords(t *testing.T, dir string) int {
 }
 
 // TestCloseWaitsForAKilledManager: a kill ends a manager inside a handler only when the handler
-// returns. Close must not append the inbox's records through SeqTier (not safe for concurrent
+// returns. Close must not append the inbox's records through SeqSpill (not safe for concurrent
 // use) or close the spill log while the killed manager may still use them: it waits for the
 // manager's end (found in review: it went on at once).
 func TestCloseWaitsForAKilledManager(t *testing.T) {

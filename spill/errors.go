@@ -32,6 +32,10 @@ var (
 	// unreadable, invalid, or names another source. The directory is left as it was; look at the
 	// file (removing it accepts that the untrimmed records are numbered as if it never existed).
 	ErrNumberingFile = errors.New("spill: version-1 numbering file cannot be converted")
+	// ErrNotSynced: under SyncAlways, Append stored the record (under the number it returns with
+	// the error) but its fsync, or the meta file written with it, failed: the record may not
+	// survive a crash of the machine.
+	ErrNotSynced = errors.New("spill: record stored, not synced")
 	// ErrBadOption: an option's value is out of range.
 	ErrBadOption = errors.New("spill: bad option")
 )

@@ -63,7 +63,10 @@ func (b *batch) result(seq uint64) error {
 	if b.writeErr != nil && seq >= b.failedFrom {
 		return b.writeErr
 	}
-	return b.err
+	if b.err != nil {
+		return fmt.Errorf("%w: %w", ErrNotSynced, b.err)
+	}
+	return nil
 }
 
 // Append stores rec after every record already stored and returns its number: NextSeq() before
@@ -71,9 +74,9 @@ func (b *batch) result(seq uint64) error {
 // the record is fsynced; otherwise at once (see SyncPolicy for the loss window). On error
 // nothing was stored: ErrFull (Refuse policy), ErrRecordTooLarge, ErrClosed, or a *WriteError
 // (errors.Is(err, ErrNoSpace) for a full disk); the number is then given to the next record.
-// Under SyncAlways a failed fsync is the one exception: the record is stored, under the number
-// returned with the error, and may or may not survive a crash of the machine (for a sole
-// appender: it is stored if NextSeq() is past that number).
+// Under SyncAlways a failed fsync is the one exception, errors.Is(err, ErrNotSynced): the record
+// is stored, under the number returned with the error, and may or may not survive a crash of the
+// machine.
 func (l *Log) Append(rec []byte) (uint64, error) {
 	if len(rec) > l.o.maxRecordSize {
 		return 0, fmt.Errorf("%w: %d bytes, at most %d", ErrRecordTooLarge, len(rec), l.o.maxRecordSize)
