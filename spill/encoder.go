@@ -69,7 +69,7 @@ func appendFrame(dst []byte, typ byte, seq, ord, pos uint64, payload []byte) []b
 }
 
 // appendGap appends a gap frame: records [ord, ord+records) and payload bytes [pos, pos+bytes)
-// are known to be lost. seq is the sequence number of the last record before the gap.
+// are known to be lost. seq is the log number of the last record before the gap.
 func appendGap(dst []byte, seq, ord, pos, records, bytes uint64) []byte {
 	var p [gapPayloadLen]byte
 	binary.LittleEndian.PutUint64(p[0:8], records)

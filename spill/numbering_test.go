@@ -369,3 +369,28 @@ func TestMetaCodec(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendNotSynced: under SyncAlways, an Append whose fsync fails has stored its record: the
+// error says so (ErrNotSynced), the number it returns is the record's, and the next record gets
+// the next one. A failed write stores nothing, and its number goes to the next record.
+func TestAppendNotSynced(t *testing.T) {
+	fsys := newFaultFS()
+	l := mustOpen(t, t.TempDir(), small(WithFS(fsys), WithSync(SyncAlways))...)
+	defer l.Close()
+	l.Append(payload(0))
+	fsys.setFailSync(true)
+	seq, err := l.Append(payload(1))
+	if !errors.Is(err, ErrNotSynced) || seq != 1 {
+		t.Fatalf("Append with a failing fsync = %d, %v; want 1, ErrNotSynced", seq, err)
+	}
+	fsys.setFailSync(false)
+	fsys.setBudget(0)
+	if _, err := l.Append(payload(2)); err == nil || errors.Is(err, ErrNotSynced) {
+		t.Fatalf("Append on a full disk: %v", err)
+	}
+	fsys.setBudget(-1)
+	if seq, err := l.Append(payload(2)); err != nil || seq != 2 {
+		t.Fatalf("Append = %d, %v; want 2", seq, err)
+	}
+	numbered(t, l, 0, 3, 0)
+}

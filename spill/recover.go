@@ -206,7 +206,7 @@ func (ds *dirScan) damage() []Damage {
 	return out
 }
 
-// maxSeq is the highest sequence number stored.
+// maxSeq is the highest log number stored.
 func (ds *dirScan) maxSeq() uint64 {
 	var m uint64
 	for _, seg := range ds.segs {
