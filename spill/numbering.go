@@ -40,6 +40,11 @@ func (n *numbering) number(seq uint64) uint64 {
 	if seq >= n.lo && seq < n.hi {
 		return seq + n.delta
 	}
+	return n.lookup(seq)
+}
+
+// lookup is number outside the cached span: it finds seq's span and caches it.
+func (n *numbering) lookup(seq uint64) uint64 {
 	i := sort.Search(len(n.spans), func(i int) bool { return n.spans[i].from > seq }) - 1
 	n.lo, n.hi = 0, math.MaxUint64
 	if i < 0 {
