@@ -2,7 +2,11 @@ package agent
 
 // The acknowledged mode's parts of Agent that are not in agent.go.
 
-import "github.com/pharos-node/pharos-node/spill"
+import (
+	"github.com/pharos-node/pharos-node/fsm"
+	"github.com/pharos-node/pharos-node/spill"
+	"github.com/pharos-node/pharos-node/tier"
+)
 
 // ackedSpillOptions are appended to Options.SpillOptions in ModeAcked, after the caller's, so
 // they win: the spill directory refuses records when it is full (spill.Refuse) instead of
@@ -20,12 +24,12 @@ func ackedSpillOptions() []spill.Option {
 
 // AckedNextSeq returns, in ModeAcked, the sequence number the next record stored will get, which
 // is how many records the agent's log has ever stored: across restarts on the same spill
-// directory (SeqTier numbers densely from 0), or since Start for a RAM log. ok is false in the
+// directory (the spill log numbers densely from 0), or since Start for a RAM log. ok is false in the
 // other modes. Safe for concurrent use.
 func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
 	switch {
-	case a.seqTier != nil:
-		return a.seqTier.NextSeq(), true
+	case a.spill != nil && a.opts.Mode == ModeAcked:
+		return a.spill.NextSeq(), true
 	case a.memLog != nil:
 		return a.memLog.NextSeq(), true
 	}
@@ -37,3 +41,9 @@ func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
 // ring or on disk. Records still in the manager's inbox are not counted. Safe for concurrent
 // use.
 func (a *Agent) Unacknowledged() int { return a.held() }
+
+// The acknowledged mode's logs: the spill directory itself, or a RAM log.
+var (
+	_ fsm.SeqLog = (*spill.Log)(nil)
+	_ fsm.SeqLog = (*tier.MemoryLog)(nil)
+)

@@ -145,7 +145,6 @@ type Agent struct {
 	inbox   *fsm.Inbox // records accepted, not yet taken by the manager
 	ring    *buffer.Ring
 	spill   *spill.Log
-	seqTier *SeqTier // ModeAcked with a spill directory
 	memLog  *tier.MemoryLog
 
 	arena recordArena // where DeliverMetric and DeliverAlert encode records
@@ -285,12 +284,7 @@ func (a *Agent) buildTiers(aopts *fsm.ActorOptions) error {
 		a.arena.recycle = true
 		aopts.Stored = a.arena.release
 		if a.spill != nil {
-			t, err := NewSeqTier(a.spill, opts.Logger)
-			if err != nil {
-				return err
-			}
-			a.seqTier = t
-			aopts.Log = t
+			aopts.Log = a.spill // numbers densely, across restarts (package spill)
 			return nil
 		}
 		mem, err := tier.NewMemoryLog(opts.RingRecords, rand.Reader)

@@ -55,9 +55,6 @@ func (a *Agent) Close(ctx context.Context) error {
 
 // release closes the spill log and stops the agent's own node.
 func (a *Agent) release() {
-	if a.seqTier != nil {
-		a.seqTier.closeNumbering()
-	}
 	if a.spill != nil {
 		if err := a.spill.Close(); err != nil {
 			a.log.Error().Err(err).Msg("close spill directory")

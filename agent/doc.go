@@ -52,14 +52,12 @@
 //
 // # The acknowledged mode's numbering
 //
-// With a spill directory the manager's log is a SeqTier: it numbers records densely from 0, one
-// number per record the directory ever stored, across restarts and crashes (the spill log's own
-// numbers start at 1 and jump by its lease after a crash; SeqTier maps them, keeping its spans in
-// NumberingFile, written atomically, before a record that needs a new span is stored). SeqTier
-// is also the manager's fsm.NumberingStore, so a renumbering the manager makes (a Brain that is
-// ahead, after an OS crash lost the log's tail) survives restarts too. The Brain's deduplication
-// is therefore exact across restarts of the process on the same directory; AckedNextSeq tells
-// how many records the directory has stored (`pharos-node send --mode acked` resumes from it).
+// With a spill directory the manager's log is the spill log itself (SeqSpill): it numbers
+// records densely from 0, one number per record the directory ever stored, across restarts and
+// crashes, and keeps the unsent marker for a directory an OS crash cut short. The manager's own
+// renumberings (a Brain that is ahead) stay in RAM until the manager uses spill.Log.Renumber.
+// AckedNextSeq tells how many records the directory has stored (`pharos-node send --mode acked`
+// resumes from it).
 //
 // In ModeAcked the spill directory always refuses records when full (spill.Refuse, whatever
 // SpillOptions say): dropping its oldest segment would delete records the Brain has not

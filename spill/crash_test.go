@@ -94,7 +94,7 @@ func TestCrashSIGKILL(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	acked := map[uint64]ack{} // every acknowledged record, all rounds
-	var lastSeq uint64
+	var next uint64           // past every number earlier rounds left in the log or acknowledged
 	start := time.Now()
 	const rounds = 50
 	for round := range rounds {
@@ -155,12 +155,12 @@ func TestCrashSIGKILL(t *testing.T) {
 		}
 		// Concurrent appenders print in any order; the sequence must still start past
 		// everything earlier rounds had.
-		var roundMax uint64
+		roundNext := next
 		for i, seq := range roundSeqs {
-			if seq <= lastSeq {
-				t.Fatalf("round %d: sequence went back: %d after %d", round, seq, lastSeq)
+			if seq < next {
+				t.Fatalf("round %d: sequence went back: %d, earlier rounds had up to %d", round, seq, next-1)
 			}
-			roundMax = max(roundMax, seq)
+			roundNext = max(roundNext, seq+1)
 			acked[seq] = roundAcks[i]
 		}
 
@@ -172,13 +172,13 @@ func TestCrashSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		present := map[uint64]bool{}
-		var prev uint64
+		var logNext uint64 // past the last record in the log
 		unacked := 0
 		for _, r := range recs {
-			if r.Seq <= prev {
-				t.Fatalf("round %d: records out of order: %d after %d", round, r.Seq, prev)
+			if r.Seq < logNext {
+				t.Fatalf("round %d: records out of order: %d after %d", round, r.Seq, logNext-1)
 			}
-			prev = r.Seq
+			logNext = r.Seq + 1
 			present[r.Seq] = true
 			got, ok := parseCrashPayload(r.Data)
 			if !ok {
@@ -209,7 +209,7 @@ func TestCrashSIGKILL(t *testing.T) {
 				t.Fatalf("round %d: acknowledged record seq %d (r%d n%d) is missing; recovery %+v", round, seq, a.round, a.n, rec)
 			}
 		}
-		lastSeq = max(lastSeq, prev, roundMax)
+		next = max(next, logNext, roundNext)
 		if round%10 == 9 || round == rounds-1 {
 			t.Logf("round %d: %d records acknowledged so far, %d in the log, %d unacknowledged kept this round; torn bytes %d, lost %d",
 				round, len(acked), len(recs), unacked, rec.TornBytes, rec.LostRecords)

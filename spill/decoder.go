@@ -61,33 +61,6 @@ func decodeSegmentHeader(h []byte) (index uint64, sourceID string, err error) {
 	return binary.LittleEndian.Uint64(h[16:24]), string(h[32 : 32+n]), nil
 }
 
-// decodeMeta validates and decodes the meta file.
-func decodeMeta(b []byte) (meta, error) {
-	if len(b) != metaSize {
-		return meta{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadMeta, len(b), metaSize)
-	}
-	if string(b[0:8]) != metaMagic {
-		return meta{}, fmt.Errorf("%w: bad magic", ErrBadMeta)
-	}
-	if v := binary.LittleEndian.Uint16(b[8:10]); v != formatVersion {
-		return meta{}, fmt.Errorf("%w: version %d", ErrBadMeta, v)
-	}
-	if binary.LittleEndian.Uint32(b[12:16]) != skipCRC(b, 12) {
-		return meta{}, fmt.Errorf("%w: %w", ErrBadMeta, ErrChecksum)
-	}
-	n := int(b[10])
-	if n > MaxSourceIDLen {
-		return meta{}, fmt.Errorf("%w: source id length %d", ErrBadMeta, n)
-	}
-	return meta{
-		sourceID:   string(b[56 : 56+n]),
-		nextSeq:    binary.LittleEndian.Uint64(b[16:24]),
-		trimmedSeq: binary.LittleEndian.Uint64(b[24:32]),
-		headOrd:    binary.LittleEndian.Uint64(b[32:40]),
-		headPos:    binary.LittleEndian.Uint64(b[40:48]),
-	}, nil
-}
-
 // scanState is where a scan of one segment stands and what it expects next. The ordering
 // constraints apply once a first frame has been accepted: a record's seq must grow, and ord and
 // pos must not go back; a jump forward is a loss.

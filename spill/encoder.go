@@ -6,23 +6,18 @@ import (
 )
 
 // The on-disk format is specified in docs/spill-format.md; this file and decoder.go implement
-// it. Every integer is little-endian; every frame starts on an 8-byte boundary.
+// it (meta.go the meta file). Every integer is little-endian; every frame starts on an 8-byte boundary.
 
 const (
 	// segmentMagic opens every segment file.
 	segmentMagic = "PHSPILL\x00"
-	// metaMagic opens the meta file.
-	metaMagic = "PHSMETA\x00"
-	// formatVersion is the version of both.
+	// formatVersion is the version of the segment format (the meta file's is metaVersion).
 	formatVersion = 1
 
 	// segmentHeaderSize: magic, version, id length, reserved, CRC, index, reserved, source id.
 	segmentHeaderSize = 96
 	// frameHeaderSize: length and type, header CRC, seq, ord, pos, payload CRC, reserved.
 	frameHeaderSize = 40
-	// metaSize: magic, version, id length, reserved, CRC, next seq, trimmed seq, head ord,
-	// head pos, reserved, source id.
-	metaSize = 120
 
 	// MaxSourceIDLen is the longest sender identity the format holds.
 	MaxSourceIDLen = 64
@@ -74,7 +69,7 @@ func appendFrame(dst []byte, typ byte, seq, ord, pos uint64, payload []byte) []b
 }
 
 // appendGap appends a gap frame: records [ord, ord+records) and payload bytes [pos, pos+bytes)
-// are known to be lost. seq is the sequence number of the last record before the gap.
+// are known to be lost. seq is the log number of the last record before the gap.
 func appendGap(dst []byte, seq, ord, pos, records, bytes uint64) []byte {
 	var p [gapPayloadLen]byte
 	binary.LittleEndian.PutUint64(p[0:8], records)
@@ -104,27 +99,4 @@ func encodeSegmentHeader(index uint64, sourceID string) []byte {
 func skipCRC(b []byte, off int) uint32 {
 	c := crc32.Update(0, castagnoli, b[:off])
 	return crc32.Update(c, castagnoli, b[off+4:])
-}
-
-// meta is the content of the meta file.
-type meta struct {
-	sourceID   string
-	nextSeq    uint64 // no sequence number >= nextSeq was ever issued
-	trimmedSeq uint64 // every record with seq <= trimmedSeq is trimmed
-	headOrd    uint64 // record number of the oldest record that should exist
-	headPos    uint64 // its payload position
-}
-
-func encodeMeta(m meta) []byte {
-	b := make([]byte, metaSize)
-	copy(b[0:8], metaMagic)
-	binary.LittleEndian.PutUint16(b[8:10], formatVersion)
-	b[10] = byte(len(m.sourceID))
-	binary.LittleEndian.PutUint64(b[16:24], m.nextSeq)
-	binary.LittleEndian.PutUint64(b[24:32], m.trimmedSeq)
-	binary.LittleEndian.PutUint64(b[32:40], m.headOrd)
-	binary.LittleEndian.PutUint64(b[40:48], m.headPos)
-	copy(b[56:56+MaxSourceIDLen], m.sourceID)
-	binary.LittleEndian.PutUint32(b[12:16], skipCRC(b, 12))
-	return b
 }

@@ -21,9 +21,21 @@ var (
 	ErrNoSpace = errors.New("spill: no space left on device")
 	// ErrRecordTooLarge: the record is longer than the maximum record size.
 	ErrRecordTooLarge = errors.New("spill: record too large")
-	// ErrSeqOrder: AppendSeq was given a sequence number that was not reserved or does not
-	// follow the last one stored.
+	// ErrSeqOrder: Renumber was given a number no untrimmed record has (nor NextSeq), or a new
+	// number that would not follow the record before.
 	ErrSeqOrder = errors.New("spill: sequence number out of order")
+	// ErrTooManySpans: Renumber would keep more renumberings than WithMaxSpans allows while the
+	// oldest still cover untrimmed records.
+	ErrTooManySpans = errors.New("spill: too many renumberings")
+	// ErrNumberingFile: Open cannot fold the acknowledged mode's numbering file of a version-1
+	// directory (acked-numbering.json, written by agent.SeqTier) into the meta file: it is
+	// unreadable, invalid, or names another source. The directory is left as it was; look at the
+	// file (removing it accepts that the untrimmed records are numbered as if it never existed).
+	ErrNumberingFile = errors.New("spill: version-1 numbering file cannot be converted")
+	// ErrNotSynced: under SyncAlways, Append stored the record (under the number it returns with
+	// the error) but its fsync, or the meta file written with it, failed: the record may not
+	// survive a crash of the machine.
+	ErrNotSynced = errors.New("spill: record stored, not synced")
 	// ErrBadOption: an option's value is out of range.
 	ErrBadOption = errors.New("spill: bad option")
 )

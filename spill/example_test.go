@@ -44,14 +44,14 @@ func Example() {
 	seq, _ := l.Append([]byte("m4"))
 	fmt.Printf("stored m4 as %d\n", seq)
 	// Output:
-	// stored m1 as 1
-	// stored m2 as 2
-	// stored m3 as 3
-	// delivered 1 m1
-	// delivered 2 m2
+	// stored m1 as 0
+	// stored m2 as 1
+	// stored m3 as 2
+	// delivered 0 m1
+	// delivered 1 m2
 	// source edge-7, 1 record(s) to replay, 0 lost
-	// replayed 3 m3
-	// stored m4 as 4
+	// replayed 2 m3
+	// stored m4 as 3
 }
 
 // Verify and Repair a directory whose last record was torn by a crash.

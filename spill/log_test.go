@@ -56,50 +56,47 @@ func TestAppendReadTrimAcrossRestarts(t *testing.T) {
 	}
 }
 
-// TestSequenceAfterCrashNeverGoesBack: a crash loses the exact next number; the log resumes
-// past the whole lease, never below a number handed out, Reserve included.
-func TestSequenceAfterCrashNeverGoesBack(t *testing.T) {
+// TestNumberingAfterCrash: numbers are dense, and after a crash they resume right after the
+// last record stored: under SyncAlways every number an Append returned is kept; under
+// SyncInterval the records lost with the write buffer were never read, and their numbers are
+// given again. (It replaces TestSequenceAfterCrashNeverGoesBack and TestAppendSeqOfReserved:
+// the sequence lease, Reserve and AppendSeq are gone.)
+func TestNumberingAfterCrash(t *testing.T) {
 	dir := t.TempDir()
-	opts := small(WithSync(SyncAlways), WithSeqLease(100))
+	opts := small(WithSync(SyncAlways))
 	l := mustOpen(t, dir, opts...)
-	var last uint64
 	for i := range 30 {
-		last, _ = l.Append(payload(i))
+		if seq, err := l.Append(payload(i)); err != nil || seq != uint64(i) {
+			t.Fatalf("Append %d = %d, %v; want dense numbers from 0", i, seq, err)
+		}
 	}
-	first, err := l.Reserve(10)
-	if err != nil || first != last+1 {
-		t.Fatalf("Reserve = %d, %v; want %d", first, err, last+1)
+	l.crash()
+	l = mustOpen(t, dir, opts...)
+	if seq, _ := l.Append([]byte("x")); seq != 30 {
+		t.Fatalf("after a crash Append gave %d, want 30", seq)
+	}
+	l.Close()
+
+	dir = t.TempDir()
+	opts = small(WithSync(SyncInterval), WithSyncInterval(time.Hour))
+	l = mustOpen(t, dir, opts...)
+	for i := range 10 {
+		l.Append(payload(i))
+	}
+	if recs, err := l.Read(nil, 100); err != nil || len(recs) != 10 {
+		t.Fatalf("Read: %d records, %v", len(recs), err) // Read writes the buffer first
+	}
+	for i := range 5 {
+		l.Append(payload(10 + i)) // buffered, never read: lost with the crash
+	}
+	if n := l.NextSeq(); n != 15 {
+		t.Fatalf("NextSeq %d, want 15", n)
 	}
 	l.crash()
 	l = mustOpen(t, dir, opts...)
 	defer l.Close()
-	seq, _ := l.Append([]byte("x"))
-	if seq <= first+9 {
-		t.Fatalf("after a crash Append gave %d, not past the reserved %d", seq, first+9)
-	}
-	if err := l.AppendSeq(first+5, []byte("late")); !errors.Is(err, ErrSeqOrder) {
-		t.Fatalf("AppendSeq of an overtaken number: %v", err)
-	}
-}
-
-func TestAppendSeqOfReserved(t *testing.T) {
-	l := mustOpen(t, t.TempDir(), small()...)
-	defer l.Close()
-	first, _ := l.Reserve(3) // records numbered in RAM
-	l.Append([]byte("spilled directly"))
-	if err := l.AppendSeq(first, []byte("too late")); !errors.Is(err, ErrSeqOrder) {
-		t.Fatalf("AppendSeq below the last stored: %v", err)
-	}
-	second, _ := l.Reserve(2)
-	if err := l.AppendSeq(second+1, []byte("evicted from RAM")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.AppendSeq(second+5, []byte("never reserved")); !errors.Is(err, ErrSeqOrder) {
-		t.Fatalf("AppendSeq of an unreserved number: %v", err)
-	}
-	recs := readAll(t, l)
-	if len(recs) != 2 || recs[1].Seq != second+1 {
-		t.Fatalf("records %+v", recs)
+	if n, st := l.NextSeq(), l.Stats(); n != 10 || st.Records != 10 || st.UntrimmedFrom != 0 {
+		t.Fatalf("after the crash NextSeq %d, stats %+v; want 10 records, next 10", n, st)
 	}
 }
 

@@ -12,14 +12,12 @@ import (
 )
 
 // logModel is the simple model of a Log: the untrimmed records in order, a read cursor (an index
-// into them), the trim point and the sequence numbers handed out.
+// into them), the trim point and the numbers handed out.
 type logModel struct {
-	pending  []Record
-	cursor   int
-	trimmed  uint64
-	lastSeq  uint64 // highest stored
-	maxSeq   uint64 // highest handed out (stored or reserved)
-	reserved []uint64
+	pending       []Record
+	cursor        int
+	untrimmedFrom uint64 // every record numbered below it is trimmed
+	next          uint64 // the number the next Append gives: numbers are dense
 }
 
 func (m *logModel) bytes() int64 {
@@ -32,9 +30,9 @@ func (m *logModel) bytes() int64 {
 
 // trim removes the records with seq <= upTo.
 func (m *logModel) trim(upTo uint64) {
-	m.trimmed = max(m.trimmed, upTo)
+	m.untrimmedFrom = max(m.untrimmedFrom, upTo+1)
 	k := 0
-	for k < len(m.pending) && m.pending[k].Seq <= m.trimmed {
+	for k < len(m.pending) && m.pending[k].Seq < m.untrimmedFrom {
 		k++
 	}
 	m.drop(k)
@@ -46,9 +44,9 @@ func (m *logModel) drop(k int) {
 	m.cursor = max(m.cursor-k, 0)
 }
 
-// TestLogModel drives a Log with random appends, reserved appends, reads, rewinds, trims, syncs,
-// clean restarts and (under SyncAlways) crashes, and checks it against logModel after every
-// step: the records read, Len, Bytes, the monotonic sequence, the size cap, and the overflow
+// TestLogModel drives a Log with random appends, reads, rewinds, trims, syncs, clean restarts
+// and (under SyncAlways) crashes, and checks it against logModel after every step: the records
+// read, Len, Bytes, the dense numbering, the size cap, and the overflow
 // policy (a drop must take the oldest records and count them). A twin Log, driven alike, keeps
 // no tail and trims by scanning only: the two must read the same records and agree on every
 // counter and on every segment's trimmed prefix, whatever the tail size drawn for the first.
@@ -60,7 +58,7 @@ func TestLogModel(t *testing.T) {
 		segments := rapid.IntRange(2, 8).Draw(t, "segments")
 		opts := []Option{
 			WithSync(policy), WithOverflow(overflow), WithSegmentSize(4096),
-			WithMaxBytes(int64(segments) * 4096), WithSeqLease(uint64(rapid.IntRange(1, 50).Draw(t, "lease"))),
+			WithMaxBytes(int64(segments) * 4096),
 			WithFlushBytes(rapid.IntRange(1, 8192).Draw(t, "flush")),
 		}
 		if policy == SyncAlways {
@@ -94,8 +92,8 @@ func TestLogModel(t *testing.T) {
 			if err != nil {
 				t.Fatalf("append: %v", err)
 			}
-			if seq <= m.lastSeq {
-				t.Fatalf("seq %d after %d", seq, m.lastSeq)
+			if seq != m.next {
+				t.Fatalf("seq %d, want %d (dense)", seq, m.next)
 			}
 			// A drop takes whole segments: the oldest untrimmed records, counted.
 			if d := st.Dropped - prevDropped; d > 0 {
@@ -112,11 +110,8 @@ func TestLogModel(t *testing.T) {
 				m.drop(int(d))
 			}
 			prevDropped, prevDroppedBytes = st.Dropped, st.DroppedBytes
-			m.lastSeq = seq
-			m.maxSeq = max(m.maxSeq, seq)
-			if seq > m.trimmed {
-				m.pending = append(m.pending, Record{Seq: seq, Data: rec})
-			}
+			m.next = seq + 1
+			m.pending = append(m.pending, Record{Seq: seq, Data: rec})
 		}
 		newRec := func(t *rapid.T) []byte {
 			rec := drawRecord(t, next, 21)
@@ -133,8 +128,11 @@ func TestLogModel(t *testing.T) {
 				if st.DiskBytes > int64(segments)*4096 {
 					t.Fatalf("disk bytes %d over the cap %d", st.DiskBytes, segments*4096)
 				}
-				if st.NextSeq <= m.maxSeq {
-					t.Fatalf("NextSeq %d, but %d was handed out", st.NextSeq, m.maxSeq)
+				if st.NextSeq != m.next || l.NextSeq() != m.next {
+					t.Fatalf("NextSeq %d (Stats %d), want %d", l.NextSeq(), st.NextSeq, m.next)
+				}
+				if st.UntrimmedFrom != m.untrimmedFrom {
+					t.Fatalf("UntrimmedFrom %d, want %d", st.UntrimmedFrom, m.untrimmedFrom)
 				}
 				checkTwin(t, l, twin, policy != SyncInterval)
 			},
@@ -145,49 +143,6 @@ func TestLogModel(t *testing.T) {
 					t.Fatalf("Append: %d, %v; twin %d, %v", seq, err, tseq, terr)
 				}
 				store(t, seq, err, rec)
-			},
-			"reserve": func(t *rapid.T) {
-				n := rapid.IntRange(1, 5).Draw(t, "n")
-				first, err := l.Reserve(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tfirst, err := twin.Reserve(n); err != nil || tfirst != first {
-					t.Fatalf("twin Reserve: %d, %v; want %d", tfirst, err, first)
-				}
-				if first <= m.maxSeq {
-					t.Fatalf("reserved %d, but %d was handed out already", first, m.maxSeq)
-				}
-				m.reserved = m.reserved[:0]
-				for i := range uint64(n) {
-					m.reserved = append(m.reserved, first+i)
-				}
-				m.maxSeq = first + uint64(n) - 1
-			},
-			"appendReserved": func(t *rapid.T) {
-				for len(m.reserved) > 0 && m.reserved[0] <= m.lastSeq {
-					m.reserved = m.reserved[1:] // overtaken by a plain Append
-				}
-				if len(m.reserved) == 0 {
-					t.Skip("nothing reserved")
-				}
-				i := rapid.IntRange(0, len(m.reserved)-1).Draw(t, "i")
-				seq := m.reserved[i]
-				m.reserved = m.reserved[i+1:]
-				rec := newRec(t)
-				err := l.AppendSeq(seq, rec)
-				if terr := twin.AppendSeq(seq, rec); (terr == nil) != (err == nil) {
-					t.Fatalf("AppendSeq: %v; twin %v", err, terr)
-				}
-				store(t, seq, err, rec)
-			},
-			"appendSeqOutOfOrder": func(t *rapid.T) {
-				if m.lastSeq == 0 {
-					t.Skip("nothing stored")
-				}
-				if err := l.AppendSeq(m.lastSeq, []byte("x")); !errors.Is(err, ErrSeqOrder) {
-					t.Fatalf("AppendSeq(last) = %v, want ErrSeqOrder", err)
-				}
 			},
 			"read": func(t *rapid.T) {
 				n := rapid.IntRange(1, 40).Draw(t, "n")
@@ -226,7 +181,7 @@ func TestLogModel(t *testing.T) {
 				if len(m.pending) > 0 && rapid.Bool().Draw(t, "existing") {
 					upTo = m.pending[rapid.IntRange(0, len(m.pending)-1).Draw(t, "k")].Seq
 				} else {
-					upTo = uint64(rapid.IntRange(0, int(m.maxSeq)+3).Draw(t, "upTo"))
+					upTo = uint64(rapid.IntRange(0, int(m.next)+3).Draw(t, "upTo"))
 				}
 				if err := l.Trim(upTo); err != nil {
 					t.Fatal(err)
@@ -235,9 +190,9 @@ func TestLogModel(t *testing.T) {
 					t.Fatal(err)
 				}
 				// Trim never reaches numbers not handed out yet.
-				upTo = min(upTo, l.NextSeq()-1)
-				m.trim(upTo)
-				m.lastSeq = max(m.lastSeq, upTo) // a trimmed number is never stored again
+				if next := l.NextSeq(); next > 0 {
+					m.trim(min(upTo, next-1))
+				}
 			},
 			"sync": func(t *rapid.T) {
 				if err := l.Sync(); err != nil {
@@ -255,7 +210,7 @@ func TestLogModel(t *testing.T) {
 					t.Fatal(err)
 				}
 				reopen(t)
-				m.cursor, m.reserved = 0, nil
+				m.cursor = 0
 				prevDropped, prevDroppedBytes = 0, 0 // a new Log counts from zero
 			},
 			"crash": func(t *rapid.T) {
@@ -265,7 +220,7 @@ func TestLogModel(t *testing.T) {
 				l.crash()
 				twin.crash()
 				reopen(t)
-				m.cursor, m.reserved = 0, nil
+				m.cursor = 0
 				prevDropped, prevDroppedBytes = 0, 0 // a new Log counts from zero
 			},
 		})

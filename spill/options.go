@@ -110,7 +110,7 @@ const (
 	DefaultMaxRecordSize = 1 << 20
 	DefaultSyncInterval  = 100 * time.Millisecond
 	DefaultFlushBytes    = 256 << 10
-	DefaultSeqLease      = 1 << 20
+	DefaultMaxSpans      = 1024
 	DefaultTailBytes     = 4 << 20
 
 	minSegmentSize = 4 << 10
@@ -132,7 +132,7 @@ type options struct {
 	maxBytes      int64
 	maxRecordSize int
 	flushBytes    int
-	seqLease      uint64
+	maxSpans      int
 	sourceID      string
 	tailBytes     int64
 	releaseReads  bool
@@ -150,7 +150,7 @@ func buildOptions(opts []Option) (options, error) {
 		segmentSize: DefaultSegmentSize,
 		maxBytes:    DefaultMaxBytes,
 		flushBytes:  DefaultFlushBytes,
-		seqLease:    DefaultSeqLease,
+		maxSpans:    DefaultMaxSpans,
 		tailBytes:   DefaultTailBytes,
 	}
 	for _, opt := range opts {
@@ -179,8 +179,8 @@ func buildOptions(opts []Option) (options, error) {
 		return bad("max record size %d (at most %d, and a frame must fit a segment)", o.maxRecordSize, maxFrameLen)
 	case o.flushBytes <= 0:
 		return bad("flush size %d", o.flushBytes)
-	case o.seqLease == 0:
-		return bad("sequence lease 0")
+	case o.maxSpans < 1 || o.maxSpans > maxMetaSpans:
+		return bad("max spans %d (1 to %d)", o.maxSpans, maxMetaSpans)
 	case o.tailBytes < 0:
 		return bad("tail size %d", o.tailBytes)
 	case len(o.sourceID) > MaxSourceIDLen:
@@ -241,9 +241,10 @@ func WithMaxRecordSize(n int) Option { return func(o *options) { o.maxRecordSize
 // times this, and retries.
 func WithFlushBytes(n int) Option { return func(o *options) { o.flushBytes = n } }
 
-// WithSeqLease sets how many sequence numbers are reserved on disk at a time (default 2^20).
-// After a crash the sequence resumes past the reserved block, so numbers never go back.
-func WithSeqLease(n uint64) Option { return func(o *options) { o.seqLease = n } }
+// WithMaxSpans sets how many renumberings (see Log.Renumber) a directory keeps at a time
+// (default 1024, at most 65536). Each one costs 16 bytes of the meta file, which is rewritten
+// with every trim point persisted; one whose records are all trimmed is forgotten.
+func WithMaxSpans(n int) Option { return func(o *options) { o.maxSpans = n } }
 
 // WithSourceID sets the sender identity written into a new directory (at most 64 bytes). An
 // existing directory keeps its own; by default a new one gets 16 random bytes in hex.

@@ -5,6 +5,19 @@ import (
 	"os"
 )
 
+// The read side of a Log: Read, Rewind, Trim and Drain, for the one consumer. Its state is the
+// reader; it shares Log.segs, Log.tail and Log.stats with the write side, all under Log.mu, and
+// reads what the writer has written (never its buffer: Read has the writer write it first).
+
+// reader is the read side's state. Guarded by Log.mu.
+type reader struct {
+	trimmedSeq uint64 // every record with a log number <= trimmedSeq is trimmed
+	cur        cursor
+	// marks remember where the records Read handed out end, for Trim (see tail.go).
+	marks   readMarks
+	scratch []byte // scan window for trimming
+}
+
 // cursor is the read position: a segment and the scan state in it. A nil segment means the
 // oldest untrimmed record.
 type cursor struct {
@@ -48,36 +61,36 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 		return dst, ErrClosed
 	}
 	l.fixCursorLocked()
-	first := len(dst)
+	var lastSeq uint64 // log number of the last record handed out
 	if l.tail.releaseOnTrim {
 		defer func() {
-			if len(dst) > first {
-				l.tail.lent(dst[len(dst)-1].Seq)
+			if lastSeq != 0 {
+				l.tail.lent(lastSeq)
 			}
 		}()
 	}
 	want := len(dst) + max
-	for len(dst) < want && l.cur.seg != nil {
-		seg := l.cur.seg
+	for len(dst) < want && l.rd.cur.seg != nil {
+		seg := l.rd.cur.seg
 		end := seg.size
-		if seg == l.active {
-			if l.cur.st.off >= l.written && len(l.buf) > 0 {
+		if seg == l.wr.active {
+			if l.rd.cur.st.off >= l.wr.written && len(l.wr.buf) > 0 {
 				if err := l.flushLocked(); err != nil {
 					return dst, err
 				}
 			}
-			end = l.written
+			end = l.wr.written
 		}
-		if l.cur.st.off < end {
+		if l.rd.cur.st.off < end {
 			r, err := l.readerLocked(seg)
 			if err != nil {
 				return dst, err
 			}
-			sc := newScanner(r, l.cur.st, end, int(min(end-l.cur.st.off, readWindow)), true)
-			sc.win, sc.winOff, sc.winMem, sc.winArena = l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena
-			if l.tail.releaseOnTrim && l.cur.winArena != nil {
+			sc := newScanner(r, l.rd.cur.st, end, int(min(end-l.rd.cur.st.off, readWindow)), true)
+			sc.win, sc.winOff, sc.winMem, sc.winArena = l.rd.cur.win, l.rd.cur.winOff, l.rd.cur.winMem, l.rd.cur.winArena
+			if l.tail.releaseOnTrim && l.rd.cur.winArena != nil {
 				// Records handed out from the cursor's window alias its arena too.
-				l.tail.lending = append(l.tail.lending, l.cur.winArena)
+				l.tail.lending = append(l.tail.lending, l.rd.cur.winArena)
 			}
 			sc.mem, sc.seg = &l.tail, seg
 			var mark readMark // after the last record handed out from seg
@@ -90,18 +103,19 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 				if f.typ != typeRecord {
 					continue
 				}
-				l.cur.recs++
-				l.cur.bytes += int64(f.length)
-				if f.seq > l.trimmedSeq {
-					dst = append(dst, Record{Seq: f.seq, Data: f.payload[:len(f.payload):len(f.payload)]})
-					mark.seq, mark.after, mark.recs, mark.bytes = f.seq, sc.st, l.cur.recs, l.cur.bytes
+				l.rd.cur.recs++
+				l.rd.cur.bytes += int64(f.length)
+				if f.seq > l.rd.trimmedSeq {
+					dst = append(dst, Record{Seq: l.num.number(f.seq), Data: f.payload[:len(f.payload):len(f.payload)]})
+					mark.seq, mark.after, mark.recs, mark.bytes = f.seq, sc.st, l.rd.cur.recs, l.rd.cur.bytes
+					lastSeq = f.seq
 				}
 			}
 			if mark.seq != 0 {
 				mark.seg = seg
-				l.marks.push(mark)
+				l.rd.marks.push(mark)
 			}
-			l.cur.st, l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena = sc.st, sc.win, sc.winOff, sc.winMem, sc.winArena
+			l.rd.cur.st, l.rd.cur.win, l.rd.cur.winOff, l.rd.cur.winMem, l.rd.cur.winArena = sc.st, sc.win, sc.winOff, sc.winMem, sc.winArena
 			if sc.err != nil {
 				return dst, &WriteError{Op: "read", Path: seg.path, Err: sc.err}
 			}
@@ -109,8 +123,8 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 				break
 			}
 		}
-		if seg == l.active {
-			if len(l.buf) == 0 {
+		if seg == l.wr.active {
+			if len(l.wr.buf) == 0 {
 				break
 			}
 			continue // the buffer is written at the top of the loop, then read
@@ -125,7 +139,7 @@ func (l *Log) Read(dst []Record, max int) ([]Record, error) {
 // nextSegmentLocked moves the cursor to the start of the segment after its own.
 func (l *Log) nextSegmentLocked() bool {
 	for i, seg := range l.segs {
-		if seg == l.cur.seg {
+		if seg == l.rd.cur.seg {
 			if i+1 >= len(l.segs) {
 				return false
 			}
@@ -133,7 +147,7 @@ func (l *Log) nextSegmentLocked() bool {
 				seg.rf.Close()
 				seg.rf = nil
 			}
-			l.cur = cursorAtTrim(l.segs[i+1])
+			l.rd.cur = cursorAtTrim(l.segs[i+1])
 			return true
 		}
 	}
@@ -164,8 +178,8 @@ func (l *Log) noteReadDamageLocked(seg *segment, skipped span, lost gap) {
 // readerLocked returns a handle to read seg: the write handle of the active segment, or a read
 // handle kept open while the cursor or the trimmer is in a sealed one.
 func (l *Log) readerLocked(seg *segment) (File, error) {
-	if seg == l.active {
-		return l.w, nil
+	if seg == l.wr.active {
+		return l.wr.f, nil
 	}
 	if seg.rf == nil {
 		f, err := l.fs.OpenFile(seg.path, os.O_RDONLY, 0)
@@ -180,16 +194,16 @@ func (l *Log) readerLocked(seg *segment) (File, error) {
 // fixCursorLocked puts the cursor at the oldest untrimmed record if it is unset or behind it.
 func (l *Log) fixCursorLocked() {
 	if len(l.segs) == 0 {
-		l.cur = cursor{}
+		l.rd.cur = cursor{}
 		return
 	}
-	if l.cur.seg == nil {
-		l.cur = cursorAtTrim(l.segs[0])
+	if l.rd.cur.seg == nil {
+		l.rd.cur = cursorAtTrim(l.segs[0])
 	}
 	for _, seg := range l.segs {
-		if seg == l.cur.seg {
-			if l.cur.st.off < seg.trim.off {
-				l.cur.st, l.cur.recs, l.cur.bytes = seg.trim, seg.trimRecs, seg.trimBytes
+		if seg == l.rd.cur.seg {
+			if l.rd.cur.st.off < seg.trim.off {
+				l.rd.cur.st, l.rd.cur.recs, l.rd.cur.bytes = seg.trim, seg.trimRecs, seg.trimBytes
 			}
 			return
 		}
@@ -199,7 +213,7 @@ func (l *Log) fixCursorLocked() {
 			return
 		}
 	}
-	l.cur = cursorAtTrim(l.segs[0])
+	l.rd.cur = cursorAtTrim(l.segs[0])
 }
 
 // Rewind moves the read cursor back to the oldest untrimmed record, to read again what was
@@ -207,29 +221,30 @@ func (l *Log) fixCursorLocked() {
 func (l *Log) Rewind() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.cur = cursor{}
-	l.marks.clear()
+	l.rd.cur = cursor{}
+	l.rd.marks.clear()
 	l.fixCursorLocked()
 }
 
-// Trim discards every record with a sequence number <= upToSeq: once delivered, or in
-// acknowledged mode once acknowledged. Segments whose records are all trimmed are deleted.
-// The trim point reaches the meta file at most once per sync interval (100 ms by default; under
-// SyncNever only when segments are deleted), when segments are deleted, and at Close: a crash
-// may replay records trimmed since, never lose untrimmed ones.
-func (l *Log) Trim(upToSeq uint64) error {
+// Trim discards the untrimmed records numbered up to throughSeq, oldest first: once delivered,
+// or in acknowledged mode once acknowledged. Numbers grow along the untrimmed records (Renumber
+// keeps them so), so these are every untrimmed record numbered <= throughSeq. Segments whose
+// records are all trimmed are deleted. The trim point reaches the meta file at most once per
+// sync interval (100 ms by default; under SyncNever only when segments are deleted), when
+// segments are deleted, and at Close: a crash may replay records trimmed since, never lose
+// untrimmed ones.
+func (l *Log) Trim(throughSeq uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
-	upToSeq = min(upToSeq, l.nextSeq-1)
-	if upToSeq <= l.trimmedSeq {
+	upToSeq := l.num.through(throughSeq, l.rd.trimmedSeq+1, l.wr.lastSeq+1)
+	if upToSeq <= l.rd.trimmedSeq {
 		return nil
 	}
-	l.trimmedSeq = upToSeq
-	l.lastSeq = max(l.lastSeq, upToSeq) // a trimmed number is never stored again
-	if l.bufd.records > 0 && l.bufd.firstSeq <= upToSeq {
+	l.rd.trimmedSeq = upToSeq
+	if l.wr.bufd.records > 0 && l.wr.bufd.firstSeq <= upToSeq {
 		if err := l.flushLocked(); err != nil {
 			return err // the buffered records are counted as trimmed once written
 		}
@@ -241,9 +256,9 @@ func (l *Log) Trim(upToSeq uint64) error {
 	if l.tail.releaseOnTrim {
 		// After the tail let go of what lies before the trim point: the lent arenas it
 		// retired just now are free at once, not at the next Trim.
-		l.tail.releaseTrimmed(l.trimmedSeq, func(a *writeArena) {
-			if l.cur.winArena == a {
-				l.cur.win, l.cur.winOff, l.cur.winMem, l.cur.winArena = nil, 0, false, nil
+		l.tail.releaseTrimmed(l.rd.trimmedSeq, func(a *writeArena) {
+			if l.rd.cur.winArena == a {
+				l.rd.cur.win, l.rd.cur.winOff, l.rd.cur.winMem, l.rd.cur.winArena = nil, 0, false, nil
 			}
 		})
 	}
@@ -267,8 +282,8 @@ func (l *Log) advanceTrimLocked() {
 	for _, seg := range l.segs {
 		l.trimReadLocked(seg)
 		end := seg.size
-		if seg == l.active {
-			end = l.written
+		if seg == l.wr.active {
+			end = l.wr.written
 		}
 		if seg.trimRecs < seg.records && seg.trim.off < end {
 			r, err := l.readerLocked(seg)
@@ -277,10 +292,10 @@ func (l *Log) advanceTrimLocked() {
 				return
 			}
 			sc := newScanner(r, seg.trim, end, defaultWindow, false)
-			sc.buf, sc.mem, sc.seg = l.scratch, &l.tail, seg
+			sc.buf, sc.mem, sc.seg = l.rd.scratch, &l.tail, seg
 			for {
 				f, _, _, ok := sc.next()
-				if !ok || f.typ == typeRecord && f.seq > l.trimmedSeq {
+				if !ok || f.typ == typeRecord && f.seq > l.rd.trimmedSeq {
 					break
 				}
 				if f.typ == typeRecord {
@@ -291,7 +306,7 @@ func (l *Log) advanceTrimLocked() {
 				}
 				seg.trim = sc.st
 			}
-			l.scratch = sc.buf[:0]
+			l.rd.scratch = sc.buf[:0]
 		}
 		if seg.trimRecs < seg.records {
 			return
@@ -305,8 +320,8 @@ func (l *Log) advanceTrimLocked() {
 // smaller seq. Marks of older segments are dropped.
 func (l *Log) trimReadLocked(seg *segment) {
 	for {
-		m, ok := l.marks.first()
-		if !ok || m.seg.index > seg.index || m.seg == seg && m.seq > l.trimmedSeq {
+		m, ok := l.rd.marks.first()
+		if !ok || m.seg.index > seg.index || m.seg == seg && m.seq > l.rd.trimmedSeq {
 			return
 		}
 		if m.seg == seg && m.after.off > seg.trim.off && m.recs >= seg.trimRecs {
@@ -314,7 +329,7 @@ func (l *Log) trimReadLocked(seg *segment) {
 			l.stats.TrimmedBytes += uint64(m.bytes - seg.trimBytes)
 			seg.trim, seg.trimRecs, seg.trimBytes = m.after, m.recs, m.bytes
 		}
-		l.marks.pop()
+		l.rd.marks.pop()
 	}
 }
 

@@ -9,132 +9,6 @@ import (
 	"path/filepath"
 )
 
-// Report is what Inspect found in a spill directory.
-type Report struct {
-	Dir        string
-	SourceID   string
-	NextSeq    uint64 // as the meta file has it: no number at or past it was ever given
-	TrimmedSeq uint64
-	MetaErr    error // nil, or why the meta file is missing or invalid
-	Segments   []SegmentReport
-
-	Records     int    // untrimmed records, ready to replay
-	Bytes       int64  // their payload bytes
-	FirstSeq    uint64 // of the oldest untrimmed record, 0 if none
-	LastSeq     uint64 // of the newest record, 0 if none
-	DiskBytes   int64  // size of the segment files
-	LostRecords uint64 // records lost to the damage below
-	LostBytes   uint64
-	TornBytes   int64 // damaged bytes at the end of the last segment
-	Damage      []Damage
-
-	Stale   []string // fully trimmed or empty segments left by an interrupted trim or rotation
-	Foreign []string // segment files whose records go back in order
-	Stray   []string // leftover *.tmp files
-	Broken  []string // *.broken copies kept by earlier repairs
-	Other   []string // files that are not part of the format
-}
-
-// SegmentReport describes one segment file.
-type SegmentReport struct {
-	Name      string
-	Index     uint64
-	Size      int64
-	Records   int // valid records
-	Trimmed   int // of which trimmed
-	Bytes     int64
-	FirstSeq  uint64
-	LastSeq   uint64
-	SourceID  string
-	HeaderErr error
-	Damaged   int // damaged regions
-}
-
-// Intact reports whether the directory has no damage: a valid meta file (or none at all in an
-// empty directory), no damaged region, no foreign segment.
-func (r *Report) Intact() bool {
-	metaOK := r.MetaErr == nil || (errors.Is(r.MetaErr, fs.ErrNotExist) && len(r.Segments) == 0)
-	return metaOK && len(r.Damage) == 0 && len(r.Foreign) == 0
-}
-
-// Err returns nil for an intact directory, else the first problem: a *CorruptionError for
-// damage, or an error wrapping ErrBadMeta.
-func (r *Report) Err() error {
-	if r.Intact() {
-		return nil
-	}
-	if len(r.Damage) > 0 {
-		ce := r.Damage[0].CorruptionError
-		return &ce
-	}
-	if len(r.Foreign) > 0 {
-		return &CorruptionError{Segment: r.Foreign[0], Err: ErrOrder}
-	}
-	if errors.Is(r.MetaErr, fs.ErrNotExist) {
-		return fmt.Errorf("%w: missing", ErrBadMeta)
-	}
-	return r.MetaErr
-}
-
-// Inspect reads a spill directory and reports what it holds and what is damaged. It changes
-// nothing and takes no lock, so it may run beside a live Log (whose last segment may then show
-// a partly written tail). Options: WithFS.
-func Inspect(dir string, opts ...Option) (*Report, error) {
-	o, err := buildOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := scanDir(o.fs, dir)
-	if err != nil {
-		return nil, fmt.Errorf("spill: inspect %s: %w", dir, err)
-	}
-	return ds.report(), nil
-}
-
-// Verify is Inspect followed by Report.Err: nil if the directory is intact.
-func Verify(dir string, opts ...Option) (*Report, error) {
-	r, err := Inspect(dir, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return r, r.Err()
-}
-
-func (ds *dirScan) report() *Report {
-	r := &Report{
-		Dir: ds.dir, MetaErr: ds.metaErr, Damage: ds.damage(),
-		LostRecords: ds.lostRecords, LostBytes: ds.lostBytes, TornBytes: ds.tornBytes,
-		Stray: ds.stray, Broken: ds.broken, Other: ds.other,
-	}
-	if ds.metaErr == nil {
-		r.SourceID, r.NextSeq, r.TrimmedSeq = ds.meta.sourceID, ds.meta.nextSeq, ds.meta.trimmedSeq
-	} else {
-		r.SourceID = ds.sourceID()
-	}
-	for _, seg := range ds.stale {
-		r.Stale = append(r.Stale, seg.name)
-	}
-	for _, seg := range ds.foreign {
-		r.Foreign = append(r.Foreign, seg.name)
-	}
-	for _, seg := range ds.segs {
-		r.Segments = append(r.Segments, SegmentReport{
-			Name: seg.name, Index: seg.index, Size: seg.size, Records: seg.records, Trimmed: seg.trimRecs,
-			Bytes: seg.bytes, FirstSeq: seg.firstSeq, LastSeq: seg.lastSeq, SourceID: seg.sourceID,
-			HeaderErr: seg.hdrErr, Damaged: len(seg.damage),
-		})
-		n, b := seg.pending()
-		r.Records += n
-		r.Bytes += b
-		if r.FirstSeq == 0 && seg.pendSeq != 0 {
-			r.FirstSeq = seg.pendSeq
-		}
-		r.LastSeq = max(r.LastSeq, seg.lastSeq)
-		r.DiskBytes += seg.size
-	}
-	return r
-}
-
 // RepairResult says what Repair did.
 type RepairResult struct {
 	Before      *Report  // the directory before the repair
@@ -156,7 +30,7 @@ type RepairResult struct {
 // what was lost, so the losses stay counted and the directory then verifies. Foreign segments
 // are renamed to .broken, stale segments and temporary files removed, and an invalid meta file
 // rebuilt as Open would. Repair takes the directory's lock: it fails with ErrLocked while a Log
-// has it open. Options: WithFS, WithLogger, WithRand, WithSeqLease, WithSourceID.
+// has it open. Options: WithFS, WithLogger, WithRand, WithSourceID.
 func Repair(dir string, opts ...Option) (*RepairResult, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -171,7 +45,7 @@ func Repair(dir string, opts ...Option) (*RepairResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spill: repair %s: %w", dir, err)
 	}
-	res := &RepairResult{Before: ds.report(), LostRecords: ds.lostRecords, LostBytes: ds.lostBytes}
+	res := &RepairResult{Before: ds.report(o.fs), LostRecords: ds.lostRecords, LostBytes: ds.lostBytes}
 	rp := &repairer{o: &o, dir: dir, res: res}
 
 	for _, name := range ds.stray {
@@ -241,8 +115,12 @@ type repairer struct {
 }
 
 // brokenName returns a free name for the .broken copy of name.
-func (rp *repairer) brokenName(name string) (string, error) {
-	names, err := rp.o.fs.ReadDir(rp.dir)
+func (rp *repairer) brokenName(name string) (string, error) { return brokenName(rp.o.fs, rp.dir, name) }
+
+// brokenName returns a free name in dir for the .broken copy of name: NAME.broken, or
+// NAME.N.broken if that exists.
+func brokenName(fsys FS, dir, name string) (string, error) {
+	names, err := fsys.ReadDir(dir)
 	if err != nil {
 		return "", err
 	}
@@ -413,31 +291,21 @@ func (rp *repairer) rewrite(seg *segment, sourceID string, expOrd, expPos uint64
 // rebuildMeta replaces a missing or invalid meta file as Open would, keeping the invalid one as
 // meta.broken.
 func (rp *repairer) rebuildMeta(ds *dirScan) (meta, error) {
-	m := meta{sourceID: ds.sourceID(), nextSeq: ds.maxSeq() + 1 + rp.o.seqLease}
-	if m.sourceID == "" {
-		m.sourceID = rp.o.sourceID
+	m, err := rebuiltMeta(ds, rp.o)
+	if err != nil {
+		return m, err
 	}
-	if m.sourceID == "" {
-		var err error
-		if m.sourceID, err = newSourceID(rp.o.rand); err != nil {
-			return m, err
-		}
-	}
-	if len(ds.segs) > 0 {
-		m.headOrd, m.headPos = ds.segs[0].firstOrd, ds.segs[0].firstPos
-	}
-	path := filepath.Join(rp.dir, metaName)
 	if !errors.Is(ds.metaErr, fs.ErrNotExist) {
 		to, err := rp.brokenName(metaName)
 		if err != nil {
 			return m, err
 		}
-		if err := rp.o.fs.Rename(path, filepath.Join(rp.dir, to)); err != nil {
+		if err := rp.o.fs.Rename(filepath.Join(rp.dir, metaName), filepath.Join(rp.dir, to)); err != nil {
 			return m, err
 		}
 		rp.res.Broken = append(rp.res.Broken, to)
 	}
-	if err := writeAtomic(rp.o.fs, rp.dir, path, encodeMeta(m)); err != nil {
+	if m, err = convertDir(rp.o.fs, rp.dir, ds, m, true); err != nil {
 		return m, err
 	}
 	rp.res.MetaRebuilt = true

@@ -35,7 +35,7 @@ type writeArena struct {
 	b      []byte // the whole array
 	chunks int    // tail chunks in it
 	lent   bool
-	// lentThrough: with WithReadsReleasedByTrim, the highest sequence number any Read had
+	// lentThrough: with WithReadsReleasedByTrim, the highest log number any Read had
 	// handed out when it last lent this arena; once trimmed through it, nothing aliases the
 	// arena any more and it can be used again.
 	lentThrough uint64

@@ -47,7 +47,7 @@ func (f *readCountFile) ReadAt(p []byte, off int64) (int, error) {
 // WithTailBytes(0) too, and it reads only from the files).
 func scanOnly(l *Log) *Log {
 	l.mu.Lock()
-	l.marks.limit = 0
+	l.rd.marks.limit = 0
 	l.mu.Unlock()
 	return l
 }
@@ -180,7 +180,11 @@ func TestReadTailMatchesDisk(t *testing.T) {
 				fast.Rewind()
 				slow.Rewind()
 			default:
-				upTo := fast.Stats().TrimmedSeq + uint64(rng.IntN(40))
+				k := rng.IntN(40) // records past the trim point, 0 to 39
+				if k == 0 {
+					break
+				}
+				upTo := fast.Stats().UntrimmedFrom + uint64(k) - 1
 				if err := fast.Trim(upTo); err != nil {
 					t.Fatal(err)
 				}
@@ -333,8 +337,8 @@ func TestTrimMarksAcrossRestart(t *testing.T) {
 		if rec := l.Recovery(); rec.Records != want.Records || rec.Bytes != want.Bytes || rec.LostRecords != 0 {
 			t.Fatalf("crash %v: recovered %+v, want %d records of %d bytes", crash, rec, want.Records, want.Bytes)
 		}
-		if st := l.Stats(); st.TrimmedSeq != trimmed {
-			t.Fatalf("crash %v: trimmed seq %d, want %d", crash, st.TrimmedSeq, trimmed)
+		if st := l.Stats(); st.UntrimmedFrom != trimmed+1 {
+			t.Fatalf("crash %v: untrimmed from %d, want %d", crash, st.UntrimmedFrom, trimmed+1)
 		}
 		checkSame(t, readAll(t, l), pending)
 		l.Close()
@@ -364,7 +368,7 @@ func TestReadRecordsStayValid(t *testing.T) {
 			}
 			for _, r := range got {
 				kept = append(kept, r)
-				keptIdx = append(keptIdx, int(r.Seq-1))
+				keptIdx = append(keptIdx, int(r.Seq))
 			}
 		default:
 			if rng.IntN(4) == 0 {
@@ -419,7 +423,7 @@ func TestReadsReleasedByTrim(t *testing.T) {
 	check := func() {
 		t.Helper()
 		for _, r := range held {
-			if want := payload(int(r.Seq - 1)); string(r.Data) != string(want) {
+			if want := payload(int(r.Seq)); string(r.Data) != string(want) {
 				t.Fatalf("untrimmed record seq %d now holds %q, want %q", r.Seq, r.Data, want)
 			}
 		}
@@ -437,7 +441,7 @@ func TestReadsReleasedByTrim(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, r := range got {
-				if want := payload(int(r.Seq - 1)); string(r.Data) != string(want) {
+				if want := payload(int(r.Seq)); string(r.Data) != string(want) {
 					t.Fatalf("step %d: read seq %d as %q, want %q", step, r.Seq, r.Data, want)
 				}
 			}

@@ -262,7 +262,7 @@ var errAckedIncomplete = errors.New("not every record was acknowledged")
 // code is 1.
 //
 // Resuming. With --spill-dir the records wait there until acknowledged, and the directory's
-// numbering is dense from 0 (agent.SeqTier): the k-th record it ever stored has sequence number
+// numbering is dense from 0 (spill.Log): the k-th record it ever stored has sequence number
 // k, and this command gives record k the tag seq = k. A run started on a directory that earlier
 // runs used (a kill -9 among them) therefore generates only the records from
 // agent.AckedNextSeq on, the first the directory does not hold; records an earlier run had

@@ -158,7 +158,7 @@ func printReport(w io.Writer, r *spill.Report) {
 	fmt.Fprintf(w, "source id        %s\n", orDash(r.SourceID))
 	switch {
 	case r.MetaErr == nil:
-		fmt.Fprintf(w, "sequence         next %d, trimmed through %d\n", r.NextSeq, r.TrimmedSeq)
+		fmt.Fprintf(w, "sequence         next %d, untrimmed from %d\n", r.NextSeq, r.UntrimmedFrom)
 	default:
 		fmt.Fprintf(w, "meta file        %v\n", r.MetaErr)
 	}
@@ -246,27 +246,27 @@ func printRepair(w io.Writer, res *spill.RepairResult, after *spill.Report) {
 
 // reportView is the JSON form of a spill.Report.
 type reportView struct {
-	Dir         string        `json:"dir"`
-	Intact      bool          `json:"intact"`
-	SourceID    string        `json:"source_id"`
-	NextSeq     uint64        `json:"next_seq"`
-	TrimmedSeq  uint64        `json:"trimmed_seq"`
-	MetaError   string        `json:"meta_error,omitempty"`
-	Records     int           `json:"records"`
-	Bytes       int64         `json:"bytes"`
-	FirstSeq    uint64        `json:"first_seq"`
-	LastSeq     uint64        `json:"last_seq"`
-	DiskBytes   int64         `json:"disk_bytes"`
-	LostRecords uint64        `json:"lost_records"`
-	LostBytes   uint64        `json:"lost_bytes"`
-	TornBytes   int64         `json:"torn_bytes"`
-	Segments    []segmentView `json:"segments"`
-	Damage      []damageView  `json:"damage"`
-	Stale       []string      `json:"stale_segments"`
-	Foreign     []string      `json:"foreign_segments"`
-	Stray       []string      `json:"temporary_files"`
-	Broken      []string      `json:"broken_copies"`
-	Other       []string      `json:"other_files"`
+	Dir           string        `json:"dir"`
+	Intact        bool          `json:"intact"`
+	SourceID      string        `json:"source_id"`
+	NextSeq       uint64        `json:"next_seq"`
+	UntrimmedFrom uint64        `json:"untrimmed_from"`
+	MetaError     string        `json:"meta_error,omitempty"`
+	Records       int           `json:"records"`
+	Bytes         int64         `json:"bytes"`
+	FirstSeq      uint64        `json:"first_seq"`
+	LastSeq       uint64        `json:"last_seq"`
+	DiskBytes     int64         `json:"disk_bytes"`
+	LostRecords   uint64        `json:"lost_records"`
+	LostBytes     uint64        `json:"lost_bytes"`
+	TornBytes     int64         `json:"torn_bytes"`
+	Segments      []segmentView `json:"segments"`
+	Damage        []damageView  `json:"damage"`
+	Stale         []string      `json:"stale_segments"`
+	Foreign       []string      `json:"foreign_segments"`
+	Stray         []string      `json:"temporary_files"`
+	Broken        []string      `json:"broken_copies"`
+	Other         []string      `json:"other_files"`
 }
 
 type segmentView struct {
@@ -295,7 +295,7 @@ type damageView struct {
 
 func reportJSON(r *spill.Report) reportView {
 	v := reportView{
-		Dir: r.Dir, Intact: r.Intact(), SourceID: r.SourceID, NextSeq: r.NextSeq, TrimmedSeq: r.TrimmedSeq,
+		Dir: r.Dir, Intact: r.Intact(), SourceID: r.SourceID, NextSeq: r.NextSeq, UntrimmedFrom: r.UntrimmedFrom,
 		Records: r.Records, Bytes: r.Bytes, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, DiskBytes: r.DiskBytes,
 		LostRecords: r.LostRecords, LostBytes: r.LostBytes, TornBytes: r.TornBytes,
 		Segments: []segmentView{}, Damage: []damageView{},

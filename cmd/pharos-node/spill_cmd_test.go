@@ -34,7 +34,7 @@ func spillDir(t *testing.T, n, trimmed int) (string, string) {
 		}
 	}
 	if trimmed > 0 {
-		if err := l.Trim(uint64(trimmed)); err != nil {
+		if err := l.Trim(uint64(trimmed - 1)); err != nil { // records are numbered from 0
 			t.Fatal(err)
 		}
 	}
@@ -68,7 +68,7 @@ func TestSpillInspect(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{id, "150 untrimmed", "seq 51..200", "trimmed through 50", "status: intact", "0000000000000001.seg"} {
+	for _, want := range []string{id, "150 untrimmed", "seq 50..199", "untrimmed from 50", "status: intact", "0000000000000001.seg"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}
@@ -93,7 +93,7 @@ func TestSpillInspect(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 {
 			t.Fatalf("%q: exit %d, %v:\n%s", args, code, err, out)
 		}
-		if !v.Intact || v.SourceID != id || v.Records != 150 || v.FirstSeq != 51 || v.LastSeq != 200 || len(v.Segments) < 2 || v.Damage == nil {
+		if !v.Intact || v.SourceID != id || v.Records != 150 || v.FirstSeq != 50 || v.LastSeq != 199 || len(v.Segments) < 2 || v.Damage == nil {
 			t.Fatalf("%q: %+v", args, v)
 		}
 	}
