@@ -62,11 +62,12 @@ const (
 
 // ParseMode reads "payload", "term", "subject" or "acked".
 func ParseMode(s string) (Mode, error) {
-	m, err := brain.ParseMode(s)
-	if err != nil {
-		return m, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	for _, m := range []Mode{ModePayload, ModeTerm, ModeSubject, ModeAcked} {
+		if m.String() == s {
+			return m, nil
+		}
 	}
-	return m, nil
+	return 0, fmt.Errorf("%w: unknown delivery mode %q (want payload, term, subject or acked)", ErrInvalidOptions, s)
 }
 
 // Target is the Brain: the process registered as Name on the node Node.

@@ -46,15 +46,6 @@ func (m Mode) String() string {
 	}
 }
 
-// ParseMode reads "payload", "term", "subject" or "acked".
-func ParseMode(s string) (Mode, error) {
-	for _, m := range []Mode{ModePayload, ModeTerm, ModeSubject, ModeAcked} {
-		if m.String() == s {
-			return m, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: unknown delivery mode %q (want payload, term, subject or acked)", ErrInvalid, s)
-}
 
 // ErrInvalid is wrapped by every refusal of NewBrain's arguments.
 var ErrInvalid = errors.New("brain: invalid argument")
