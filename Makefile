@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build deps test unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses
+.PHONY: all build deps test unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs
 
 all: build
 
@@ -81,6 +81,10 @@ lint:
 ## licenses: rewrite THIRD_PARTY_LICENSES.md from `go list -deps` (a test fails while it is out of date)
 licenses:
 	$(GO) run ./scripts/licenses > THIRD_PARTY_LICENSES.md
+
+## docs: rewrite docs/configuration.md from the settings table (a test fails while it is out of date)
+docs:
+	PHAROS_UPDATE_DOCS=1 $(GO) test -count=1 -run '^TestConfigurationDocInSync$$' ./internal/config
 
 clean:
 	rm -rf bin _build

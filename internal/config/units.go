@@ -18,8 +18,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d Duration) String() string { return time.Duration(d).String() }
 
 func (d *Duration) parse(text string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(text))
+	t := strings.TrimSpace(text)
+	v, err := time.ParseDuration(t)
 	if err != nil {
+		if _, numErr := strconv.ParseFloat(t, 64); numErr == nil && t != "0" {
+			return fmt.Errorf("%q has no unit: write it as %ss, %sms or %sm", text, t, t, t)
+		}
 		return fmt.Errorf("not a duration (like 250ms or 1m): %q", text)
 	}
 	*d = Duration(v)
