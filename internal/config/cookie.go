@@ -24,7 +24,7 @@ func CookieFromEnv(getenv func(string) string, cookieFile string, stat func(stri
 		return "", &KeyError{Key: "node.cookie_file", Reason: fmt.Sprintf("no PHAROS_COOKIE and cannot read the cookie file: %v", err)}
 	}
 	if info.Mode().Perm()&0o077 != 0 {
-		return "", &KeyError{Key: "node.cookie_file", Reason: fmt.Sprintf("%s is accessible by others (mode %v); chmod 400 it", cookieFile, info.Mode().Perm())}
+		return "", &KeyError{Key: "node.cookie_file", Reason: fmt.Sprintf("%s is accessible by others (mode %#o): chmod 400 it, as erl demands", cookieFile, info.Mode().Perm())}
 	}
 	data, err := readFile(cookieFile)
 	if err != nil {

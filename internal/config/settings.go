@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Setting describes one key of Config: the table behind --help, docs/configuration.md, the
@@ -289,3 +291,41 @@ func (v *boundValue) AliasOf() string { return v.alias }
 
 // DefaultText is the default as help shows it (a computed default described).
 func (v *boundValue) DefaultText() string { return v.s.Default }
+
+// WriteYAML writes c as a configuration file: every key with its value, each not at its
+// default annotated with where it came from. The cookie is not a setting and never appears.
+func (c Config) WriteYAML(w io.Writer) error {
+	var doc yaml.Node
+	if err := doc.Encode(c); err != nil {
+		return err
+	}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			v := n.Content[i+1]
+			if v.Kind == yaml.MappingNode {
+				walk(v, key)
+				continue
+			}
+			if o := c.Origin(key); o != "default" {
+				v.LineComment = "from " + o
+			} else if s, ok := Lookup(key); ok && s.Default != c.Values()[key] {
+				v.LineComment = "default: " + s.Default
+			}
+		}
+	}
+	walk(&doc, "")
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
