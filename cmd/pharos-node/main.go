@@ -37,7 +37,6 @@ func configureLogging() {
 // consoleTimeFormat is the console writer's timestamp: to the millisecond as well.
 const consoleTimeFormat = "15:04:05.000"
 
-
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
 	if len(args) == 0 {

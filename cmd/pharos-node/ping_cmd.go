@@ -31,17 +31,17 @@ type distFlags struct {
 // distKeys are the settings ping and send take as flags.
 func distKeys() []string {
 	return []string{"brain.node", "brain.name", "brain.addr", "node.name", "node.cookie_file", "node.epmd_port",
-	"node.net_ticktime", "tls.enabled", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.insecure_skip_verify",
-	"tls.server_name"}
+		"node.net_ticktime", "tls.enabled", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.insecure_skip_verify",
+		"tls.server_name"}
 }
 
 // distAliases are the spellings ping and send had before they took the keys' names; kept, hidden
 // from help, for one release.
 func distAliases() map[string]string {
 	return map[string]string{"brain-node": "brain.node", "brain-name": "brain.name", "brain-addr": "brain.addr",
-	"name": "node.name", "cookie-file": "node.cookie_file", "epmd-port": "node.epmd_port", "tick-time": "node.net_ticktime",
-	"tls": "tls.enabled", "tls-ca": "tls.ca_file", "tls-cert": "tls.cert_file", "tls-key": "tls.key_file",
-	"tls-insecure-skip-verify": "tls.insecure_skip_verify", "tls-server-name": "tls.server_name"}
+		"name": "node.name", "cookie-file": "node.cookie_file", "epmd-port": "node.epmd_port", "tick-time": "node.net_ticktime",
+		"tls": "tls.enabled", "tls-ca": "tls.ca_file", "tls-cert": "tls.cert_file", "tls-key": "tls.key_file",
+		"tls-insecure-skip-verify": "tls.insecure_skip_verify", "tls-server-name": "tls.server_name"}
 }
 
 func (d *distFlags) register(fs *flag.FlagSet) {

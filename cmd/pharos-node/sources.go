@@ -57,7 +57,9 @@ type httpServer struct {
 	handler atomic.Pointer[http.Handler]
 }
 
-func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*h.handler.Load()).ServeHTTP(w, r) }
+func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*h.handler.Load()).ServeHTTP(w, r)
+}
 
 // runner is one running source: StatsD, the scraper or the host collector.
 type runner struct {

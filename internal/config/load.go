@@ -259,4 +259,3 @@ func (v *flagValue) Set(text string) error {
 
 // IsBoolFlag lets boolean settings be given as a bare --key.
 func (v *flagValue) IsBoolFlag() bool { return v.f.v.Kind() == reflect.Bool }
-
