@@ -78,14 +78,18 @@ func (d *service) reload() reloadOutcome {
 			out.err = running.Validate()
 		}
 		if out.err == nil {
-			out.err = d.sources.apply(running.Ingest, running.Admin.Listen)
+			// The log first, so that what the sources log is at the new level.
+			d.logOut.setFormat(running.Log.Format)
+			setLogLevel(running.Log.Level)
+			if out.err = d.sources.apply(running.Ingest, running.Admin.Listen); out.err != nil {
+				d.logOut.setFormat(d.cfg.Log.Format)
+				setLogLevel(d.cfg.Log.Level)
+			}
 		}
 		if out.err != nil {
 			logConfigErrors(log, "reload refused: cannot apply; the running configuration is kept", out.err)
 			return reloadOutcome{err: out.err}
 		}
-		d.logOut.setFormat(running.Log.Format)
-		setLogLevel(running.Log.Level)
 		d.cfg = running
 	}
 	for _, key := range out.restart {
