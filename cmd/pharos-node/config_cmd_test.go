@@ -28,6 +28,15 @@ func TestConfigCheckExample(t *testing.T) {
 	assert.Contains(t, stderr.String(), "config check: OK (0 warning(s))")
 }
 
+// The .deb's /etc/pharos-node/pharos.yaml is valid as shipped (once the cookie is there).
+func TestConfigCheckPackaged(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := configCheck([]string{"--config", "../../packaging/pharos.yaml"}, nil,
+		envOf(map[string]string{"PHAROS_COOKIE": "c"}), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	assert.Contains(t, stderr.String(), "config check: OK (0 warning(s))")
+}
+
 // Warnings for configurations that do nothing; they do not fail the check.
 func TestConfigCheckWarnings(t *testing.T) {
 	var stdout, stderr bytes.Buffer
