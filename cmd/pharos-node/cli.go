@@ -118,15 +118,16 @@ func parseFlags(name string, fs *flag.FlagSet, args []string, stdout, stderr io.
 		return 0, true
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pharos-node %s: %v\nRun 'pharos-node help %s' for usage.\n", name, err, name)
-		return 2, true
+		return usageError(stderr, name, err), true
 	}
 	return 0, false
 }
 
-// usageError prints a usage mistake the way parseFlags does and returns 2.
+// usageError prints a command-line mistake, the command's usage line and where its help is, and
+// returns 2.
 func usageError(stderr io.Writer, name string, err error) int {
-	fmt.Fprintf(stderr, "pharos-node %s: %v\nRun 'pharos-node help %s' for usage.\n", name, strings.TrimPrefix(err.Error(), "usage: "), name)
+	fmt.Fprintf(stderr, "pharos-node %s: %v\nusage: pharos-node %s\nRun 'pharos-node help %s' for the flags and examples.\n",
+		name, strings.TrimPrefix(err.Error(), "usage: "), commands()[name].usage, name)
 	return 2
 }
 

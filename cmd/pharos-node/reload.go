@@ -33,6 +33,7 @@ type service struct {
 	logOut  *logOutput
 	reg     *prometheus.Registry
 	sources *sources
+	hups    <-chan os.Signal // SIGHUP (takeSIGHUP)
 }
 
 // takeSIGHUP makes SIGHUP the daemon's: each one is delivered on the returned channel (several

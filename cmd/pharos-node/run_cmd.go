@@ -51,6 +51,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 	}
+	// SIGHUP is the daemon's from here on (Go's default would end the process): one arriving
+	// before the daemon runs waits for it.
+	hups, releaseHUP := takeSIGHUP()
+	defer releaseHUP()
 	environ := os.Environ()
 	out := newLogOutput(stderr, config.Default().Log.Format)
 	cfg, err := config.Load(args, environ, os.ReadFile)
@@ -67,7 +71,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	logWarnings(log, pf.warnings)
-	return runDaemon(ctx, &service{cfg: cfg, pf: pf, args: args, environ: environ, log: log, logOut: out})
+	return runDaemon(ctx, &service{cfg: cfg, pf: pf, args: args, environ: environ, log: log, logOut: out, hups: hups})
 }
 
 func splitHostPort(addr string) (string, uint16, error) {
@@ -146,10 +150,6 @@ func runDaemon(ctx context.Context, d *service) int {
 	log, cfg := d.log, d.cfg
 	notify := newNotifier(os.Getenv("NOTIFY_SOCKET"), log)
 	defer notify.close()
-	// SIGHUP is the daemon's from here on (Go's default would end the process).
-	hups, releaseHUP := takeSIGHUP()
-	defer releaseHUP()
-
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		readBuildInfo().collector())
@@ -196,7 +196,7 @@ loop:
 		case runErr = <-d.sources.failed:
 			log.Error().Err(runErr).Msg("an ingest source failed; stopping")
 			break loop
-		case <-hups:
+		case <-d.hups:
 			notify.send(reloadingState())
 			d.reload()
 			notify.send("READY=1\nSTATUS=running")

@@ -28,7 +28,7 @@ const spillDescription = `The format is docs/spill-format.md.
                 file. Stop the node first: repair takes the directory's lock. Exit 0 once the
                 directory verifies.
 
-Exit codes: 0 ok, 1 problems found or the operation failed, 2 usage.`
+The exit codes: 0 ok, 1 problems found or the operation failed, 2 usage.`
 
 // spillFlags are the flags of every spill subcommand.
 func spillFlags(name string) (fs *flag.FlagSet, asJSON, verbose *bool) {
