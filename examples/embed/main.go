@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"ergo.services/ergo/gen"
 	"github.com/rs/zerolog"
 
 	"github.com/pharos-node/pharos-node/agent"
@@ -35,9 +34,9 @@ func main() {
 	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
 
 	a, err := agent.Start(ctx, agent.Options{
-		NodeName:    gen.Atom(*name),
+		NodeName:    *name,
 		NodeOptions: node.Options{Cookie: os.Getenv("PHAROS_COOKIE")},
-		Brain:       agent.Target{Node: gen.Atom(*brain), Name: "pharos_brain"},
+		Brain:       agent.Target{Node: *brain, Name: "pharos_brain"},
 		Mode:        agent.ModePayload,
 		SpillDir:    *spillDir,
 		Logger:      log,
