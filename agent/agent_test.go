@@ -201,7 +201,7 @@ func TestSlowBrainThrottles(t *testing.T) {
 	}
 }
 
-// Every delivery mode reaches the Brain in the shape WIRE.md gives it, metrics and alerts.
+// Every delivery mode reaches the Brain in the shape docs/wire.md gives it, metrics and alerts.
 func TestDeliveryModes(t *testing.T) {
 	for _, mode := range []agent.Mode{agent.ModePayload, agent.ModeTerm, agent.ModeSubject, agent.ModeAcked} {
 		t.Run(mode.String(), func(t *testing.T) {

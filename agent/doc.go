@@ -1,7 +1,7 @@
-// Package agent is Pharos Node for Go services that embed it, and the Brain transport the
-// daemon (`pharos-node run`) uses too: records go in through DeliverMetric and DeliverAlert,
-// and out to a registered process {Name, Node} on a BEAM "Brain" over Erlang distribution, as
-// a HIDDEN node (WIRE.md).
+// Package agent is Pharos Node for Go services that embed it, and the facade the daemon
+// (`pharos-node run`) uses: records go in through DeliverMetric and DeliverAlert and out to a
+// registered process {Name, Node} on a BEAM "Brain" over Erlang distribution, as a HIDDEN node
+// (docs/wire.md). docs/design.md draws the data path and the manager's lifecycle.
 //
 // # Call order
 //
@@ -15,86 +15,48 @@
 //		Logger:      logger,                                    // zerolog; the zero value discards
 //	})
 //	err = a.DeliverMetric(etf.Metric{Name: "cpu.load", Kind: etf.Gauge, Value: 0.42, ...})
-//	err = a.DeliverAlert(etf.Alert{...})
-//	n, err := a.DeliverMetrics(batch)                       // []etf.Metric, one locking for all
-//	state := a.State()                                      // fsm.Disconnected ... fsm.Throttled
-//	err = a.Close(ctx)                                      // deliver until ctx, then spill
+//	n, err := a.DeliverMetrics(batch)                        // one locking for all
+//	st := a.Stats()                                           // State, counters, restarts
+//	<-a.Done()                                                // only if the manager is down for good
+//	err = a.Close(ctx)                                        // deliver until ctx, then spill
 //
-// Start builds the tiers (a buffer.Ring in RAM, the spill.Log on disk), the Brain transport
-// and the connection manager (package fsm, an Ergo actor registered as Options.ManagerName),
-// which starts connecting at once; records are accepted from the moment Start returns, Brain or
-// not. With Options.Node nil, Start starts an Ergo node of its own (node.Start, Ergo's
-// metrics reporting disabled, Ergo's log sent to the Logger) and Close stops it. With a node
-// the caller runs, the agent spawns its manager there; a node from node.Start is its own
-// Connector, one built with node.NewNodeOptions needs NewStackConnector.
+// Start opens the spill directory (if any), builds the tiers (package tier), the Brain
+// transport (package brain) and the connection manager, a supervised fsm.Service registered as
+// Options.ManagerName, which connects at once; records are accepted from the moment Start
+// returns, Brain or not. With Options.Node nil, Start starts an Ergo node of its own
+// (node.Start, Ergo's metrics reporting disabled, Ergo's log sent to the Logger) and Close
+// stops it. Embedders' go.mod needs `replace ergo.services/ergo => github.com/ergo-services/ergo
+// v1.999.310`, as this module's has.
 //
 // # Delivery
 //
-// DeliverMetric and DeliverAlert validate the record (etf's Validate: WIRE.md's rules),
-// encode it once (term_to_binary) and push it into the manager's inbox (fsm.Inbox: one
-// mailbox notification per idle-to-busy turn, not one message per record). They never block:
-// they fail with an *etf.ValidationError, ErrBusy (the bounded inbox is full; it matches
-// ingest.ErrSinkFull) or ErrClosed. Agent is an ingest.Sink, so the ingest sources feed it
-// directly. DeliverMetrics does the same for a slice of metrics with the locking paid once per
-// call instead of per record, and says how many it accepted from the front; records are
-// encoded into shared 64 KiB chunks rather than one allocation each.
+// DeliverMetric and DeliverAlert validate the record (etf's Validate), encode it once into the
+// agent's record arena and push it into the manager's inbox. They never block: they fail with
+// an *etf.ValidationError, ErrBusy (the inbox is full; it matches ingest.ErrSinkFull), ErrStopped
+// or ErrClosed. While the manager restarts after a crash, records wait in the inbox. Agent is an
+// ingest.Sink.
 //
-// The Brain transport (Brain, NewBrain) connects with node.Node.Connect (typed errors, wrapped
-// in a *BrainError naming the step), probes the Brain's registered name, and monitors it from
-// the manager's process: the DOWN (the process ends or the node goes away) reaches the manager
-// as a lost connection. Ergo keeps a fired monitor registered, so every Connect removes the old
-// monitor first. Records travel on the fast path, never decoded: ModePayload sends the
-// term_to_binary bytes as a binary, ModeTerm sends the term itself (the same bytes as a raw
-// term), ModeSubject sends {Name, Binary}; the atoms and fixed parts are encoded once, in
-// NewBrain. ModeAcked sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads}, ReplyTo being
-// the manager, which takes the Brain's pharos_ack; the spill directory holds the records until
-// acknowledged and gives the SourceId (a RAM log without one).
+// Modes: ModePayload (the default), ModeTerm and ModeSubject have no receipt from
+// distribution; what was written in the last Delivery.FlushInterval before a drop is counted
+// as possibly lost (Stats.PossiblyLost). ModeAcked keeps every record (in the spill directory,
+// or a RAM log of RingRecords without one) until the Brain's cumulative acknowledgement covers
+// it; the spill directory then always refuses records when full (never drops its oldest, which
+// would delete unacknowledged records), counted in Stats.Dropped. Options.BrainQueue pauses
+// delivery while the Brain's mailbox is longer than its limit.
 //
-// # The acknowledged mode's numbering
+// # State and Close
 //
-// With a spill directory the manager's log is the spill log itself (SeqSpill): it numbers
-// records densely from 0, one number per record the directory ever stored, across restarts and
-// crashes, and keeps the unsent marker for a directory an OS crash cut short. The manager's own
-// renumberings (a Brain that is ahead) stay in RAM until the manager uses spill.Log.Renumber.
-// AckedNextSeq tells how many records the directory has stored (`pharos-node send --mode acked`
-// resumes from it).
-//
-// In ModeAcked the spill directory always refuses records when full (spill.Refuse, whatever
-// SpillOptions say): dropping its oldest segment would delete records the Brain has not
-// acknowledged. A refused record is counted as dropped; size spill.WithMaxBytes for the longest
-// outage to ride out. Without a spill directory the log is a fsm.MemoryLog of RingRecords
-// records: a restart of the process loses what was not yet acknowledged, and the Brain sees a
-// new SourceId.
-//
-// In ModePayload, ModeTerm and ModeSubject, Erlang distribution gives no receipt: records
-// written shortly before a connection drops can be lost with no error here. The manager counts
-// those written in the last Delivery.FlushInterval before a drop as possibly lost (Stats,
-// metric pharos_fsm_possibly_lost_total). ModeAcked loses nothing and lets the Brain drop
-// duplicates.
-//
-// Distribution has no backpressure towards a slow process either: a Brain that takes each
-// message slowly lets its mailbox grow. Options.BrainQueue (QueueLimit) makes the transport
-// check the Brain's message queue length (an rpc to its node's rex) while delivering; above
-// the limit, delivery fails before sending, and the manager backs off and drains its backlog
-// at its paced rate (Throttled) until the Brain has caught up.
-//
-// # Close
-//
-// Close stops accepting, keeps delivering until everything accepted is delivered or ctx is
-// done, stops the manager, appends what is left in RAM to the spill directory (the next Start
-// on it delivers it first, in order) and closes it. Without a spill directory what is left is
-// lost and Close returns ErrRecordsLeft with the count.
-//
-// # Signals
-//
-// Every Ergo node catches SIGTERM and SIGINT itself: the first one stops the node (the
-// manager dies without draining) and resets the process's signal handling. A program that
-// wants Close to drain on SIGTERM must take the signals back after Start (see takeOverSignals
-// in cmd/pharos-node/run_cmd.go).
+// State and Stats read the snapshot the manager publishes after every message it handles:
+// Disconnected, Connecting, Streaming or Throttled; fsm.NotRunning between a crash and the
+// restart; fsm.Closed after Close. Close stops accepting, keeps delivering until everything
+// accepted is delivered (ModeAcked: acknowledged) or ctx is done, then stops the manager, which
+// hands its tiers back itself (RAM and inbox to the spill directory; the next Start on it
+// delivers them first, in order), closes the directory and stops the agent's own node. Without a
+// spill directory what is left is lost, and Close returns ErrRecordsLeft with the count. If the
+// manager's supervisor gives up (Options.RestartIntensity), Done is closed and Err says why: a
+// daemon should Close and exit non-zero.
 //
 // # Concurrency
 //
-// Every method of Agent is safe for concurrent use. The manager runs on its own actor
-// goroutine; the Ring and the spill Log are safe for concurrent use, and only the manager
-// touches them until Close.
+// Every method of Agent is safe for concurrent use.
 package agent

@@ -69,7 +69,7 @@ func ExampleAgent_DeliverMetric_invalid() {
 	// etf: metric.value: etf: float is NaN or infinite
 }
 
-// ParseMode reads the delivery modes of WIRE.md as configuration files name them.
+// ParseMode reads the delivery modes of docs/wire.md as configuration files name them.
 func ExampleParseMode() {
 	for _, s := range []string{"payload", "term", "subject", "acked", "carrier-pigeon"} {
 		m, err := agent.ParseMode(s)

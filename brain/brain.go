@@ -14,7 +14,7 @@ import (
 	"github.com/pharos-node/pharos-node/node"
 )
 
-// Mode is how a record travels to the Brain (WIRE.md, "How a record travels").
+// Mode is how a record travels to the Brain (docs/wire.md, "How a record travels").
 type Mode uint8
 
 const (

@@ -1,5 +1,5 @@
 // Package etf is Pharos Node's codec for the Erlang External Term Format, the bytes of
-// term_to_binary/1 and of Erlang distribution messages, and for the Pharos records of WIRE.md.
+// term_to_binary/1 and of Erlang distribution messages, and for the Pharos records of docs/wire.md.
 //
 // The format is specified by OTP's "External Term Format" page,
 // https://www.erlang.org/doc/apps/erts/erl_ext_dist.html (erts/doc/guides/erl_ext_dist.md in the OTP

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// The Pharos records of WIRE.md. As Erlang terms:
+// The Pharos records of docs/wire.md. As Erlang terms:
 //
 //	{metric, Name :: binary(), Kind :: counter | gauge | histogram, Value :: float(),
 //	 Tags :: [{binary(), binary()}], TimestampMs :: integer(), Source :: binary()}

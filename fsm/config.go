@@ -60,7 +60,7 @@ type Config struct {
 	MaxPending int
 	// FlushInterval is how often Streaming drains the ring (flush_interval_ms);
 	// it is also the "tick interval" over which records written before a drop
-	// are counted as possibly lost (WIRE.md).
+	// are counted as possibly lost (docs/wire.md).
 	FlushInterval time.Duration
 	// DrainInterval paces Throttled (the original used base_ms for it).
 	DrainInterval time.Duration
@@ -78,7 +78,7 @@ type Config struct {
 	Jitter JitterMode
 	// Delivery selects the unacknowledged modes (the zero value: payload,
 	// term and subject, which differ only in the transport) or the
-	// acknowledged mode of WIRE.md.
+	// acknowledged mode of docs/wire.md.
 	Delivery DeliveryMode
 	// Acked tunes the acknowledged mode; it is validated only when Delivery
 	// is DeliveryAcked.

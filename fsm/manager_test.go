@@ -512,7 +512,7 @@ func TestStaleTimeoutIsDropped(t *testing.T) {
 }
 
 // TestPossiblyLost counts what was delivered within the last flush interval
-// before the connection dropped (WIRE.md).
+// before the connection dropped (docs/wire.md).
 func TestPossiblyLost(t *testing.T) {
 	h := newHarness(t)
 	reach(t, h, Streaming)

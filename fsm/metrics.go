@@ -62,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 		spillBytes:     gauge("spill_bytes", "Bytes on the disk tier, not yet replayed."),
 		delivered:      counter("delivered_total", "Records handed to the transport successfully."),
 		dropped:        counter("dropped_total", "Records evicted from the RAM ring (no disk tier, or the disk tier refused them)."),
-		possiblyLost:   counter("possibly_lost_total", "Records delivered in the last flush interval before a connection drop; distribution gives no receipt, so they may be lost (WIRE.md)."),
+		possiblyLost:   counter("possibly_lost_total", "Records delivered in the last flush interval before a connection drop; distribution gives no receipt, so they may be lost (docs/wire.md)."),
 		reconnects:     counter("reconnects_total", "Successful connections after the first one."),
 		connectResults: prometheus.NewCounterVec(prometheus.CounterOpts(opts("connect_attempts_total", "Connection attempts by result.")), []string{"result"}),
 		staleTimeouts:  counter("stale_timeouts_total", "Timer firings dropped because their state timeout had been cancelled or replaced."),

@@ -98,7 +98,7 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // AfterFunc wraps time.AfterFunc.
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// AckTransport sends the acknowledged mode's pharos_batch messages (WIRE.md,
+// AckTransport sends the acknowledged mode's pharos_batch messages (docs/wire.md,
 // "Acknowledged mode"). It is called from the manager's goroutine only, one
 // call at a time, with a deadline in ctx. The transport fills in ReplyTo
 // (the actor's own pid, so the Brain's pharos_ack comes back to the

@@ -88,7 +88,7 @@ func (d *unackedMode) take(m *Manager, records [][]byte) {
 }
 
 // disconnected counts what was delivered in the last FlushInterval as
-// possibly lost (WIRE.md): distribution gives no receipt.
+// possibly lost (docs/wire.md): distribution gives no receipt.
 func (d *unackedMode) disconnected(ev *zerolog.Event) *zerolog.Event {
 	if !d.connected {
 		return ev

@@ -167,7 +167,7 @@ func newSourceID(r io.Reader) (string, error) {
 // Dir returns the directory.
 func (l *Log) Dir() string { return l.dir }
 
-// SourceID returns the sender identity kept in the directory (WIRE.md's SourceId). It is the
+// SourceID returns the sender identity kept in the directory (docs/wire.md's SourceId). It is the
 // same across restarts.
 func (l *Log) SourceID() string { return l.sourceID }
 

@@ -19,18 +19,14 @@ import (
 	"github.com/pharos-node/pharos-node/internal/erltest"
 )
 
-// chaosChildEnv carries the arguments of `pharos-node send` to TestAckedChaosChild, which the
-// chaos test runs as a child process (the test binary re-executed), so that it can be killed
-// with -9 and started again.
+// chaosChildEnv carries the arguments of `pharos-node send` to a child process of the chaos
+// test (the test binary re-executed; TestMain hands it to runChaosChild), so that it can be
+// killed with -9 and started again.
 const chaosChildEnv = "PHAROS_ACKED_CHAOS_CHILD_ARGS"
 
-// TestAckedChaosChild is `pharos-node send` in a child process of TestAckedChaos; run by `go
-// test` it does nothing.
-func TestAckedChaosChild(t *testing.T) {
-	raw := os.Getenv(chaosChildEnv)
-	if raw == "" {
-		return
-	}
+// runChaosChild is `pharos-node send` with the arguments in raw (JSON), in a child process of
+// TestAckedChaos; it exits with send's code and never returns.
+func runChaosChild(raw string) {
 	var args []string
 	if err := json.Unmarshal([]byte(raw), &args); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -57,7 +53,7 @@ func startChaosChild(t *testing.T, cookie string, args []string) *chaosChild {
 		t.Fatal(err)
 	}
 	c := &chaosChild{done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestAckedChaosChild$", "-test.count=1")
+	c.cmd = exec.Command(os.Args[0])
 	c.cmd.Env = append(os.Environ(), chaosChildEnv+"="+string(raw), "PHAROS_COOKIE="+cookie)
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

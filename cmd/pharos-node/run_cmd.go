@@ -196,6 +196,12 @@ loop:
 		case runErr = <-d.sources.failed:
 			log.Error().Err(runErr).Msg("an ingest source failed; stopping")
 			break loop
+		case <-a.Done():
+			// The connection manager's supervisor gave up: its tiers were handed back (spilled);
+			// exit non-zero so that systemd restarts the daemon.
+			runErr = a.Err()
+			log.Error().Err(runErr).Msg("the connection manager is down for good; stopping")
+			break loop
 		case <-d.hups:
 			notify.send(reloadingState())
 			d.reload()
@@ -284,14 +290,15 @@ func takeOverSignals(parent context.Context) (ctx context.Context, hard <-chan s
 	}
 }
 
-// serveReady answers /readyz: 200 while the manager is Streaming or Throttled, else 503, with
-// the state either way.
-func serveReady(w http.ResponseWriter, state fsm.State) {
+// serveReady answers /readyz: 200 while the manager is Streaming or Throttled, else 503 (not
+// connected, not running between a crash and its restart, closed), with the state and the
+// manager's restarts either way.
+func serveReady(w http.ResponseWriter, state fsm.State, restarts uint64) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if state == fsm.Streaming || state == fsm.Throttled {
 		w.WriteHeader(http.StatusOK)
 	} else {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	fmt.Fprintln(w, strings.ToLower(state.String()))
+	fmt.Fprintf(w, "%s\nrestarts %d\n", strings.ToLower(state.String()), restarts)
 }

@@ -227,7 +227,7 @@ func TestRunConfigErrors(t *testing.T) {
 
 // (d) The daemon end to end: HTTP (good and bad records in one request), StatsD and a scraped
 // exporter (an httptest server serving ingest/testdata/node_exporter.prom) reach the Brain as
-// WIRE.md says; /metrics, /healthz and /readyz answer; cancelling ctx (what main does on
+// docs/wire.md says; /metrics, /healthz and /readyz answer; cancelling ctx (what main does on
 // SIGTERM) exits 0.
 func TestRunEndToEnd(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) }) // registered first, runs last

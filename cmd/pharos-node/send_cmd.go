@@ -54,7 +54,7 @@ func cpuSeconds() float64 {
 }
 
 // metricAppender returns the function that appends metric number seq, as a message of the given
-// delivery mode (WIRE.md), to a frame buffer.
+// delivery mode (docs/wire.md), to a frame buffer.
 func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []byte) ([]byte, error), error) {
 	switch mode {
 	case "acked":

@@ -101,7 +101,10 @@ func (s *sources) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	admin.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) { serveReady(w, s.a.State()) })
+	admin.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		st := s.a.Stats()
+		serveReady(w, st.State, st.Restarts)
+	})
 	return admin
 }
 

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// erlMetric is an Erlang fun building a valid WIRE.md metric with a seq tag for a source.
+// erlMetric is an Erlang fun building a valid docs/wire.md metric with a seq tag for a source.
 const erlMetric = `M = fun(Src, S) -> {metric, <<"cpu.load">>, gauge, 0.5 + S, [{<<"host">>, <<"h1">>}, {<<"seq">>, integer_to_binary(S)}], 1700000000000 + S, Src} end, `
 
 func TestBrainReceivesEveryDeliveryMode(t *testing.T) {

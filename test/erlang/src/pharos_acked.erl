@@ -1,4 +1,4 @@
-%% @doc The receiving side of Pharos' acknowledged mode (WIRE.md, "Acknowledged mode"), as a
+%% @doc The receiving side of Pharos' acknowledged mode (docs/wire.md, "Acknowledged mode"), as a
 %% library a Brain calls from its own process: no process, no registered name, no atoms created.
 %%
 %% Drop it into an existing Brain by adding one clause to its handle_info/2:

@@ -1,5 +1,5 @@
 %% @doc The reference Brain: a gen_server registered under a configurable name that accepts every
-%% delivery mode of WIRE.md and records what it receives in pharos_brain_store.
+%% delivery mode of docs/wire.md and records what it receives in pharos_brain_store.
 %%
 %% Modes, told apart by the message's shape:
 %%   Bin when is_binary(Bin)                             payload: binary_to_term(Bin, [safe])
@@ -31,7 +31,7 @@ set_delay(Name, DelayMs) when is_integer(DelayMs), DelayMs >= 0 -> gen_server:ca
 init(DelayMs) ->
     process_flag(message_queue_data, off_heap),
     %% binary_to_term(_, [safe]) refuses atoms the node does not know yet: load the module that
-    %% names every atom of WIRE.md before the first record arrives.
+    %% names every atom of docs/wire.md before the first record arrives.
     {module, _} = code:ensure_loaded(pharos_brain_wire),
     {ok, #{delay => pharos_brain_store:get_delay(DelayMs)}}.
 

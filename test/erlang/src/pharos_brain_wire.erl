@@ -1,8 +1,8 @@
-%% @doc Validation of Pharos records against WIRE.md, version 1.
+%% @doc Validation of Pharos records against docs/wire.md, version 1.
 -module(pharos_brain_wire).
 -export([decode/1, validate/1, validate/2, seq/1, source/1, atoms/0]).
 
-%% @doc Every atom of WIRE.md, version 1 (binary_to_term(_, [safe]) needs them to exist).
+%% @doc Every atom of docs/wire.md, version 1 (binary_to_term(_, [safe]) needs them to exist).
 atoms() -> [metric, alert, counter, gauge, histogram, info, warning, critical, none, some, nil,
             pharos_batch, pharos_ack].
 
