@@ -150,6 +150,8 @@ func (d *ackedMode) disconnected(ev *zerolog.Event) *zerolog.Event {
 
 func (d *ackedMode) held() int { return d.acked.log.Len() }
 
+func (d *ackedMode) confirmation(any) (uint64, bool) { return 0, false }
+
 func (d *ackedMode) peerExit(message any) bool {
 	pe, ok := d.acked.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)

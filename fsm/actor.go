@@ -9,6 +9,7 @@ import (
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
 	"github.com/pharos-node/pharos-node/etf"
+	"github.com/pharos-node/pharos-node/tier"
 	"github.com/rs/zerolog"
 )
 
@@ -32,6 +33,11 @@ type ActorOptions struct {
 	Ring Ring
 	// Spill is the optional disk tier of the unacknowledged modes.
 	Spill Spill
+	// Unconfirmed holds what the unacknowledged modes delivered and the
+	// Brain has not confirmed (with a transport that is a Confirmer); like
+	// Ring it outlives restarts. Nil: none (with confirmations on, each
+	// incarnation then has its own, lost with it).
+	Unconfirmed *tier.Unconfirmed
 	// NewAckTransport builds the acknowledged mode's transport in Init, from
 	// the actor's process: its pid is the batches' ReplyTo, so the Brain's
 	// pharos_ack reaches this actor. Required in the acknowledged mode.
@@ -154,12 +160,20 @@ func (m *Manager) intercept(message any, log zerolog.Logger) bool {
 		}
 		return true
 	case gen.MessageExitPID, gen.MessageExitProcessID, gen.MessageExitAlias, gen.MessageExitEvent, gen.MessageExitNode:
+		if id, ok := m.data.mode.confirmation(message); ok { // a transport may confirm by an exit
+			m.Cast(ManagerEvent{Type: EventConfirmed, ID: id})
+			return true
+		}
 		if m.data.mode.peerExit(message) {
 			log.Info().Str("signal", fmt.Sprintf("%+v", message)).Msg("the brain's link broke: connection lost")
 			m.ConnectionLost()
 		} else {
 			log.Info().Str("signal", fmt.Sprintf("%+v", message)).Msg("exit signal from a process we are not linked to; ignored")
 		}
+		return true
+	}
+	if id, ok := m.data.mode.confirmation(message); ok {
+		m.Cast(ManagerEvent{Type: EventConfirmed, ID: id})
 		return true
 	}
 	return false
@@ -231,6 +245,7 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				Log:          opts.Log,
 				Ring:         opts.Ring,
 				Spill:        opts.Spill,
+				Unconfirmed:  opts.Unconfirmed,
 				Clock:        opts.Clock,
 				Rand:         opts.Rand,
 				Logger:       zl,
@@ -303,8 +318,15 @@ func HandBack(opts ActorOptions) Handback {
 		return hb
 	}
 	var recs [][]byte
+	if opts.Unconfirmed != nil {
+		// Delivered but not confirmed: older than the ring. Those of the
+		// disk tier are still there, untrimmed.
+		for _, r := range opts.Unconfirmed.TakeAll() {
+			recs = append(recs, r.RAM...)
+		}
+	}
 	if opts.Ring != nil {
-		recs = opts.Ring.DrainUpTo(opts.Ring.Len())
+		recs = append(recs, opts.Ring.DrainUpTo(opts.Ring.Len())...)
 	}
 	for _, rec := range append(recs, inbox...) {
 		if opts.Spill == nil {

@@ -83,6 +83,68 @@ type Config struct {
 	// Acked tunes the acknowledged mode; it is validated only when Delivery
 	// is DeliveryAcked.
 	Acked AckedConfig
+	// Confirm tunes the delivery confirmations of the unacknowledged modes;
+	// it is used only with a Transport that is a Confirmer.
+	Confirm ConfirmConfig
+}
+
+// ConfirmConfig tunes delivery confirmations (docs/design.md, "Delivery
+// confirmations"): a round trip through the peer's runtime, ordered after
+// every record delivered before it, tells that those records reached the
+// peer process's mailbox. Records stay held (ring, disk, or the
+// Unconfirmed tier) until a round confirms them.
+type ConfirmConfig struct {
+	// Interval is the longest a delivered record waits for a round trip to
+	// start. Zero switches confirmations off: records are released as they
+	// are written, and what was written in the last FlushInterval before a
+	// drop is counted as possibly lost.
+	Interval time.Duration
+	// Records: a round trip starts once this many delivered records wait
+	// for one.
+	Records int
+	// MaxUnconfirmed bounds the records delivered and not yet confirmed;
+	// at the bound, delivery waits for confirmations.
+	MaxUnconfirmed int
+	// Timeout: a round trip that has not completed after this long means
+	// the peer is alive but not taking signals (suspended): the
+	// connection is taken as lost.
+	Timeout time.Duration
+	// ResendUnconfirmed: at a drop, the records not confirmed are resent
+	// after the reconnect (at least once: duplicates only of records that
+	// had reached the peer's mailbox) instead of being counted as possibly
+	// lost (at most once).
+	ResendUnconfirmed bool
+}
+
+// DefaultConfirmConfig returns a round trip every 20 ms or 2,000 records,
+// at most 100,000 records unconfirmed, a 30 s timeout, and resending what
+// a drop left unconfirmed.
+func DefaultConfirmConfig() ConfirmConfig {
+	return ConfirmConfig{Interval: 20 * time.Millisecond, Records: 2_000, MaxUnconfirmed: 100_000, Timeout: 30 * time.Second, ResendUnconfirmed: true}
+}
+
+// Enabled reports whether confirmations are on.
+func (c ConfirmConfig) Enabled() bool { return c.Interval > 0 }
+
+// Validate returns a *ConfigError (Field "Confirm.<name>") for a negative
+// value, or, with confirmations on, a zero one.
+func (c ConfirmConfig) Validate() error {
+	if c.Interval < 0 {
+		return &ConfigError{Field: "Confirm.Interval", Reason: fmt.Sprintf("must not be negative, got %v", c.Interval)}
+	}
+	if !c.Enabled() {
+		return nil
+	}
+	if c.Records <= 0 {
+		return &ConfigError{Field: "Confirm.Records", Reason: fmt.Sprintf("must be positive, got %d", c.Records)}
+	}
+	if c.MaxUnconfirmed < c.Records {
+		return &ConfigError{Field: "Confirm.MaxUnconfirmed", Reason: fmt.Sprintf("must be at least Confirm.Records (%d), got %d", c.Records, c.MaxUnconfirmed)}
+	}
+	if c.Timeout <= 0 {
+		return &ConfigError{Field: "Confirm.Timeout", Reason: fmt.Sprintf("must be positive, got %v", c.Timeout)}
+	}
+	return nil
 }
 
 // DeliveryMode selects how the manager delivers records.
@@ -154,8 +216,8 @@ func (a AckedConfig) Validate() error {
 // DefaultConfig returns the values the node starts with unless configured:
 // 1 s base, 60 s cap, 10,000 pending, 100 ms flush, DrainInterval = base,
 // DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s, the
-// unacknowledged delivery modes, and DefaultAckedConfig for the acknowledged
-// one.
+// unacknowledged delivery modes with DefaultConfirmConfig, and
+// DefaultAckedConfig for the acknowledged one.
 func DefaultConfig() Config {
 	return Config{
 		BaseBackoff:     time.Second,
@@ -170,6 +232,7 @@ func DefaultConfig() Config {
 		Jitter:          JitterFull,
 		Delivery:        DeliveryUnacked,
 		Acked:           DefaultAckedConfig(),
+		Confirm:         DefaultConfirmConfig(),
 	}
 }
 
@@ -207,12 +270,12 @@ func (c Config) Validate() error {
 	}
 	switch c.Delivery {
 	case DeliveryUnacked:
+		return c.Confirm.Validate()
 	case DeliveryAcked:
 		return c.Acked.Validate()
 	default:
 		return &ConfigError{Field: "Delivery", Reason: fmt.Sprintf("unknown mode %d", c.Delivery)}
 	}
-	return nil
 }
 
 // BackoffDelay is the deterministic backoff for the given number of failed

@@ -152,6 +152,7 @@ func (r *fakeRing) Bytes() int {
 var errSpillFull = errors.New("fake spill: full")
 
 type fakeSpill struct {
+	cursor  int // index in recs of the next record Read returns
 	recs    []tier.Record
 	nextSeq uint64
 	limit   int
@@ -167,13 +168,18 @@ func (s *fakeSpill) Append(rec []byte) error {
 	return nil
 }
 
-func (s *fakeSpill) ReadOldest(dst []tier.Record, n int) ([]tier.Record, error) {
+func (s *fakeSpill) Read(dst []tier.Record, n int) ([]tier.Record, error) {
 	if s.readErr != nil {
 		return dst, s.readErr
 	}
-	n = min(max(n, 0), len(s.recs))
-	return append(dst, s.recs[:n]...), nil
+	s.cursor = min(s.cursor, len(s.recs))
+	n = min(max(n, 0), len(s.recs)-s.cursor)
+	dst = append(dst, s.recs[s.cursor:s.cursor+n]...)
+	s.cursor += n
+	return dst, nil
 }
+
+func (s *fakeSpill) Rewind() { s.cursor = 0 }
 
 func (s *fakeSpill) Trim(through uint64) error {
 	i := 0
@@ -181,6 +187,7 @@ func (s *fakeSpill) Trim(through uint64) error {
 		i++
 	}
 	s.recs = append([]tier.Record(nil), s.recs[i:]...)
+	s.cursor = max(0, s.cursor-i)
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pharos-node/pharos-node/tier"
 )
 
 // State is one of the connection's four phases.
@@ -84,6 +86,10 @@ const (
 	// EventAck is a pharos_ack from the Brain (acknowledged mode only; the
 	// unacknowledged modes ignore it in every state).
 	EventAck
+	// EventConfirmed is the answer to a delivery confirmation's round trip
+	// (unacknowledged modes with a Confirmer only; the acknowledged mode
+	// ignores it).
+	EventConfirmed
 )
 
 // String names the event for logs and tests.
@@ -103,6 +109,8 @@ func (e EventType) String() string {
 		return "connection_lost"
 	case EventAck:
 		return "ack"
+	case EventConfirmed:
+		return "confirmed"
 	default:
 		return fmt.Sprintf("event(%d)", uint8(e))
 	}
@@ -115,6 +123,8 @@ type ManagerEvent struct {
 	// SourceID and NextSeq: EventAck only.
 	SourceID string
 	NextSeq  uint64
+	// ID: EventConfirmed only, the round trip's.
+	ID uint64
 	// records: an EventDeliver of several records, in order, instead of
 	// Record. Only TakeInbox makes one, and only in the acknowledged mode,
 	// which stores each record whatever the state: the other modes take
@@ -140,6 +150,10 @@ type ManagerOptions struct {
 	// Spill is the optional disk tier of the unacknowledged modes; nil keeps
 	// the manager RAM-only.
 	Spill Spill
+	// Unconfirmed holds what was delivered and not yet confirmed, with a
+	// Transport that is a Confirmer; like Ring it outlives restarts. Nil: one
+	// of the manager's own (lost with a crash of the actor).
+	Unconfirmed *tier.Unconfirmed
 	// AckTransport sends batches. Required in the acknowledged mode.
 	AckTransport AckTransport
 	// Log numbers and keeps records until acknowledged. Required in the
@@ -180,11 +194,17 @@ type Stats struct {
 	// Transitions counts state changes: Transitions[from-1][to-1].
 	Transitions [4][4]uint64
 
+	// Unacknowledged modes with delivery confirmations only.
+	Confirmed       uint64 // records a round trip confirmed in the peer's mailbox
+	ConfirmRounds   uint64 // round trips started
+	ConfirmTimeouts uint64 // round trips not answered within Confirm.Timeout
+	Unconfirmed     uint64 // records delivered and not yet confirmed (a gauge)
+
 	// Acknowledged mode only.
 	Acked       uint64 // records the Brain acknowledged (or had already processed)
 	InFlight    uint64 // records sent and not yet acknowledged
 	BatchesSent uint64 // batches sent, resends included
-	Resent      uint64 // records sent again (go-back-N, reconnects)
+	Resent      uint64 // records sent again (go-back-N, reconnects; unconfirmed ones at a drop)
 	AckTimeouts uint64 // times the Brain was taken as lost for not acknowledging
 	AcksIgnored uint64 // stale, foreign, malformed or protocol-violating acknowledgements
 	SeqGaps     uint64 // renumberings: the log's numbers did not follow the Brain's
@@ -240,6 +260,8 @@ type deliveryMode interface {
 	addStats(s *Stats)
 	// peerExit tells whether an exit signal says the peer is gone (PeerExits).
 	peerExit(message any) bool
+	// confirmation reads a Confirmer's round-trip answer.
+	confirmation(message any) (id uint64, ok bool)
 }
 
 // topLevelRand adapts math/rand/v2's goroutine-safe top-level functions.

@@ -11,20 +11,24 @@ import (
 // second registration of the same names would fail). A nil *Metrics is valid
 // and records nothing.
 type Metrics struct {
-	state          *prometheus.GaugeVec
-	transitions    *prometheus.CounterVec
-	backoff        prometheus.Gauge
-	ringRecords    prometheus.Gauge
-	ringBytes      prometheus.Gauge
-	spillRecords   prometheus.Gauge
-	spillBytes     prometheus.Gauge
-	delivered      prometheus.Counter
-	dropped        prometheus.Counter
-	possiblyLost   prometheus.Counter
-	reconnects     prometheus.Counter
-	connectResults *prometheus.CounterVec
-	staleTimeouts  prometheus.Counter
-	restarts       prometheus.Counter
+	state           *prometheus.GaugeVec
+	transitions     *prometheus.CounterVec
+	backoff         prometheus.Gauge
+	ringRecords     prometheus.Gauge
+	ringBytes       prometheus.Gauge
+	spillRecords    prometheus.Gauge
+	spillBytes      prometheus.Gauge
+	delivered       prometheus.Counter
+	dropped         prometheus.Counter
+	possiblyLost    prometheus.Counter
+	reconnects      prometheus.Counter
+	connectResults  *prometheus.CounterVec
+	staleTimeouts   prometheus.Counter
+	restarts        prometheus.Counter
+	confirmed       prometheus.Counter
+	confirmRounds   prometheus.Counter
+	confirmTimeouts prometheus.Counter
+	unconfirmed     prometheus.Gauge
 
 	// Acknowledged mode.
 	ackTimeouts    prometheus.Counter
@@ -53,30 +57,34 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 		return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
 	}
 	m := &Metrics{
-		state:          prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("state", "1 for the manager's current state, 0 for the others.")), []string{"state"}),
-		transitions:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("transitions_total", "State changes.")), []string{"from", "to"}),
-		backoff:        gauge("backoff_seconds", "Retry delay armed on the last disconnection."),
-		ringRecords:    gauge("ring_records", "Records in the RAM ring."),
-		ringBytes:      gauge("ring_bytes", "Bytes in the RAM ring."),
-		spillRecords:   gauge("spill_records", "Records on the disk tier, not yet replayed."),
-		spillBytes:     gauge("spill_bytes", "Bytes on the disk tier, not yet replayed."),
-		delivered:      counter("delivered_total", "Records handed to the transport successfully."),
-		dropped:        counter("dropped_total", "Records evicted from the RAM ring (no disk tier, or the disk tier refused them)."),
-		possiblyLost:   counter("possibly_lost_total", "Records delivered in the last flush interval before a connection drop; distribution gives no receipt, so they may be lost (docs/wire.md)."),
-		reconnects:     counter("reconnects_total", "Successful connections after the first one."),
-		connectResults: prometheus.NewCounterVec(prometheus.CounterOpts(opts("connect_attempts_total", "Connection attempts by result.")), []string{"result"}),
-		staleTimeouts:  counter("stale_timeouts_total", "Timer firings dropped because their state timeout had been cancelled or replaced."),
-		restarts:       counter("restarts_total", "Times the supervisor restarted the connection manager after it crashed (a panic, a kill)."),
-		ackTimeouts:    counter("ack_timeouts_total", "Acknowledged mode: times the Brain was taken as lost for not acknowledging within the ack timeout."),
-		ackedRecords:   counter("acked_records_total", "Acknowledged mode: records the Brain acknowledged (or had already processed)."),
-		inflight:       gauge("inflight_records", "Acknowledged mode: records sent and not yet acknowledged."),
-		unackedRecords: gauge("unacked_records", "Acknowledged mode: records held (RAM or disk) until acknowledged, in flight or not yet sent."),
-		unackedBytes:   gauge("unacked_bytes", "Acknowledged mode: bytes of the records held until acknowledged."),
-		batchesSent:    counter("batches_sent_total", "Acknowledged mode: pharos_batch messages sent, resends included (not the probes)."),
-		batchRecords:   counter("batch_records_total", "Acknowledged mode: records sent in batches, resends included."),
-		resent:         counter("resent_records_total", "Acknowledged mode: records sent again after a go-back, a reconnect or an ack timeout."),
-		acksIgnored:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("acks_ignored_total", "Acknowledged mode: pharos_ack messages ignored, by reason (stale, foreign, beyond, state, malformed).")), []string{"reason"}),
-		seqGaps:        counter("seq_gaps_total", "Acknowledged mode: holes in the log's sequence numbers closed by renumbering."),
+		state:           prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("state", "1 for the manager's current state, 0 for the others.")), []string{"state"}),
+		transitions:     prometheus.NewCounterVec(prometheus.CounterOpts(opts("transitions_total", "State changes.")), []string{"from", "to"}),
+		backoff:         gauge("backoff_seconds", "Retry delay armed on the last disconnection."),
+		ringRecords:     gauge("ring_records", "Records in the RAM ring."),
+		ringBytes:       gauge("ring_bytes", "Bytes in the RAM ring."),
+		spillRecords:    gauge("spill_records", "Records on the disk tier, not yet replayed."),
+		spillBytes:      gauge("spill_bytes", "Bytes on the disk tier, not yet replayed."),
+		delivered:       counter("delivered_total", "Records handed to the transport successfully."),
+		dropped:         counter("dropped_total", "Records evicted from the RAM ring (no disk tier, or the disk tier refused them)."),
+		possiblyLost:    counter("possibly_lost_total", "Records delivered in the last flush interval before a connection drop; distribution gives no receipt, so they may be lost (docs/wire.md)."),
+		reconnects:      counter("reconnects_total", "Successful connections after the first one."),
+		connectResults:  prometheus.NewCounterVec(prometheus.CounterOpts(opts("connect_attempts_total", "Connection attempts by result.")), []string{"result"}),
+		staleTimeouts:   counter("stale_timeouts_total", "Timer firings dropped because their state timeout had been cancelled or replaced."),
+		restarts:        counter("restarts_total", "Times the supervisor restarted the connection manager after it crashed (a panic, a kill)."),
+		confirmed:       counter("confirmed_total", "Payload, term and subject modes: records a round trip through the Brain's node confirmed in the Brain's mailbox."),
+		confirmRounds:   counter("confirm_rounds_total", "Payload, term and subject modes: delivery confirmation round trips started."),
+		confirmTimeouts: counter("confirm_timeouts_total", "Payload, term and subject modes: round trips not answered in time (the connection was taken as lost)."),
+		unconfirmed:     gauge("unconfirmed_records", "Payload, term and subject modes: records delivered and not yet confirmed."),
+		ackTimeouts:     counter("ack_timeouts_total", "Acknowledged mode: times the Brain was taken as lost for not acknowledging within the ack timeout."),
+		ackedRecords:    counter("acked_records_total", "Acknowledged mode: records the Brain acknowledged (or had already processed)."),
+		inflight:        gauge("inflight_records", "Acknowledged mode: records sent and not yet acknowledged."),
+		unackedRecords:  gauge("unacked_records", "Acknowledged mode: records held (RAM or disk) until acknowledged, in flight or not yet sent."),
+		unackedBytes:    gauge("unacked_bytes", "Acknowledged mode: bytes of the records held until acknowledged."),
+		batchesSent:     counter("batches_sent_total", "Acknowledged mode: pharos_batch messages sent, resends included (not the probes)."),
+		batchRecords:    counter("batch_records_total", "Acknowledged mode: records sent in batches, resends included."),
+		resent:          counter("resent_records_total", "Records sent again: acknowledged mode, after a go-back, a reconnect or an ack timeout; the other modes, records a drop left unconfirmed."),
+		acksIgnored:     prometheus.NewCounterVec(prometheus.CounterOpts(opts("acks_ignored_total", "Acknowledged mode: pharos_ack messages ignored, by reason (stale, foreign, beyond, state, malformed).")), []string{"reason"}),
+		seqGaps:         counter("seq_gaps_total", "Acknowledged mode: holes in the log's sequence numbers closed by renumbering."),
 	}
 	if reg == nil {
 		return m, nil
@@ -84,6 +92,7 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 	for _, c := range []prometheus.Collector{
 		m.state, m.transitions, m.backoff, m.ringRecords, m.ringBytes, m.spillRecords, m.spillBytes,
 		m.delivered, m.dropped, m.possiblyLost, m.reconnects, m.connectResults, m.staleTimeouts, m.restarts,
+		m.confirmed, m.confirmRounds, m.confirmTimeouts, m.unconfirmed,
 		m.ackTimeouts, m.ackedRecords, m.inflight, m.unackedRecords, m.unackedBytes, m.batchesSent,
 		m.batchRecords, m.resent, m.acksIgnored, m.seqGaps,
 	} {
@@ -216,5 +225,35 @@ func (m *Metrics) setAckedDepths(inflight uint64, records int, bytes int64) {
 func (m *Metrics) restart() {
 	if m != nil {
 		m.restarts.Inc()
+	}
+}
+
+func (m *Metrics) confirmRound() {
+	if m != nil {
+		m.confirmRounds.Inc()
+	}
+}
+
+func (m *Metrics) confirmTimeout() {
+	if m != nil {
+		m.confirmTimeouts.Inc()
+	}
+}
+
+func (m *Metrics) addConfirmed(n int) {
+	if m != nil && n > 0 {
+		m.confirmed.Add(float64(n))
+	}
+}
+
+func (m *Metrics) addResent(n int) {
+	if m != nil && n > 0 {
+		m.resent.Add(float64(n))
+	}
+}
+
+func (m *Metrics) setUnconfirmed(n int) {
+	if m != nil {
+		m.unconfirmed.Set(float64(n))
 	}
 }

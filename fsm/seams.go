@@ -55,17 +55,19 @@ type Ring interface {
 }
 
 // Spill is the optional disk tier of the unacknowledged modes (tier.Spill
-// over a spill directory), read oldest first: reading does not consume,
-// Trim does. What a failed replay did not send is simply not trimmed, so it
-// stays first.
+// over a spill directory), read oldest first through a cursor: reading does
+// not consume, Trim does. What was read and not delivered (or not
+// confirmed) is read again after Rewind.
 type Spill interface {
 	// Append writes rec after everything already on disk. An error (disk
 	// full, size limit reached) means rec was not stored.
 	Append(rec []byte) error
-	// ReadOldest appends up to max of the oldest untrimmed records to dst,
-	// oldest first; none when the tier is empty. Data stays valid until
-	// the record is trimmed.
-	ReadOldest(dst []tier.Record, max int) ([]tier.Record, error)
+	// Read appends up to max records that follow the cursor to dst, oldest
+	// first, and moves the cursor past them; none when it has caught up.
+	// Data stays valid until the record is trimmed.
+	Read(dst []tier.Record, max int) ([]tier.Record, error)
+	// Rewind moves the cursor back to the oldest untrimmed record.
+	Rewind()
 	// Trim discards every record numbered throughSeq or less.
 	Trim(throughSeq uint64) error
 	// Len is the number of untrimmed records.

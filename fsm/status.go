@@ -93,6 +93,9 @@ func addStats(a, b Stats) Stats {
 	out.AckTimeouts += a.AckTimeouts
 	out.AcksIgnored += a.AcksIgnored
 	out.SeqGaps += a.SeqGaps
+	out.Confirmed += a.Confirmed
+	out.ConfirmRounds += a.ConfirmRounds
+	out.ConfirmTimeouts += a.ConfirmTimeouts
 	for i := range out.Transitions {
 		for j := range out.Transitions[i] {
 			out.Transitions[i][j] += a.Transitions[i][j]

@@ -14,9 +14,12 @@ import (
 // The unacknowledged modes (Config.Delivery == DeliveryUnacked: payload,
 // term and subject, which differ only in the transport): records wait in
 // the Ring (and, past MaxPending, on the Spill) and go out through the
-// Transport; distribution gives no receipt, so what was written in the
-// last FlushInterval before a drop is counted as possibly lost. doc.go has
-// the state table; this file implements it.
+// Transport. Distribution gives no receipt: with a Transport that is a
+// Confirmer, delivered records stay held (tier.Unconfirmed, or untrimmed
+// on disk) until a round trip confirms they reached the peer's mailbox
+// (confirm.go); without one, what was written in the last FlushInterval
+// before a drop is counted as possibly lost. docs/design.md has the state
+// table; this file implements it.
 
 // unackedMode is the unacknowledged modes' discipline.
 type unackedMode struct {
@@ -25,10 +28,13 @@ type unackedMode struct {
 	batch     BatchTransport // nil unless transport implements it
 	ring      Ring
 	spill     Spill
-	window    deliveryWindow
-	cold      []tier.Record // read buffer of the disk tier's replay
+	window    deliveryWindow // without confirmations: what was written lately
+	confirm   *confirmer     // nil: no confirmations
+	cold      []tier.Record  // read buffer of the disk tier's replay
 	coldData  [][]byte
 
+	flushDue     time.Time // Streaming: when the periodic flush is due
+	timerAt      time.Time // Streaming: the deadline the armed timer is for
 	spillRetryAt time.Time
 	lastSpillErr time.Time
 }
@@ -57,6 +63,18 @@ func newUnackedMode(d *connData, opts ManagerOptions) (*unackedMode, error) {
 	if b, ok := opts.Transport.(BatchTransport); ok {
 		u.batch = b
 	}
+	if c, ok := opts.Transport.(Confirmer); ok && opts.Config.Confirm.Enabled() {
+		pending := opts.Unconfirmed
+		if pending == nil {
+			pending = &tier.Unconfirmed{}
+		}
+		u.confirm = &confirmer{c: c, cfg: opts.Config.Confirm, pending: pending}
+		// What a crashed incarnation left unconfirmed: its connection is gone.
+		if n := u.settle(); n > 0 {
+			d.log.Warn().Int("unconfirmed", n).Bool("resent", u.confirm.cfg.ResendUnconfirmed).
+				Msg("records a crashed connection manager left unconfirmed")
+		}
+	}
 	return u, nil
 }
 
@@ -74,6 +92,8 @@ func (d *unackedMode) handle(state State, ev ManagerEvent) step {
 		return d.onFlushTick(state)
 	case EventConnectionLost:
 		return d.onConnectionLost(state)
+	case EventConfirmed:
+		return d.onConfirmed(state, ev.ID)
 	default: // EventAck: no acknowledgements in these modes.
 		return keep()
 	}
@@ -87,9 +107,25 @@ func (d *unackedMode) take(m *Manager, records [][]byte) {
 	}
 }
 
-// disconnected counts what was delivered in the last FlushInterval as
-// possibly lost (docs/wire.md): distribution gives no receipt.
+// disconnected settles what the lost connection left unconfirmed (resent,
+// or counted as possibly lost); without confirmations it counts what was
+// delivered in the last FlushInterval as possibly lost (docs/wire.md):
+// distribution gives no receipt. The disk tier's cursor goes back to its
+// oldest untrimmed record.
 func (d *unackedMode) disconnected(ev *zerolog.Event) *zerolog.Event {
+	d.timerAt = time.Time{}
+	if d.confirm != nil {
+		n := d.settle()
+		if n > 0 && d.confirm.cfg.ResendUnconfirmed {
+			ev = ev.Int("unconfirmed_resent", n)
+		} else if n > 0 {
+			ev = ev.Int("possibly_lost", n)
+		}
+		return ev
+	}
+	if d.spill != nil {
+		d.spill.Rewind()
+	}
 	if !d.connected {
 		return ev
 	}
@@ -109,10 +145,10 @@ func (d *unackedMode) onDeliver(state State, record []byte) step {
 		return keep()
 	case Streaming:
 		d.dropped(d.ring.Push(record))
-		if err := d.flush(); err != nil {
+		if err := d.flushAndConfirm(false); err != nil {
 			return d.goDisconnected(state, err)
 		}
-		return d.maybeThrottle()
+		return d.maybeThrottle(state)
 	default:
 		return keep()
 	}
@@ -124,11 +160,11 @@ func (d *unackedMode) onAttempt(state State) step {
 		if failed, ok := d.connect(state, d.transport.Connect); !ok {
 			return failed
 		}
-		if err := d.flush(); err != nil {
+		if err := d.flushAndConfirm(false); err != nil {
 			return d.goDisconnected(state, err)
 		}
 		d.attempt = 0
-		return d.maybeThrottle()
+		return d.maybeThrottle(state)
 	default: // Disconnected, Streaming, Throttled: a stale attempt.
 		return keep()
 	}
@@ -137,10 +173,14 @@ func (d *unackedMode) onAttempt(state State) step {
 func (d *unackedMode) onDrainTick(state State) step {
 	switch state {
 	case Throttled:
-		if err := d.flush(); err != nil {
+		if err := d.confirmTimedOut(); err != nil {
 			return d.goDisconnected(state, err)
 		}
-		return d.maybeThrottle()
+		// A drain turn is already paced: its records' round trip leaves at once.
+		if err := d.flushAndConfirm(true); err != nil {
+			return d.goDisconnected(state, err)
+		}
+		return d.maybeThrottle(state)
 	default: // Disconnected, Connecting, Streaming: stale.
 		return keep()
 	}
@@ -149,23 +189,63 @@ func (d *unackedMode) onDrainTick(state State) step {
 func (d *unackedMode) onFlushTick(state State) step {
 	switch state {
 	case Streaming:
+		// One timer for the periodic flush and the confirmations' deadlines:
+		// whichever it fired for, it flushes (early is harmless) and starts
+		// the periodic flush's interval again.
+		d.timerAt = time.Time{}
+		now := d.clock.Now()
+		if err := d.confirmTimedOut(); err != nil {
+			return d.goDisconnected(state, err)
+		}
+		d.flushDue = now.Add(d.cfg.FlushInterval)
 		if err := d.flush(); err != nil {
 			return d.goDisconnected(state, err)
 		}
-		// A state timeout fires once: re-arm the periodic flush.
-		return keep(SetStateTimeout(d.cfg.FlushInterval, ManagerEvent{Type: EventFlushTick}))
+		if err := d.confirmDue(now, false); err != nil {
+			return d.goDisconnected(state, err)
+		}
+		return keep(d.rearm(now)...)
 	default: // Disconnected, Connecting, Throttled: stale.
 		return keep()
 	}
 }
 
 // maybeThrottle picks Streaming or Throttled after a successful flush, from
-// the backlog left (ring plus disk) against MaxPending.
-func (d *unackedMode) maybeThrottle() step {
-	if d.held() > d.cfg.MaxPending {
+// the backlog left (ring plus disk) against MaxPending. Staying in
+// Streaming keeps the armed timer unless a deadline came earlier.
+func (d *unackedMode) maybeThrottle(from State) step {
+	if d.backlog() > d.cfg.MaxPending {
+		d.timerAt = time.Time{}
+		if from == Throttled {
+			return keep(SetStateTimeout(d.cfg.DrainInterval, ManagerEvent{Type: EventDrainTick}))
+		}
 		return NextState(Throttled, SetStateTimeout(d.cfg.DrainInterval, ManagerEvent{Type: EventDrainTick}))
 	}
-	return NextState(Streaming, SetStateTimeout(d.cfg.FlushInterval, ManagerEvent{Type: EventFlushTick}))
+	now := d.clock.Now()
+	if from != Streaming {
+		d.timerAt = time.Time{}
+		d.flushDue = now.Add(d.cfg.FlushInterval)
+		return NextState(Streaming, d.rearm(now)...)
+	}
+	return keep(d.rearm(now)...)
+}
+
+// rearm returns a SetStateTimeout for Streaming's earliest deadline (the
+// periodic flush, the open round's, the oldest round trip's timeout) if it
+// is earlier than the one armed. A timer that fires for another deadline
+// than its own simply re-arms.
+func (d *unackedMode) rearm(now time.Time) []Action[ManagerEvent] {
+	next := d.flushDue
+	if c := d.confirm; c != nil {
+		if due, ok := c.due(); ok && due.Before(next) {
+			next = due
+		}
+	}
+	if !d.timerAt.IsZero() && !next.Before(d.timerAt) {
+		return nil
+	}
+	d.timerAt = next
+	return []Action[ManagerEvent]{SetStateTimeout(max(next.Sub(now), 0), ManagerEvent{Type: EventFlushTick})}
 }
 
 // ---------------------------------------------------------------------------
@@ -178,10 +258,10 @@ func (d *unackedMode) maybeThrottle() step {
 // remainder goes back in front of the ring, spilling pauses for BaseBackoff,
 // and what the ring must evict is counted as dropped.
 func (d *unackedMode) bufferWithSpill(record []byte) {
-	if d.spill != nil && d.ring.Len() >= d.cfg.MaxPending {
+	if d.spill != nil && d.ring.Len() >= d.cfg.MaxPending && d.mayMoveRingToDisk() {
 		now := d.clock.Now()
 		if !now.Before(d.spillRetryAt) {
-			recs := d.ring.DrainUpTo(d.ring.Len())
+			recs := append(d.requeueUnconfirmed(), d.ring.DrainUpTo(d.ring.Len())...)
 			for i, r := range recs {
 				if err := d.spill.Append(r); err != nil {
 					d.dropped(d.ring.PutBackFront(recs[i:]))
@@ -204,6 +284,12 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 // trimmed, the ring gets the remainder back in front.
 func (d *unackedMode) flush() error {
 	budget := d.cfg.DrainBatch
+	if c := d.confirm; c != nil {
+		budget = min(budget, c.room())
+	}
+	if budget <= 0 {
+		return nil // the peer has not confirmed enough yet
+	}
 	if d.spill != nil {
 		sent, err := d.replayCold(budget)
 		if err != nil {
@@ -219,6 +305,9 @@ func (d *unackedMode) flush() error {
 		return nil
 	}
 	sent, err := d.deliver(recs)
+	if d.confirm != nil {
+		d.confirm.pending.AddRAM(recs[:sent])
+	}
 	if err != nil {
 		d.dropped(d.ring.PutBackFront(recs[sent:]))
 		return err
@@ -229,11 +318,14 @@ func (d *unackedMode) flush() error {
 // replayChunk bounds one read from the disk tier.
 const replayChunk = 256
 
+// replayCold delivers up to budget records from the disk tier, read
+// through its cursor. Without confirmations what was delivered is trimmed
+// at once; with them it stays until confirmed.
 func (d *unackedMode) replayCold(budget int) (int, error) {
 	total := 0
 	for total < budget {
 		var err error
-		d.cold, err = d.spill.ReadOldest(d.cold[:0], min(budget-total, replayChunk))
+		d.cold, err = d.spill.Read(d.cold[:0], min(budget-total, replayChunk))
 		if err != nil {
 			return total, fmt.Errorf("read disk tier: %w", err)
 		}
@@ -247,7 +339,10 @@ func (d *unackedMode) replayCold(budget int) (int, error) {
 		d.coldData = recs
 		sent, err := d.deliver(recs)
 		clear(recs)
-		if sent > 0 {
+		switch {
+		case sent > 0 && d.confirm != nil:
+			d.confirm.pending.AddSpill(sent, d.cold[sent-1].Seq)
+		case sent > 0:
 			if terr := d.spill.Trim(d.cold[sent-1].Seq); terr != nil {
 				clear(d.cold)
 				return total + sent, fmt.Errorf("trim disk tier: %w", terr)
@@ -273,7 +368,11 @@ func (d *unackedMode) deliver(recs [][]byte) (int, error) {
 	if sent > 0 {
 		d.stats.Delivered += uint64(sent)
 		d.metrics.addDelivered(sent)
-		d.window.add(d.clock.Now(), sent, d.cfg.FlushInterval)
+		if d.confirm == nil {
+			d.window.add(d.clock.Now(), sent, d.cfg.FlushInterval)
+		} else if d.confirm.openSince.IsZero() {
+			d.confirm.openSince = d.clock.Now()
+		}
 	}
 	return sent, err
 }
@@ -307,7 +406,9 @@ func (d *unackedMode) deliverRaw(recs [][]byte) (int, error) {
 // DropLogInterval.
 func (d *unackedMode) dropped(n int) { d.countDropped(n, nil, "ring full: records dropped") }
 
-func (d *unackedMode) held() int {
+// backlog is what waits to be delivered: the ring and the disk tier (on
+// disk, records delivered and not yet confirmed included).
+func (d *unackedMode) backlog() int {
 	n := d.ring.Len()
 	if d.spill != nil {
 		n += d.spill.Len()
@@ -315,11 +416,32 @@ func (d *unackedMode) held() int {
 	return n
 }
 
-func (d *unackedMode) addStats(*Stats) {}
+// held is every record the tiers hold: the backlog, and the records from
+// the ring delivered and not yet confirmed.
+func (d *unackedMode) held() int {
+	n := d.backlog()
+	if d.confirm != nil {
+		n += d.confirm.pending.RAMLen()
+	}
+	return n
+}
+
+func (d *unackedMode) addStats(s *Stats) {
+	if d.confirm != nil {
+		s.Unconfirmed = uint64(d.confirm.pending.Len())
+	}
+}
 
 func (d *unackedMode) peerExit(message any) bool {
 	pe, ok := d.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)
+}
+
+func (d *unackedMode) confirmation(message any) (uint64, bool) {
+	if d.confirm == nil {
+		return 0, false
+	}
+	return d.confirm.c.Confirmation(message)
 }
 
 func (d *unackedMode) updateDepths() {
@@ -332,6 +454,9 @@ func (d *unackedMode) updateDepths() {
 		spillRecords, spillBytes = d.spill.Len(), d.spill.Bytes()
 	}
 	d.metrics.setDepths(d.ring.Len(), d.ring.Bytes(), spillRecords, spillBytes)
+	if d.confirm != nil {
+		d.metrics.setUnconfirmed(d.confirm.pending.Len())
+	}
 }
 
 // deliveryWindow remembers how many records were delivered recently, in at

@@ -3,8 +3,8 @@ package tier
 import "github.com/pharos-node/pharos-node/spill"
 
 // Spill is the disk tier of the unacknowledged modes: a *spill.Log behind the connection
-// manager's seam (fsm.Spill). ReadOldest rewinds the log's cursor, so a replay that failed is
-// read again from its first record.
+// manager's seam (fsm.Spill), read through the log's cursor and trimmed as delivered (or, with
+// delivery confirmations, as confirmed).
 type Spill struct {
 	log *spill.Log
 }
@@ -21,12 +21,12 @@ func (s *Spill) Append(rec []byte) error {
 	return err
 }
 
-// ReadOldest returns up to max of the oldest untrimmed records, oldest first. Their Data stays
-// valid until they are trimmed.
-func (s *Spill) ReadOldest(dst []Record, max int) ([]Record, error) {
-	s.log.Rewind()
-	return s.log.Read(dst, max)
-}
+// Read appends up to max records after the cursor to dst, oldest first. Their Data stays valid
+// until they are trimmed.
+func (s *Spill) Read(dst []Record, max int) ([]Record, error) { return s.log.Read(dst, max) }
+
+// Rewind moves the cursor back to the oldest untrimmed record.
+func (s *Spill) Rewind() { s.log.Rewind() }
 
 // Trim discards every record numbered throughSeq or less.
 func (s *Spill) Trim(throughSeq uint64) error { return s.log.Trim(throughSeq) }
