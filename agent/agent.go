@@ -145,6 +145,7 @@ type Agent struct {
 	handle  fsm.Handle
 	inbox   *fsm.Inbox // records accepted, not yet taken by the manager
 	ring    *buffer.Ring
+	pending *tier.Unconfirmed // delivered, not yet confirmed (payload, term, subject)
 	spill   *spill.Log
 	memLog  *tier.MemoryLog
 
@@ -303,6 +304,8 @@ func (a *Agent) buildTiers(aopts *fsm.ActorOptions) error {
 	}
 	a.ring = ring
 	aopts.Ring = tier.NewRing(ring)
+	a.pending = &tier.Unconfirmed{}
+	aopts.Unconfirmed = a.pending
 	aopts.NewTransport = a.brain.NewTransport
 	if a.spill != nil {
 		aopts.Spill = tier.NewSpill(a.spill)

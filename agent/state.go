@@ -29,6 +29,8 @@ type Stats struct {
 	Accepted     uint64 // records DeliverMetric/DeliverAlert accepted
 	Refused      uint64 // delivery calls refused (busy, stopped, closed)
 	Delivered    uint64 // records handed to the transport (unacknowledged modes)
+	Confirmed    uint64 // of those, records a round trip confirmed in the Brain's mailbox
+	Unconfirmed  int    // records delivered and not yet confirmed (held until they are)
 	Acked        uint64 // records the Brain acknowledged (ModeAcked)
 	Dropped      uint64 // records evicted from RAM with nowhere to go, or refused by the log
 	PossiblyLost uint64 // written in the last flush interval before a drop (docs/wire.md)
@@ -46,7 +48,7 @@ func (a *Agent) Stats() Stats {
 	m := snap.Stats
 	s := Stats{
 		State: a.State(), Accepted: a.accepted.Load(), Refused: a.refused.Load(),
-		Delivered: m.Delivered, Acked: m.Acked, Dropped: m.Dropped, PossiblyLost: m.PossiblyLost,
+		Delivered: m.Delivered, Confirmed: m.Confirmed, Unconfirmed: int(m.Unconfirmed), Acked: m.Acked, Dropped: m.Dropped, PossiblyLost: m.PossiblyLost,
 		Reconnects: m.Reconnects, Restarts: snap.Restarts, Transitions: map[string]uint64{}, Manager: m,
 	}
 	states := fsm.States()
@@ -72,6 +74,9 @@ func (a *Agent) held() int {
 	n := 0
 	if a.ring != nil {
 		n += a.ring.Len()
+	}
+	if a.pending != nil {
+		n += a.pending.RAMLen()
 	}
 	if a.spill != nil {
 		n += a.spill.Len()

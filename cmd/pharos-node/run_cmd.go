@@ -113,6 +113,8 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 	fcfg.MaxPending, fcfg.DrainBatch = d.MaxPending, d.DrainBatch
 	fcfg.FlushInterval, fcfg.DrainInterval = d.FlushInterval.D(), d.DrainInterval.D()
 	fcfg.Acked = fsm.AckedConfig{BatchSize: d.BatchSize, BatchDelay: d.BatchDelay.D(), Window: d.Window, AckTimeout: d.AckTimeout.D()}
+	fcfg.Confirm = fsm.ConfirmConfig{Interval: d.ConfirmInterval.D(), Records: d.ConfirmRecords, MaxUnconfirmed: d.MaxUnconfirmed,
+		Timeout: d.ConfirmTimeout.D(), ResendUnconfirmed: d.ResendUnconfirmed}
 
 	opts := agent.Options{
 		NodeName:    name,

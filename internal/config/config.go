@@ -152,6 +152,12 @@ type Delivery struct {
 	BatchDelay    Duration `yaml:"batch_delay" reload:"agent" help:"acked mode: longest wait to fill a batch"`
 	Window        int      `yaml:"window" reload:"agent" help:"acked mode: batches in flight"`
 	AckTimeout    Duration `yaml:"ack_timeout" reload:"agent" help:"acked mode: a Brain silent this long counts as lost"`
+	// Delivery confirmations of the payload, term and subject modes.
+	ConfirmInterval   Duration `yaml:"confirm_interval" reload:"agent" help:"payload/term/subject: longest wait before a round trip confirms delivered records in the Brain's mailbox; 0s: no confirmations"`
+	ConfirmRecords    int      `yaml:"confirm_records" reload:"agent" help:"payload/term/subject: records that start a confirmation round trip at once"`
+	MaxUnconfirmed    int      `yaml:"max_unconfirmed" reload:"agent" help:"payload/term/subject: records delivered and not yet confirmed, at most"`
+	ConfirmTimeout    Duration `yaml:"confirm_timeout" reload:"agent" help:"payload/term/subject: an unanswered round trip this old counts as a lost connection"`
+	ResendUnconfirmed bool     `yaml:"resend_unconfirmed" reload:"agent" help:"payload/term/subject: resend what a drop left unconfirmed (at least once) instead of counting it as possibly lost (at most once)"`
 }
 
 // Ingest is how records get in.
@@ -212,7 +218,9 @@ func Default() Config {
 			BaseBackoff: Duration(time.Second), MaxBackoff: Duration(time.Minute), MaxPending: 10_000,
 			FlushInterval: Duration(100 * time.Millisecond), DrainInterval: Duration(100 * time.Millisecond),
 			DrainBatch: 1_000, BatchSize: 1_000, BatchDelay: Duration(10 * time.Millisecond), Window: 8,
-			AckTimeout: Duration(30 * time.Second),
+			AckTimeout:      Duration(30 * time.Second),
+			ConfirmInterval: Duration(20 * time.Millisecond), ConfirmRecords: 2_000, MaxUnconfirmed: 100_000,
+			ConfirmTimeout: Duration(30 * time.Second), ResendUnconfirmed: true,
 		},
 		Ingest: Ingest{
 			HTTP:   HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000},

@@ -95,6 +95,8 @@ func (c Config) Validate() error {
 		{"delivery.drain_interval", int64(c.Delivery.DrainInterval)}, {"delivery.drain_batch", int64(c.Delivery.DrainBatch)},
 		{"delivery.batch_size", int64(c.Delivery.BatchSize)}, {"delivery.batch_delay", int64(c.Delivery.BatchDelay)},
 		{"delivery.window", int64(c.Delivery.Window)}, {"delivery.ack_timeout", int64(c.Delivery.AckTimeout)},
+		{"delivery.confirm_records", int64(c.Delivery.ConfirmRecords)}, {"delivery.max_unconfirmed", int64(c.Delivery.MaxUnconfirmed)},
+		{"delivery.confirm_timeout", int64(c.Delivery.ConfirmTimeout)},
 		{"ingest.http.max_body_bytes", int64(c.Ingest.HTTP.MaxBodyBytes)}, {"ingest.http.max_records", int64(c.Ingest.HTTP.MaxRecords)},
 		{"ingest.statsd.max_packet_bytes", int64(c.Ingest.StatsD.MaxPacketBytes)},
 		{"ingest.scrape.interval", int64(c.Ingest.Scrape.Interval)}, {"ingest.scrape.timeout", int64(c.Ingest.Scrape.Timeout)},
@@ -117,6 +119,13 @@ func (c Config) Validate() error {
 	if c.Delivery.BaseBackoff > 0 && c.Delivery.MaxBackoff < c.Delivery.BaseBackoff {
 		conflict("delivery.max_backoff", "delivery.base_backoff", "delivery.max_backoff (%s) must be at least delivery.base_backoff (%s)",
 			c.Delivery.MaxBackoff, c.Delivery.BaseBackoff)
+	}
+	if c.Delivery.ConfirmInterval < 0 {
+		bad("delivery.confirm_interval", "must not be negative (0s switches confirmations off), got %s", c.Delivery.ConfirmInterval)
+	}
+	if c.Delivery.ConfirmRecords > 0 && c.Delivery.MaxUnconfirmed < c.Delivery.ConfirmRecords {
+		conflict("delivery.max_unconfirmed", "delivery.confirm_records", "delivery.max_unconfirmed (%d%s) must be at least delivery.confirm_records (%d%s)",
+			c.Delivery.MaxUnconfirmed, c.defaultNote("delivery.max_unconfirmed"), c.Delivery.ConfirmRecords, c.defaultNote("delivery.confirm_records"))
 	}
 	if c.Ingest.StatsD.MaxPacketBytes > 65535 {
 		bad("ingest.statsd.max_packet_bytes", "must be at most 65535 (a UDP datagram), got %d", c.Ingest.StatsD.MaxPacketBytes)

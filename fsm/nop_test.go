@@ -1,0 +1,5 @@
+package fsm
+
+import "github.com/rs/zerolog"
+
+var nopLogger = zerolog.Nop()
