@@ -8,5 +8,6 @@ func registeredCommands() map[string]command {
 		"send":    {run: runSend, summary: "send N synthetic metrics to the Brain and report the rate"},
 		"spill":   {run: runSpill, summary: "inspect, verify or repair a spill directory"},
 		"version": {run: runVersion, summary: "print the version"},
+		"health":  {run: runHealth, summary: "GET the daemon's /healthz (or /readyz): exit 0 on 200 (for container health checks)"},
 	}
 }
