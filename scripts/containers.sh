@@ -150,7 +150,7 @@ base() {
       local root; root=$(scripts/otp.sh root "$rel")
       [ -x "$root/bin/erl" ] || scripts/otp.sh install "$rel"
       # The build's stamp holds nothing; its OTP_VERSION says which build the image carries.
-      local version; version=$(cat "$root"/releases/"$rel"/OTP_VERSION)
+      local version; version=$(cat "$root"/lib/erlang/releases/"$rel"/OTP_VERSION)
       if [ "$(image_label "$tag" pharos.otp.version)" = "$version" ] && \
          [ "$(image_label "$tag" pharos.base.recipe)" = "$RECIPE" ]; then return; fi
       log "building $tag from the cached OTP $version ($root)"
