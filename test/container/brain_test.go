@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,11 +29,15 @@ const brainStartTimeout = 60 * time.Second
 
 // brainOptions configure a Brain container.
 type brainOptions struct {
-	Release    string // OTP release of the image: 25, 27 or 29
-	NoEpmd     bool   // BRAIN_EPMD=false: no epmd, the node listens on brainDistPort only
-	State      bool   // keep the acked mode's state in a volume, across restarts of the container
-	CookieFile bool   // the cookie from a mounted file (BRAIN_COOKIE_FILE), not PHAROS_COOKIE
-	DelayMs    int    // every message costs this long
+	Release    string            // OTP release of the image: 25, 27 or 29
+	Host       string            // the host part of its node name (default: its address); peers resolve it
+	NoEpmd     bool              // BRAIN_EPMD=false: no epmd, the node listens on brainDistPort only
+	State      bool              // keep the acked mode's state in a volume, across restarts of the container
+	CookieFile bool              // the cookie from a mounted file (BRAIN_COOKIE_FILE), not PHAROS_COOKIE
+	DelayMs    int               // every message costs this long
+	Cookie     string            // default: a fresh random cookie
+	Env        map[string]string // more environment, over the test's
+	Args       []string          // more options of podman run
 }
 
 // brain is the reference Brain in a container, in a network namespace of its own on a lan.
@@ -48,27 +54,35 @@ type brain struct {
 func startBrain(t testing.TB, l *lan, opts brainOptions) *brain {
 	t.Helper()
 	m := l.join("brain")
-	b := &brain{t: t, Net: m, Node: "brain@" + m.IP, Cookie: "c" + randomHex(12),
+	host := opts.Host
+	if host == "" {
+		host = m.IP
+	}
+	if opts.Cookie == "" {
+		opts.Cookie = "c" + randomHex(12)
+	}
+	b := &brain{t: t, Net: m, Node: "brain@" + host, Cookie: opts.Cookie,
 		Addr: net.JoinHostPort(m.IP, strconv.Itoa(brainDistPort))}
+	env := map[string]string{"BRAIN_NODE": b.Node, "BRAIN_NAME": brainName, "BRAIN_REPORT_MS": "0",
+		"BRAIN_DELAY_MS": strconv.Itoa(opts.DelayMs)}
 	args := []string{"--network", "ns:" + m.Path, "--hostname", "brain",
-		"--health-interval", "disable", // podman's timers need systemd; the tests run the check
-		"--env", "BRAIN_NODE=" + b.Node, "--env", "BRAIN_NAME=" + brainName,
-		"--env", "BRAIN_REPORT_MS=0", "--env", "BRAIN_DELAY_MS=" + strconv.Itoa(opts.DelayMs)}
+		"--health-interval", "disable"} // podman's timers need systemd; the tests run the check
 	if opts.NoEpmd {
-		args = append(args, "--env", "BRAIN_EPMD=false")
+		env["BRAIN_EPMD"] = "false"
 	}
 	if opts.State {
 		args = append(args, "--volume", volume(t, "brain-state")+":/var/lib/pharos-brain")
 	} else {
-		args = append(args, "--env", "BRAIN_STATE_DIR=")
+		env["BRAIN_STATE_DIR"] = ""
 	}
 	if opts.CookieFile {
-		args = append(args, "--env", "BRAIN_COOKIE_FILE=/run/secrets/erlang-cookie",
-			"--volume", cookieFile(t, b.Cookie, 10001)+":/run/secrets/erlang-cookie:ro")
+		env["BRAIN_COOKIE_FILE"] = "/run/secrets/erlang-cookie"
+		args = append(args, "--volume", cookieFile(t, b.Cookie, 10001)+":/run/secrets/erlang-cookie:ro")
 	} else {
-		args = append(args, "--env", "PHAROS_COOKIE="+b.Cookie)
+		env["PHAROS_COOKIE"] = b.Cookie
 	}
-	args = append(args, brainImage(opts.Release))
+	maps.Copy(env, opts.Env)
+	args = append(append(append(args, opts.Args...), envArgs(env)...), brainImage(opts.Release))
 	b.container = runContainer(t, "brain", args...)
 	b.waitReady()
 	if got := b.Eval("erlang:system_info(otp_release)"); got != strconv.Quote(opts.Release) {
@@ -76,6 +90,15 @@ func startBrain(t testing.TB, l *lan, opts brainOptions) *brain {
 	}
 	t.Logf("Brain %s (OTP %s) in container %s", b.Node, opts.Release, b.Name)
 	return b
+}
+
+// envArgs are podman's --env options for env, in a stable order.
+func envArgs(env map[string]string) []string {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		args = append(args, "--env", k+"="+env[k])
+	}
+	return args
 }
 
 // cookieFile writes the cookie to a file of mode 0400 owned by uid, for a container to mount.

@@ -45,12 +45,15 @@ type daemon struct {
 }
 
 // startDaemon starts the pharos-node image's default command, `run`, in acked mode with a
-// configuration file and a cookie file mounted and its spill directory in a volume.
+// configuration file and a cookie file mounted and its spill directory in a volume. As in
+// compose.yaml, the nodes go by host names: pharos@node, and the Brain's, which the container
+// resolves (--add-host, where compose has its DNS).
 func startDaemon(t *testing.T, l *lan, b *brain) *daemon {
 	t.Helper()
 	m := l.join("node")
+	_, brainHost, _ := strings.Cut(b.Node, "@")
 	cfg := fmt.Sprintf(`node:
-  name: pharos@%s
+  name: pharos@node
   cookie_file: /run/secrets/erlang-cookie
 brain:
   node: %s
@@ -67,7 +70,7 @@ ingest:
 log:
   format: json
 shutdown_timeout: 20s
-`, m.IP, b.Node, brainName, nodeData, nodeHTTP)
+`, b.Node, brainName, nodeData, nodeHTTP)
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -76,16 +79,22 @@ shutdown_timeout: 20s
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{Net: m, URL: fmt.Sprintf("http://%s:%d", m.IP, nodeHTTP),
-		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}}
-	t.Cleanup(d.client.CloseIdleConnections)
+	d := &daemon{Net: m, URL: fmt.Sprintf("http://%s:%d", m.IP, nodeHTTP), client: newClient(t)}
 	d.container = runContainer(t, "node", "--network", "ns:"+m.Path, "--hostname", "node",
+		"--add-host", brainHost+":"+b.Net.IP,
 		"--health-interval", "disable", // podman's timers need systemd; the test runs the check
 		"--volume", cfgFile+":"+nodeConfig+":ro",
 		"--volume", cookieFile(t, b.Cookie, nodeUID)+":/run/secrets/erlang-cookie:ro",
 		"--volume", volume(t, "node-data")+":"+nodeData,
 		nodeImage)
 	return d
+}
+
+// newClient is an HTTP client whose idle connections t.Cleanup closes.
+func newClient(t *testing.T) *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 // Ready reports whether /readyz answers 200: the daemon is delivering to the Brain.
@@ -188,7 +197,7 @@ func TestNodeContainerAcrossBrainContainerRestart(t *testing.T) {
 	const n, source = 30_000, "ct-daemon"
 	forEachRelease(t, func(t *testing.T, rel string) {
 		l := newLAN(t)
-		b := startBrain(t, l, brainOptions{Release: rel, State: true})
+		b := startBrain(t, l, brainOptions{Release: rel, State: true, Host: "brain"})
 		d := startDaemon(t, l, b)
 		waitFor(t, 30*time.Second, "pharos-node's HEALTHCHECK", d.Healthy)
 		waitFor(t, 60*time.Second, "pharos-node ready (streaming to the Brain)", d.Ready)

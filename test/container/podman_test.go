@@ -169,16 +169,21 @@ func volume(t testing.TB, name string) string {
 	return v
 }
 
-// What ownedBy lists.
-var (
-	listContainers = []string{"ps", "--all", "--format", `{{.Names}} {{index .Labels "` + ownerLabel + `"}}`}
-	listVolumes    = []string{"volume", "ls", "--format", `{{.Name}} {{index .Labels "` + ownerLabel + `"}}`}
-)
+// ownedContainers lists the containers whose owner label is pid, or whose owner is no longer
+// alive when pid is "".
+func ownedContainers(pid string) ([]string, error) {
+	return ownedBy(pid, "ps", "--all", "--format", `{{.Names}} {{index .Labels "`+ownerLabel+`"}}`)
+}
 
-// ownedBy lists the containers or volumes (listContainers, listVolumes) whose owner label is
-// pid, or whose owner is no longer alive when pid is "".
-func ownedBy(list []string, pid string) ([]string, error) {
-	args := append(append([]string(nil), list...), "--filter", "label="+ownerLabel)
+// ownedVolumes lists the named volumes as ownedContainers lists containers.
+func ownedVolumes(pid string) ([]string, error) {
+	return ownedBy(pid, "volume", "ls", "--format", `{{.Name}} {{index .Labels "`+ownerLabel+`"}}`)
+}
+
+// ownedBy runs a podman listing that prints "NAME OWNER" lines, and keeps the names owned by
+// pid, or by owners no longer alive when pid is "".
+func ownedBy(pid string, list ...string) ([]string, error) {
+	args := append(list, "--filter", "label="+ownerLabel)
 	out, err := podman(context.Background(), args...)
 	if err != nil {
 		return nil, err
@@ -204,13 +209,13 @@ func ownedBy(list []string, pid string) ([]string, error) {
 // died without their t.Cleanup (killed by a timeout or a signal).
 func reapOrphans() error {
 	var errs []error
-	ctrs, err := ownedBy(listContainers, "")
+	ctrs, err := ownedContainers("")
 	errs = append(errs, err)
 	for _, c := range ctrs {
 		_, err := podman(context.Background(), "rm", "--force", "--volumes", "--time", "0", c)
 		errs = append(errs, err)
 	}
-	vols, err := ownedBy(listVolumes, "")
+	vols, err := ownedVolumes("")
 	errs = append(errs, err)
 	for _, v := range vols {
 		_, err := podman(context.Background(), "volume", "rm", "--force", v)
@@ -223,8 +228,8 @@ func reapOrphans() error {
 // leftovers names what this test binary made and did not remove.
 func leftovers() error {
 	var left []string
-	ctrs, err1 := ownedBy(listContainers, owner())
-	vols, err2 := ownedBy(listVolumes, owner())
+	ctrs, err1 := ownedContainers(owner())
+	vols, err2 := ownedVolumes(owner())
 	nss, err3 := ownedNetns(owner())
 	for _, c := range ctrs {
 		left = append(left, "container "+c)
