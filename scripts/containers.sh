@@ -15,12 +15,12 @@
 # (runc cannot raise them). Its whole configuration lives under $CACHE/containers:
 # containers.conf, storage.conf and registries.conf, named by CONTAINERS_CONF,
 # CONTAINERS_STORAGE_CONF and CONTAINERS_REGISTRIES_CONF, put the image store, the run root,
-# runc's state, locks, events and volumes there; the machine's /etc/containers is neither read
-# for them nor changed. No registry is searched and nothing is pulled: the pharos-node image is
+# runc's state, locks, events and volumes there; the machine's /etc/containers is never changed,
+# and its containers.conf, storage.conf and registries.conf are not read. No registry is searched and nothing is pulled: the pharos-node image is
 # FROM scratch, and the Brain's base is a Debian root filesystem made by debootstrap, cached as
-# a tarball and imported once (about 30 s to 2 min, 170 MB). The one file podman writes outside
-# $CACHE is its blob-info cache (/var/lib/containers/cache, which containers/image always uses
-# as root).
+# a tarball (160 MB) and imported once: half a minute on an idle machine, 2 to 4 min under load.
+# The one file podman writes outside $CACHE is its blob-info cache (/var/lib/containers/cache,
+# which containers/image always uses as root).
 #
 # OTP 25 is Debian bookworm's erlang-nox; OTP 27 and 29 are the builds scripts/otp.sh makes on
 # this (bookworm) machine, copied into an image over the Debian one (containers/erlang).
@@ -119,7 +119,7 @@ rootfs_tarball() {
   local work; work=$(mktemp -d "$C/rootfs/build.XXXXXX")
   # debootstrap mounts /proc and /sys in the target; a failed run can leave them mounted.
   trap "for m in proc sys dev/pts dev; do mountpoint -q '$work/root/'\$m && umount -l '$work/root/'\$m; done; rm -rf '$work'" EXIT
-  log "debootstrap --variant=minbase --include=erlang-nox $SUITE from $MIRROR (30 s to 2 min)"
+  log "debootstrap --variant=minbase --include=erlang-nox $SUITE from $MIRROR (1 to 4 min)"
   local start=$SECONDS
   as_root debootstrap --variant=minbase --include=erlang-nox "$SUITE" "$work/root" "$MIRROR" >"$work/log" 2>&1 \
     || { tail -n 30 "$work/log" >&2; die "debootstrap failed"; }

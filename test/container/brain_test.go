@@ -45,7 +45,7 @@ type brain struct {
 	*container
 	t      testing.TB
 	Net    member
-	Node   string // brain@10.A.B.C
+	Node   string // brain@P.2 (P the lan's /24), or brain@brainOptions.Host
 	Cookie string
 	Addr   string // its distribution port, host:port
 }

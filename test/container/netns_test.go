@@ -20,7 +20,7 @@ import (
 // veth to the bridge, for podman to join with --network ns:PATH.
 type lan struct {
 	t      testing.TB
-	Prefix string // "10.A.B."
+	Prefix string // "10.A.B.", "172.A.B." or "192.168.B."
 	HostIP string
 	bridge string // the bridge's namespace
 	host   string // the host end of the host's veth
@@ -53,13 +53,23 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// freeSubnet picks 10.A.B.0/24, A in 100..249, that no route of the host's covers but the
-// default one.
+// freeSubnet picks a /24 of the private ranges (10.100-249.x, 172.16-31.x, 192.168.x) that no
+// route of the host's covers but the default one, and returns its first three octets and a dot.
 func freeSubnet() (string, error) {
-	for range 20 {
-		a, _ := rand.Int(rand.Reader, big.NewInt(150))
-		b, _ := rand.Int(rand.Reader, big.NewInt(256))
-		prefix := fmt.Sprintf("10.%d.%d.", 100+a.Int64(), b.Int64())
+	pick := func(n int64) int64 {
+		v, _ := rand.Int(rand.Reader, big.NewInt(n))
+		return v.Int64()
+	}
+	for range 30 {
+		var prefix string
+		switch pick(3) {
+		case 0:
+			prefix = fmt.Sprintf("10.%d.%d.", 100+pick(150), pick(256))
+		case 1:
+			prefix = fmt.Sprintf("172.%d.%d.", 16+pick(16), pick(256))
+		default:
+			prefix = fmt.Sprintf("192.168.%d.", pick(256))
+		}
 		out, err := exec.Command("ip", "-4", "route", "show", "match", prefix+"0/24").Output()
 		if err != nil {
 			return "", fmt.Errorf("ip route: %w", err)
@@ -74,7 +84,7 @@ func freeSubnet() (string, error) {
 			return prefix, nil
 		}
 	}
-	return "", errors.New("no free 10.x.y.0/24 among 20 tries")
+	return "", errors.New("no private /24 free of the host's routes among 30 tries")
 }
 
 // newLAN makes the bridge and the host's veth; t.Cleanup removes every namespace of the lan,

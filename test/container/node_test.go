@@ -40,7 +40,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 type daemon struct {
 	*container
 	Net    member
-	URL    string // http://10.A.B.C:9180
+	URL    string // http://P.3:9180
 	client *http.Client
 }
 
