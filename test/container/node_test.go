@@ -244,8 +244,10 @@ func TestNodeContainerKilledResumesOnItsSpillVolume(t *testing.T) {
 	const n, source = 150_000, "ct-kill"
 	forEachRelease(t, func(t *testing.T, rel string) {
 		l := newLAN(t)
-		// 20 ms a batch of 1,000: at most 50,000 records/s, so that the kill lands mid-stream.
-		b := startBrain(t, l, brainOptions{Release: rel, State: true, DelayMs: 20})
+		// 30 ms a batch of 1,000: at most 33,000 records/s, 4.5 s for the stream at least, so
+		// that the kill lands mid-stream however long `podman kill` takes on a loaded machine
+		// (the Brain processed up to 57,000 records more in one here).
+		b := startBrain(t, l, brainOptions{Release: rel, State: true, DelayMs: 30})
 		m := l.join("node")
 		data := volume(t, "node-data")
 		args := []string{"--network", "ns:" + m.Path, "--hostname", "node", "--env", "PHAROS_COOKIE=" + b.Cookie,
