@@ -32,7 +32,7 @@ type brainOptions struct {
 	Release    string            // OTP release of the image: 25, 27 or 29
 	Host       string            // the host part of its node name (default: its address); peers resolve it
 	NoEpmd     bool              // BRAIN_EPMD=false: no epmd, the node listens on brainDistPort only
-	State      bool              // keep the acked mode's state in a volume, across restarts of the container
+	State      bool              // the acked mode's state in a named volume of the test's
 	CookieFile bool              // the cookie from a mounted file (BRAIN_COOKIE_FILE), not PHAROS_COOKIE
 	DelayMs    int               // every message costs this long
 	Cookie     string            // default: a fresh random cookie
@@ -70,10 +70,8 @@ func startBrain(t testing.TB, l *lan, opts brainOptions) *brain {
 	if opts.NoEpmd {
 		env["BRAIN_EPMD"] = "false"
 	}
-	if opts.State {
+	if opts.State { // else the image's anonymous volume, removed with the container
 		args = append(args, "--volume", volume(t, "brain-state")+":/var/lib/pharos-brain")
-	} else {
-		env["BRAIN_STATE_DIR"] = ""
 	}
 	if opts.CookieFile {
 		env["BRAIN_COOKIE_FILE"] = "/run/secrets/erlang-cookie"
