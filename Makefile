@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build package package-test deps test unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs
+.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs
 
 all: build
 
@@ -30,30 +30,48 @@ package-test:
 otp:
 	scripts/otp.sh install all
 
-## deps: Debian packages the tests need besides Erlang (openssl, prometheus-node-exporter)
+## deps: Debian packages the tests need besides Erlang (openssl, prometheus-node-exporter, podman,
+## runc, debootstrap)
 deps:
 	scripts/test-deps.sh
 
+## container-bases: the Erlang base images of the container suite, built once and cached under
+## ~/.cache/pharos/containers (scripts/containers.sh: a debootstrap root filesystem for OTP 25, the
+## scripts/otp.sh builds for 27 and 29)
+CONTAINER_OTP_RELEASES ?= $(filter 25 27,$(OTP_RELEASES))
+container-bases:
+	@set -e; for rel in $(CONTAINER_OTP_RELEASES); do scripts/containers.sh base $$rel; done
+
 ## test: provision Erlang, lint, then every Go test (unit and real-erl interop) once per OTP release,
-## then the packages that start no Ergo node again under the race detector. (Ergo v3.1.0 itself
-## races in every node alive at a minute boundary: node/cron.go assigns its timer after
-## time.AfterFunc, whose callback reads it; -race reports that at random in fsm, agent, node and
-## cmd/pharos-node; of agent and fsm, the race pass runs tests that start no node: RACE_AGENT_TESTS,
-## RACE_FSM_TESTS.)
+## the container suite (test/container) once, with the Brain's container on each release of
+## CONTAINER_OTP_RELEASES, then the packages that start no Ergo node again under the race
+## detector. (Ergo v3.1.0 itself races in every node alive at a minute boundary: node/cron.go
+## assigns its timer after time.AfterFunc, whose callback reads it; -race reports that at random
+## in fsm, agent, node and cmd/pharos-node; of agent and fsm, the race pass runs tests that start
+## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.)
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config
 RACE_AGENT_TESTS ?= ^(TestRecordArena|TestSeqTier)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestMemoryLogModel)$$
-test: otp deps lint
-	@set -e; for rel in $(OTP_RELEASES); do \
+CONTAINER_PKG := ./test/container
+test: otp deps container-bases lint
+	@set -e; pkgs=$$($(GO) list $(PKGS) | grep -v '/test/container$$'); for rel in $(OTP_RELEASES); do \
 	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
-	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $(PKGS); \
+	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $$pkgs; \
 	done
+	@$(MAKE) --no-print-directory test-containers
 	@echo "=== go test -race $(RACE_PKGS)"
 	$(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_AGENT_TESTS)' ./agent
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_FSM_TESTS)' ./fsm
 	@echo "=== the .deb: built, installed, checked, purged"
 	GO=$(GO) scripts/package-test.sh
+
+## test-containers: the container suite alone: the images built from the working tree, the
+## reference Brain in a container on each of CONTAINER_OTP_RELEASES, pharos-node on the host and in
+## a container (docs/containers.md)
+test-containers:
+	@echo "=== go test $(CONTAINER_PKG): the Brain's container on OTP $(CONTAINER_OTP_RELEASES)"
+	PHAROS_CONTAINER_OTP="$(CONTAINER_OTP_RELEASES)" $(GO) test $(GOTEST_FLAGS) -v $(CONTAINER_PKG)
 
 ## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
 run:

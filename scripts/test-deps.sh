@@ -3,11 +3,14 @@
 # certificates of the TLS distribution tests; prometheus-node-exporter is the real exporter the
 # scrape test starts on a loopback port (without it that test scrapes a recorded exposition and
 # says so); gcc and libc6-dev are the C toolchain `go test -race` needs (make test runs the
-# packages that start no Ergo node under the race detector). Installed only when missing;
-# nothing is started.
+# packages that start no Ergo node under the race detector). The container suite (test/container,
+# scripts/containers.sh) needs podman with the runc runtime (crun fails on this kernel's cgroup
+# layout), debootstrap for the Brain's Debian base image, and iproute2 for its network namespaces;
+# it runs as root, so neither uidmap nor slirp4netns. Installed only when missing, with Debian's
+# defaults; the suite changes none of the machine's configuration (podman's is the project's own).
 set -euo pipefail
 missing=()
-for p in openssl prometheus-node-exporter gcc libc6-dev; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in openssl prometheus-node-exporter gcc libc6-dev podman runc debootstrap iproute2; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 echo "test-deps.sh: installing ${missing[*]}" >&2

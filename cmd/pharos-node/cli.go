@@ -83,6 +83,15 @@ stopped). Exit 0 on success, 1 on failure, 2 for a usage error.`,
 				"pharos-node spill inspect /var/lib/pharos-node/spill",
 				"pharos-node spill verify --json /var/lib/pharos-node/spill",
 			}},
+		"health": {run: runHealth, summary: "GET the daemon's /healthz (or /readyz): exit 0 on 200 (container health checks)",
+			usage: "health [--config FILE] [--ready] [--url URL]",
+			description: `GETs /healthz (alive), or /readyz with --ready (delivering to the Brain), on the daemon's
+admin address (admin.listen, else ingest.http.listen, from the configuration run reads), and
+exits 0 on 200, 1 otherwise: a HEALTHCHECK for images without curl.`,
+			examples: []string{
+				"pharos-node health --config /etc/pharos-node/pharos.yaml",
+				"pharos-node health --ready --url http://127.0.0.1:9180/readyz",
+			}},
 		"version": {run: runVersion, summary: "print the version, commit, build date, Go and Ergo versions",
 			usage:       "version [--json]",
 			description: "Prints what built this binary; `pharos-node --version` prints the same.",
