@@ -46,7 +46,6 @@ func (m Mode) String() string {
 	}
 }
 
-
 // ErrInvalid is wrapped by every refusal of NewBrain's arguments.
 var ErrInvalid = errors.New("brain: invalid argument")
 

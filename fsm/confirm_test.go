@@ -51,7 +51,9 @@ func (n *confirmNet) send(item string) error {
 
 func (n *confirmNet) Deliver(_ context.Context, rec []byte) error { return n.send(string(rec)) }
 
-func (n *confirmNet) Confirm(_ context.Context, id uint64) error { return n.send(fmt.Sprintf("#%d", id)) }
+func (n *confirmNet) Confirm(_ context.Context, id uint64) error {
+	return n.send(fmt.Sprintf("#%d", id))
+}
 
 func (n *confirmNet) Confirmation(message any) (uint64, bool) {
 	a, ok := message.(confirmAnswer)
@@ -360,10 +362,12 @@ func TestPropertyConfirmations(t *testing.T) {
 					h.manager.ConnectionLost()
 				}
 			},
-			"down":  func(rt *rapid.T) { h.net.up = false },
-			"up":    func(rt *rapid.T) { h.net.up = true },
-			"fail":  func(rt *rapid.T) { h.net.failN = rapid.IntRange(1, 2).Draw(rt, "n") },
-			"clock": func(rt *rapid.T) { h.clock.Advance(time.Duration(rapid.IntRange(0, 300).Draw(rt, "ms")) * time.Millisecond) },
+			"down": func(rt *rapid.T) { h.net.up = false },
+			"up":   func(rt *rapid.T) { h.net.up = true },
+			"fail": func(rt *rapid.T) { h.net.failN = rapid.IntRange(1, 2).Draw(rt, "n") },
+			"clock": func(rt *rapid.T) {
+				h.clock.Advance(time.Duration(rapid.IntRange(0, 300).Draw(rt, "ms")) * time.Millisecond)
+			},
 			"crash": func(rt *rapid.T) {
 				lostBefore += possiblyLost()
 				h.net.drop(rapid.IntRange(0, len(h.net.wire)).Draw(rt, "keep"))
