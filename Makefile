@@ -49,9 +49,9 @@ container-bases:
 ## assigns its timer after time.AfterFunc, whose callback reads it; -race reports that at random
 ## in fsm, agent, node and cmd/pharos-node; of agent and fsm, the race pass runs tests that start
 ## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.)
-RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config
-RACE_AGENT_TESTS ?= ^(TestRecordArena|TestSeqTier)
-RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestMemoryLogModel)$$
+RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./tier
+RACE_AGENT_TESTS ?= ^(TestRecordArena)
+RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestPropertyConfirmations)$$
 CONTAINER_PKG := ./test/container
 test: otp deps container-bases lint
 	@set -e; pkgs=$$($(GO) list $(PKGS) | grep -v '/test/container$$'); for rel in $(OTP_RELEASES); do \
