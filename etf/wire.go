@@ -120,6 +120,20 @@ func nonNegative(v any) (uint64, bool) {
 // byte): the payload mode's message and an element of a batch's list.
 func AppendPayload(dst, record []byte) []byte { return appendBinary(dst, record) }
 
+// AppendMetricPayload appends m as AppendPayload would append term_to_binary(m), encoding it in
+// place (no intermediate copy): the payload mode's message, or a subject's Body after
+// SubjectHead.
+func AppendMetricPayload(dst []byte, m *Metric) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, tagBinary, 0, 0, 0, 0)
+	dst, err := AppendMetric(dst, m)
+	if err != nil {
+		return dst[:start], err
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-5))
+	return dst, nil
+}
+
 // SubjectHead is the fixed front of the subject mode's message {Name, Body} for the atom name:
 // the version byte, the tuple's header and the atom. Encode it once per target.
 func SubjectHead(name string) ([]byte, error) {

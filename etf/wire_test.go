@@ -88,3 +88,21 @@ func TestBatchAndSubjectDecode(t *testing.T) {
 		t.Fatalf("subject %v, want %v", got, want)
 	}
 }
+
+// TestAppendMetricPayload: encoding in place gives the bytes AppendPayload gives for the
+// record's term_to_binary; a refused metric leaves dst as it was.
+func TestAppendMetricPayload(t *testing.T) {
+	m := Metric{Name: "cpu", Kind: Gauge, Value: 0.5, Tags: []Tag{{Key: "host", Value: "a"}}, TimestampMs: 7, Source: "s"}
+	rec, err := AppendMetric(nil, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := AppendMetricPayload([]byte("x"), &m)
+	if err != nil || string(got) != string(AppendPayload([]byte("x"), rec)) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	bad := Metric{Name: "cpu", Kind: 0}
+	if got, err := AppendMetricPayload([]byte("x"), &bad); err == nil || string(got) != "x" {
+		t.Fatalf("invalid metric: %q, %v", got, err)
+	}
+}

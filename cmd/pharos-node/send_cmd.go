@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,7 +25,6 @@ import (
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/internal/config"
-	"github.com/pharos-node/pharos-node/node"
 	"github.com/pharos-node/pharos-node/spill"
 )
 
@@ -60,36 +58,16 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 	case "acked":
 		return nil, nil // runSendAcked encodes through the agent
 	case "payload":
-		return func(dst []byte) ([]byte, error) {
-			start := len(dst)
-			dst = node.AppendBinaryHeader(dst, 0)
-			dst, err := etf.AppendMetric(dst, m)
-			if err != nil {
-				return dst, err
-			}
-			node.PatchBinaryLength(dst, start)
-			return dst, nil
-		}, nil
+		return func(dst []byte) ([]byte, error) { return etf.AppendMetricPayload(dst, m) }, nil
 	case "term":
 		return func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, m) }, nil
 	case "subject":
 		// {Name, Body}: Name the Brain's registered name, Body as in payload mode.
-		atom, err := etf.Marshal(etf.Atom(brainName))
+		head, err := etf.SubjectHead(string(brainName))
 		if err != nil {
 			return nil, err
 		}
-		return func(dst []byte) ([]byte, error) {
-			dst = append(dst, 131, 104, 2) // version, SMALL_TUPLE_EXT, arity 2
-			dst = append(dst, atom[1:]...)
-			start := len(dst)
-			dst = append(dst, 109, 0, 0, 0, 0) // BINARY_EXT, length patched below
-			dst, err := etf.AppendMetric(dst, m)
-			if err != nil {
-				return dst, err
-			}
-			binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-5))
-			return dst, nil
-		}, nil
+		return func(dst []byte) ([]byte, error) { return etf.AppendMetricPayload(append(dst, head...), m) }, nil
 	}
 	return nil, fmt.Errorf("%w: --brain.mode %q: want payload, term, subject or acked", errUsage, mode)
 }
