@@ -56,6 +56,7 @@ type pipeline struct {
 	sampler  *logSampler
 	counters *counters
 	accepted prometheus.Counter
+	batch    MetricsSink // sink, when it takes batches; else nil
 }
 
 func newPipeline(kind string, c Common) (*pipeline, error) {
@@ -84,7 +85,13 @@ func newPipeline(kind string, c Common) (*pipeline, error) {
 		sampler:  &logSampler{now: c.Now, burst: c.LogBurst, period: c.LogPeriod},
 		counters: cs,
 		accepted: cs.accepted.WithLabelValues(kind),
+		batch:    batchSink(c.Sink),
 	}, nil
+}
+
+func batchSink(s Sink) MetricsSink {
+	b, _ := s.(MetricsSink)
+	return b
 }
 
 var errNoSink = errors.New("Common.Sink is nil")
@@ -99,6 +106,54 @@ func (p *pipeline) deliverMetric(m etf.Metric) error {
 		return err
 	}
 	return p.deliver(MetricRecord(m))
+}
+
+// validateMetric validates m, which follows prev in a batch (nil: none, or prev not valid), and
+// counts a refusal.
+func (p *pipeline) validateMetric(m, prev *etf.Metric) error {
+	if err := m.ValidateAfter(prev, p.limits); err != nil {
+		p.refuse(err)
+		return err
+	}
+	return nil
+}
+
+// deliverMetrics hands ms, which passed validateMetric, to the sink in order: in one call to a
+// MetricsSink (one more after each refusal), else one by one. For each metric the sink refused it
+// counts the refusal and calls refused with the metric's index in ms and a *sinkError. It returns
+// how many the sink took.
+func (p *pipeline) deliverMetrics(ms []etf.Metric, refused func(i int, err error)) int {
+	accepted := 0
+	if p.batch == nil {
+		for i := range ms {
+			if err := p.sink.Deliver(MetricRecord(ms[i])); err != nil {
+				err = &sinkError{err}
+				p.refuse(err)
+				refused(i, err)
+				continue
+			}
+			accepted++
+		}
+	} else {
+		for done := 0; done < len(ms); {
+			n, err := p.batch.DeliverMetrics(ms[done:])
+			n = min(max(n, 0), len(ms)-done)
+			accepted += n
+			done += n
+			if done == len(ms) {
+				break
+			}
+			if err == nil {
+				err = fmt.Errorf("ingest: the sink took %d of %d metrics and gave no reason", n, len(ms)-done+n)
+			}
+			err = &sinkError{err}
+			p.refuse(err)
+			refused(done, err)
+			done++
+		}
+	}
+	p.accepted.Add(float64(accepted))
+	return accepted
 }
 
 // deliverAlert validates a and hands it to the sink.

@@ -23,6 +23,11 @@ var (
 	ErrMalformedJSON = errors.New("ingest: malformed JSON body")
 	// ErrMediaType: the request's Content-Type is set and is not JSON (status 415).
 	ErrMediaType = errors.New("ingest: unsupported media type")
+	// ErrInflightBudget: the request's body would take the bodies held at once over
+	// HTTPOptions.MaxInflightBytes (status 429 with Retry-After; the body is not read).
+	ErrInflightBudget = errors.New("ingest: too many request bytes in flight")
+	// ErrBodyTimeout: the request's body did not arrive within HTTPOptions.BodyTimeout (status 408).
+	ErrBodyTimeout = errors.New("ingest: request body too slow")
 
 	// ErrNotObject: an element of the array is not a JSON object.
 	ErrNotObject = errors.New("ingest: record is not a JSON object")
@@ -129,6 +134,8 @@ const (
 	ReasonStatus      = "status"      // a scrape target's error status
 	ReasonUnreachable = "unreachable" // a scrape that failed in transport (refused, timeout)
 	ReasonRead        = "read"        // a /proc file the host collector could not read or parse, a failed StatsD socket read
+	ReasonBusy        = "busy"        // an HTTP request over the in-flight byte budget (429)
+	ReasonTimeout     = "timeout"     // an HTTP request body not received in time (408)
 	ReasonOther       = "other"       // anything else
 )
 
@@ -163,6 +170,10 @@ func reasonOf(err error) string {
 		return ReasonMalformed
 	case errors.Is(err, ErrMediaType):
 		return ReasonMediaType
+	case errors.Is(err, ErrInflightBudget):
+		return ReasonBusy
+	case errors.Is(err, ErrBodyTimeout):
+		return ReasonTimeout
 	case errors.Is(err, ErrScrapeStatus):
 		return ReasonStatus
 	case errors.Is(err, ErrScrapeFailed):
