@@ -145,21 +145,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuseRequest(w, http.StatusUnsupportedMediaType, err)
 		return
 	}
-	body, reserved, err := h.readBody(w, r)
+	rd := h.readers.Get().(*jsonReader)
+	defer h.readers.Put(rd)
+	body, reserved, err := h.readBody(w, r, rd)
 	defer h.budget.release(reserved)
 	if err != nil {
 		h.refuseRequest(w, statusOf(err), err)
 		return
 	}
-	rd := h.readers.Get().(*jsonReader)
-	defer h.readers.Put(rd)
 	spans, err := rd.split(body, h.maxRecords)
 	if err != nil {
 		h.refuseRequest(w, statusOf(err), err)
 		return
 	}
-	// body is never written again (readBody made it for this request), so the records' strings
-	// may be substrings of it: no copy of the body, no allocation per string.
+	// The records' strings are substrings of body, which is not written while they are in use:
+	// either it is never used again, or (reuse) the sink is done with them when it returns.
+	reuse := !alerts && h.p.batch != nil
+	if !reuse && len(rd.body) > 0 && unsafe.SliceData(body) == unsafe.SliceData(rd.body) {
+		rd.body = nil // the sink may keep the strings: this buffer is theirs now
+	}
 	rd.reset(body, unsafe.String(unsafe.SliceData(body), len(body)))
 	defer rd.release()
 	if rd.dec.PeekKind() == '[' {
@@ -187,9 +191,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveMetrics decodes and validates every record, then delivers the valid ones together, in
 // request order.
 func (h *Handler) serveMetrics(rd *jsonReader, body []byte, spans []span, def recordDefaults, path string) (resp Response, invalid, sinkRefused int) {
-	ms := make([]etf.Metric, 0, len(spans))
-	index := make([]int, 0, len(spans)) // the request index of each of ms
-	tags := make([]etf.Tag, 0, 4*len(spans))
+	// With a MetricsSink, ms and tags are the reader's, used again by the next request: the sink
+	// does not keep them (MetricsSink's contract). With another sink they are this request's.
+	ms, index, tags := rd.msBuf[:0], rd.indexBuf[:0], rd.tagBuf[:0] // index: the request index of each of ms
+	if h.p.batch == nil {
+		ms, tags = nil, nil
+	}
+	defer func() {
+		if h.p.batch != nil {
+			clear(ms) // no strings of this body kept alive by the pool
+			clear(tags)
+			rd.msBuf, rd.indexBuf, rd.tagBuf = ms[:0], index[:0], tags[:0]
+		}
+	}()
 	resp.Refused = []Refusal{}
 	var rec record
 	var prev *etf.Metric

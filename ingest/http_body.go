@@ -62,10 +62,10 @@ func (b *byteBudget) release(n int64) {
 // bodyStep is how much a body of unknown length grows by at first (doubling up to MaxBodyBytes).
 const bodyStep = 16 << 10
 
-// readBody reads the whole body into a buffer of its own, up to maxBodyBytes and within the
-// in-flight budget and the body deadline. It returns the bytes it reserved, which the caller
-// releases once done with the body, also on error.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
+// readBody reads the whole body, up to maxBodyBytes and within the in-flight budget and the body
+// deadline, into a buffer of rd's (see jsonReader.bodyBuffer) or one of its own. It returns the
+// bytes it reserved, which the caller releases once done with the body, also on error.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rd *jsonReader) (body []byte, reserved int64, err error) {
 	if r.ContentLength > h.maxBodyBytes {
 		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, h.maxBodyBytes)
 	}
@@ -78,7 +78,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		if !h.budget.reserve(n) {
 			return nil, 0, h.overBudget(n)
 		}
-		body = make([]byte, n)
+		body = rd.bodyBuffer(int(n))
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, n, h.readError(err)
 		}

@@ -51,6 +51,32 @@ type jsonReader struct {
 	opts    []jsontext.Options
 	scratch []byte // unquoting strings with escapes
 	spans   []span
+
+	// Buffers of the Handler's requests, used again by the next request when the sink does not
+	// keep what it is given (a MetricsSink); see Handler.reuse.
+	body     []byte
+	msBuf    []etf.Metric
+	indexBuf []int
+	tagBuf   []etf.Tag
+	out      []byte
+}
+
+// maxPooledBody is the largest body buffer a pooled reader keeps for the next request: larger
+// ones are left to the collector, so that idle pooled buffers stay small beside the in-flight
+// budget.
+const maxPooledBody = 64 << 10
+
+// bodyBuffer returns a buffer of n bytes for a request body: the reader's own when it is large
+// enough, else a new one.
+func (r *jsonReader) bodyBuffer(n int) []byte {
+	if n <= cap(r.body) {
+		return r.body[:n]
+	}
+	b := make([]byte, n)
+	if n <= maxPooledBody {
+		r.body = b
+	}
+	return b
 }
 
 // newJSONReader returns a reader with the options every body is read with: duplicate names and
@@ -254,26 +280,26 @@ func (r *jsonReader) decodeFields(alerts bool, def recordDefaults, rec *record, 
 		switch b {
 		case fieldName:
 			var s string
-			if s, ok, err = r.string(name); ok {
+			if s, ok, err = r.string(named(name)); ok {
 				m.Name, a.Name = s, s
 			}
 		case fieldKind:
 			var s string
-			if s, ok, err = r.string(name); err == nil && ok {
+			if s, ok, err = r.string(named(name)); err == nil && ok {
 				m.Kind, err = parseKind(s)
 			}
 		case fieldValue:
 			var s string
-			if s, ok, err = r.number(name); err == nil && ok {
+			if s, ok, err = r.number(named(name)); err == nil && ok {
 				m.Value, err = parseValue(s)
 			}
 		case fieldSeverity:
 			var s string
-			if s, ok, err = r.string(name); err == nil && ok {
+			if s, ok, err = r.string(named(name)); err == nil && ok {
 				a.Severity, err = parseSeverity(s)
 			}
 		case fieldMessage:
-			a.Message, ok, err = r.string(name)
+			a.Message, ok, err = r.string(named(name))
 		case fieldTags:
 			start := len(tags)
 			var object bool
@@ -293,7 +319,7 @@ func (r *jsonReader) decodeFields(alerts bool, def recordDefaults, rec *record, 
 			}
 		case fieldSource:
 			var s string
-			if s, ok, err = r.string(name); ok {
+			if s, ok, err = r.string(named(name)); ok {
 				m.Source, a.Source = s, s
 			}
 		}
@@ -346,50 +372,50 @@ func (r *jsonReader) unquote(v jsontext.Value) string {
 }
 
 // string reads a string field; null is ("", false).
-func (r *jsonReader) string(field string) (string, bool, error) {
+func (r *jsonReader) string(f field) (string, bool, error) {
 	switch k := r.dec.PeekKind(); k {
 	case jsontext.KindNull:
 		_, err := r.value()
-		return "", false, wrapField(field, err)
+		return "", false, wrapField(f, err)
 	case jsontext.KindString:
 		v, err := r.value()
 		if err != nil {
-			return "", false, wrapField(field, err)
+			return "", false, wrapField(f, err)
 		}
 		return r.unquote(v), true, nil
 	default:
-		return "", false, &FieldError{Field: field, Err: fmt.Errorf("%w: want a string, got %s", ErrWrongType, describe(k))}
+		return "", false, &FieldError{Field: f.String(), Err: fmt.Errorf("%w: want a string, got %s", ErrWrongType, describe(k))}
 	}
 }
 
 // number reads a number field as its text; null is ("", false).
-func (r *jsonReader) number(field string) (string, bool, error) {
+func (r *jsonReader) number(f field) (string, bool, error) {
 	switch k := r.dec.PeekKind(); k {
 	case jsontext.KindNull:
 		_, err := r.value()
-		return "", false, wrapField(field, err)
+		return "", false, wrapField(f, err)
 	case jsontext.KindNumber:
 		v, err := r.value()
 		if err != nil {
-			return "", false, wrapField(field, err)
+			return "", false, wrapField(f, err)
 		}
 		return r.textOf(v), true, nil
 	default:
-		return "", false, &FieldError{Field: field, Err: fmt.Errorf("%w: want a number, got %s", ErrWrongType, describe(k))}
+		return "", false, &FieldError{Field: f.String(), Err: fmt.Errorf("%w: want a number, got %s", ErrWrongType, describe(k))}
 	}
 }
 
 // wrapField is the FieldError of a syntax error (only in text split has not checked).
-func wrapField(field string, err error) error {
+func wrapField(f field, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &FieldError{Field: field, Err: fmt.Errorf("%w: %w", ErrWrongType, err)}
+	return &FieldError{Field: f.String(), Err: fmt.Errorf("%w: %w", ErrWrongType, err)}
 }
 
 // timestamp reads timestamp_ms: an integer number of milliseconds.
 func (r *jsonReader) timestamp() (int64, bool, error) {
-	n, present, err := r.number("timestamp_ms")
+	n, present, err := r.number(named("timestamp_ms"))
 	if err != nil || !present {
 		return 0, false, err
 	}
@@ -407,31 +433,31 @@ func (r *jsonReader) tags(dst []etf.Tag) (_ []etf.Tag, object bool, err error) {
 	switch k {
 	case jsontext.KindNull:
 		_, err := r.value()
-		return dst, true, wrapField("tags", err)
+		return dst, true, wrapField(named("tags"), err)
 	case jsontext.KindBeginObject:
 		if _, err := r.dec.ReadToken(); err != nil {
-			return dst, true, wrapField("tags", err)
+			return dst, true, wrapField(named("tags"), err)
 		}
 		for i := 0; r.dec.PeekKind() != jsontext.KindEndObject; i++ {
-			field := tagField(i)
+			f := tagField(i)
 			key, err := r.readName()
 			if err != nil {
-				return dst, true, wrapField(field, err)
+				return dst, true, wrapField(f, err)
 			}
-			value, present, err := r.string(field)
+			value, present, err := r.string(f)
 			if err != nil {
 				return dst, true, err
 			}
 			if !present {
-				return dst, true, &FieldError{Field: field, Err: fmt.Errorf("%w: tag %q: want a string, got null", ErrWrongType, key)}
+				return dst, true, &FieldError{Field: f.String(), Err: fmt.Errorf("%w: tag %q: want a string, got null", ErrWrongType, key)}
 			}
 			dst = append(dst, etf.Tag{Key: key, Value: value})
 		}
 		_, err := r.dec.ReadToken()
-		return dst, true, wrapField("tags", err)
+		return dst, true, wrapField(named("tags"), err)
 	case jsontext.KindBeginArray:
 		if _, err := r.dec.ReadToken(); err != nil {
-			return dst, false, wrapField("tags", err)
+			return dst, false, wrapField(named("tags"), err)
 		}
 		for i := 0; r.dec.PeekKind() != jsontext.KindEndArray; i++ {
 			tag, err := r.tagPair(tagField(i))
@@ -441,18 +467,33 @@ func (r *jsonReader) tags(dst []etf.Tag) (_ []etf.Tag, object bool, err error) {
 			dst = append(dst, tag)
 		}
 		_, err := r.dec.ReadToken()
-		return dst, false, wrapField("tags", err)
+		return dst, false, wrapField(named("tags"), err)
 	}
 	return dst, false, &FieldError{Field: "tags", Err: fmt.Errorf("%w: want an object or an array of [key, value] pairs, got %s", ErrWrongType, describe(k))}
 }
 
-// tagField names the i-th tag in errors: tags[i].
-func tagField(i int) string { return "tags[" + strconv.Itoa(i) + "]" }
+// field names a field in errors: a record's field, or (tag >= 0) its tag number tag. The name is
+// made only for an error: a string per tag would cost an allocation per tag.
+type field struct {
+	name string
+	tag  int
+}
+
+func named(name string) field { return field{name: name, tag: -1} }
+
+func tagField(i int) field { return field{tag: i} }
+
+func (f field) String() string {
+	if f.tag < 0 {
+		return f.name
+	}
+	return "tags[" + strconv.Itoa(f.tag) + "]"
+}
 
 // tagPair reads ["key", "value"].
-func (r *jsonReader) tagPair(field string) (etf.Tag, error) {
+func (r *jsonReader) tagPair(f field) (etf.Tag, error) {
 	errPair := func() error {
-		return &FieldError{Field: field, Err: fmt.Errorf("%w: want a [key, value] pair of two strings", ErrWrongType)}
+		return &FieldError{Field: f.String(), Err: fmt.Errorf("%w: want a [key, value] pair of two strings", ErrWrongType)}
 	}
 	if r.dec.PeekKind() != jsontext.KindBeginArray {
 		return etf.Tag{}, errPair()

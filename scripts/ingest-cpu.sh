@@ -4,8 +4,9 @@
 #
 #   scripts/ingest-cpu.sh                      build pharos-node from this tree, run every scenario
 #   NODE_BIN=/tmp/old/pharos-node scripts/ingest-cpu.sh    measure another build
-#   PERF=1 scripts/ingest-cpu.sh               also `perf record` the daemon during http-100 and
-#                                              print the top of `perf report` (needs perf)
+#   PERF=1 scripts/ingest-cpu.sh               also `perf record` the daemon for 10 s of one scenario
+#                                              (PERF_SCENARIO, default http-100) and print the top of
+#                                              `perf report` (needs perf); PERF_OUT=FILE keeps perf.data
 #   SCENARIOS="http-100 statsd" DURATION=20s scripts/ingest-cpu.sh
 #
 # It starts a private epmd on a free port, the reference Brain (test/erlang, OTP $PHAROS_OTP, default
@@ -15,6 +16,8 @@
 #   http-100   10,000 records/s over HTTP JSON in requests of 100 records
 #   http-1     RATE_HTTP1 (default 5,000) records/s in requests of 1 record
 #   statsd     10,000 lines/s over StatsD, 20 lines per datagram
+#   http-1000  10,000 records/s in requests of 1,000 (per-request costs amortized tenfold)
+#   idle       one record a second: the daemon's fixed CPU (cpu_share), not a per-record figure
 #
 # and prints one JSON line per scenario: us_per_record is the daemon's CPU (utime + stime from
 # /proc/<pid>/stat over the window) per record it accepted. Everything it starts is stopped on exit.
@@ -103,21 +106,22 @@ load() { "$WORK/ingestload" -pid "$node_pid" -metrics "http://127.0.0.1:$HTTP_PO
   -duration "$DURATION" -warmup "$WARMUP" "$@"; }
 
 for sc in $SCENARIOS; do
+  perf_pid=""
+  if [ "${PERF:-0}" = 1 ] && [ "$sc" = "${PERF_SCENARIO:-http-100}" ]; then
+    (sleep "${WARMUP%s}"; perf record -F 999 -g -p "$node_pid" -o "$WORK/perf.data" -- sleep 10 >/dev/null 2>&1) &
+    perf_pid=$!
+  fi
   case "$sc" in
-    http-100)
-      if [ "${PERF:-0}" = 1 ]; then
-        (sleep "${WARMUP%s}"; perf record -F 999 -g -p "$node_pid" -o "$WORK/perf.data" -- sleep 10 >/dev/null 2>&1) &
-        perf_pid=$!
-      fi
-      printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 10000 -batch 100
-      if [ "${PERF:-0}" = 1 ]; then
-        wait "$perf_pid" || true
-        perf_report "$WORK/perf.data"
-        [ -n "${PERF_OUT:-}" ] && cp "$WORK/perf.data" "$PERF_OUT"
-      fi
-      ;;
+    http-100) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 10000 -batch 100 ;;
+    http-1000) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 10000 -batch 1000 ;;
+    idle) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 1 -batch 1 ;;
     http-1) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate "$RATE_HTTP1" -batch 1 -workers 128 ;;
     statsd) printf '%s ' "$sc"; load -mode statsd -addr "127.0.0.1:$STATSD_PORT" -rate 10000 -batch 20 ;;
     *) echo "ingest-cpu.sh: unknown scenario $sc" >&2; exit 2 ;;
   esac
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf_report "$WORK/perf.data"
+    [ -n "${PERF_OUT:-}" ] && cp "$WORK/perf.data" "$PERF_OUT"
+  fi
 done
