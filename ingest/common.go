@@ -259,6 +259,24 @@ func registerCounterVec(reg prometheus.Registerer, v *prometheus.CounterVec) (*p
 	return nil, fmt.Errorf("ingest: register counters: %w", err)
 }
 
+// registerCounter registers c with reg, or returns the identical counter already registered there.
+func registerCounter(reg prometheus.Registerer, c prometheus.Counter) (prometheus.Counter, error) {
+	if reg == nil {
+		return c, nil
+	}
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
+			return existing, nil
+		}
+	}
+	return nil, fmt.Errorf("ingest: register counter: %w", err)
+}
+
 // logSampler lets through at most burst messages per period and counts the others.
 type logSampler struct {
 	now    func() time.Time

@@ -119,6 +119,7 @@ func TestSourcesShareOneRegistry(t *testing.T) {
 		"pharos_ingest_records_accepted_total,source=scrape":              0,
 		"pharos_ingest_records_accepted_total,source=statsd":              1,
 		"pharos_ingest_records_refused_total,reason=syntax,source=statsd": 1,
+		"pharos_ingest_statsd_kernel_drops_total":                         0,
 	}, got)
 }
 

@@ -37,8 +37,9 @@ type Sink interface {
 // DeliverMetrics takes ms in order and returns how many it took, from the front. With fewer than
 // all, err says why it refused the next one (wrapping ErrSinkFull when it is full), and it has not
 // looked at those after it: the caller counts that one as refused and offers the rest again. The
-// metrics passed validation under the source's limits; the caller does not use ms after the call,
-// so the sink may keep it.
+// metrics passed validation under the source's limits. DeliverMetrics must not keep ms, the
+// metrics' Tags or their strings after it returns (nor put them in its error): the sources reuse
+// those buffers for the next request or packet. agent.Agent encodes each metric at once.
 type MetricsSink interface {
 	Sink
 	DeliverMetrics(ms []etf.Metric) (int, error)
