@@ -150,6 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, reserved, err := h.readBody(w, r, rd)
 	defer h.budget.release(reserved)
 	if err != nil {
+		abandonBody(w)
 		h.refuseRequest(w, statusOf(err), err)
 		return
 	}

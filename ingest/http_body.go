@@ -71,7 +71,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rd *jsonReade
 	}
 	rc := http.NewResponseController(w)
 	if err := rc.SetReadDeadline(time.Now().Add(h.bodyTimeout)); err == nil {
-		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+		defer func() {
+			if err == nil {
+				_ = rc.SetReadDeadline(time.Time{})
+			}
+		}()
 	}
 	if r.ContentLength >= 0 {
 		n := r.ContentLength
@@ -84,17 +88,30 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rd *jsonReade
 		}
 		return body, n, nil
 	}
-	// No Content-Length (chunked): reserve as the buffer grows.
+	// No Content-Length (chunked): reserve as the buffer grows, up to maxBodyBytes.
 	src := http.MaxBytesReader(w, r.Body, h.maxBodyBytes)
 	for {
 		if len(body) == cap(body) {
-			grow := max(int64(cap(body)), bodyStep)
-			grow = min(grow, h.maxBodyBytes+1-int64(cap(body)))
+			if int64(cap(body)) >= h.maxBodyBytes {
+				// Full: one byte more is a body too large, EOF the end.
+				var one [1]byte
+				n, err := src.Read(one[:])
+				if n > 0 || err == nil {
+					return nil, reserved, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, h.maxBodyBytes)
+				}
+				if err == io.EOF {
+					return body, reserved, nil
+				}
+				return nil, reserved, h.readError(err)
+			}
+			grow := min(max(int64(cap(body)), bodyStep), h.maxBodyBytes-int64(cap(body)))
 			if !h.budget.reserve(grow) {
 				return nil, reserved, h.overBudget(reserved + grow)
 			}
 			reserved += grow
-			body = append(body[:cap(body)], make([]byte, grow)...)[:len(body)]
+			grown := make([]byte, len(body), int64(cap(body))+grow) // cap exactly what is reserved
+			copy(grown, body)
+			body = grown
 		}
 		n, err := src.Read(body[len(body):cap(body)])
 		body = body[:len(body)+n]
@@ -105,6 +122,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rd *jsonReade
 			return nil, reserved, h.readError(err)
 		}
 	}
+}
+
+// abandonBody makes the connection of a request whose body was not read to its end close after
+// the answer, at once: net/http would otherwise read what is left of a body under 256 KiB before
+// answering, waiting on a client that has stalled.
+func abandonBody(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	w.Header().Set("Connection", "close")
 }
 
 func (h *Handler) overBudget(n int64) error {
