@@ -362,7 +362,8 @@ func startSources(cfg config.Config, common ingest.Common, source string, a *age
 
 	if l := cfg.Ingest.HTTP.Listen; l != "" {
 		h, err := ingest.NewHandler(ingest.HTTPOptions{Common: common, Source: source,
-			MaxBodyBytes: int64(cfg.Ingest.HTTP.MaxBodyBytes), MaxRecords: cfg.Ingest.HTTP.MaxRecords})
+			MaxBodyBytes: int64(cfg.Ingest.HTTP.MaxBodyBytes), MaxRecords: cfg.Ingest.HTTP.MaxRecords,
+			MaxInflightBytes: int64(cfg.Ingest.HTTP.MaxInflightBytes), BodyTimeout: cfg.Ingest.HTTP.BodyTimeout.D()})
 		if err != nil {
 			return nil, err
 		}
@@ -382,7 +383,8 @@ func startSources(cfg config.Config, common ingest.Common, source string, a *age
 	}
 	if l := cfg.Ingest.StatsD.Listen; l != "" {
 		maxPacket := int(cfg.Ingest.StatsD.MaxPacketBytes) // config.Validate keeps it within a datagram
-		st, err := ingest.NewStatsD(ingest.StatsDOptions{Common: common, Source: source, MaxPacketBytes: maxPacket})
+		st, err := ingest.NewStatsD(ingest.StatsDOptions{Common: common, Source: source, MaxPacketBytes: maxPacket,
+			FlushInterval: cfg.Ingest.StatsD.FlushInterval.D(), MaxSeries: cfg.Ingest.StatsD.MaxSeries})
 		if err != nil {
 			return nil, &config.KeyError{Key: "ingest.statsd.max_packet_bytes", Reason: err.Error()}
 		}

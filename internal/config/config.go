@@ -125,12 +125,17 @@ type HTTP struct {
 	Listen       string   `yaml:"listen" help:"address of the HTTP ingest and admin endpoints (empty: off)"`
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes" help:"largest request body"`
 	MaxRecords   int      `yaml:"max_records" help:"most records in one request"`
+	// MaxInflightBytes bounds the request bodies all HTTP requests hold at once (ingest.HTTPOptions).
+	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes" help:"request bodies held at once by all HTTP requests; a request over it gets 429 with Retry-After"`
+	BodyTimeout      Duration `yaml:"body_timeout" help:"longest wait for one request body (408 after it)"`
 }
 
 // StatsD ingestion over UDP.
 type StatsD struct {
 	Listen         string   `yaml:"listen" help:"UDP address of the StatsD listener (empty: off)"`
 	MaxPacketBytes ByteSize `yaml:"max_packet_bytes" help:"largest StatsD packet"`
+	FlushInterval  Duration `yaml:"flush_interval" help:"how often the counts of StatsD sets (|s) are sent"`
+	MaxSeries      int      `yaml:"max_series" help:"StatsD gauges remembered for +N/-N changes, and sets counted per interval"`
 }
 
 // Scrape is Prometheus scraping.
@@ -172,8 +177,9 @@ func Default() Config {
 			AckTimeout: Duration(30 * time.Second),
 		},
 		Ingest: Ingest{
-			HTTP:   HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000},
-			StatsD: StatsD{MaxPacketBytes: 8 << 10},
+			HTTP: HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000, MaxInflightBytes: 64 << 20,
+				BodyTimeout: Duration(10 * time.Second)},
+			StatsD: StatsD{MaxPacketBytes: 8 << 10, FlushInterval: Duration(10 * time.Second), MaxSeries: 10_000},
 			Scrape: Scrape{Interval: Duration(15 * time.Second), Timeout: Duration(5 * time.Second)},
 			Host:   Host{Interval: Duration(10 * time.Second)},
 		},
@@ -347,6 +353,8 @@ func (c Config) Validate() error {
 		{"delivery.window", int64(c.Delivery.Window)}, {"delivery.ack_timeout", int64(c.Delivery.AckTimeout)},
 		{"ingest.http.max_body_bytes", int64(c.Ingest.HTTP.MaxBodyBytes)}, {"ingest.http.max_records", int64(c.Ingest.HTTP.MaxRecords)},
 		{"ingest.statsd.max_packet_bytes", int64(c.Ingest.StatsD.MaxPacketBytes)},
+		{"ingest.http.max_inflight_bytes", int64(c.Ingest.HTTP.MaxInflightBytes)}, {"ingest.http.body_timeout", int64(c.Ingest.HTTP.BodyTimeout)},
+		{"ingest.statsd.flush_interval", int64(c.Ingest.StatsD.FlushInterval)}, {"ingest.statsd.max_series", int64(c.Ingest.StatsD.MaxSeries)},
 		{"ingest.scrape.interval", int64(c.Ingest.Scrape.Interval)}, {"ingest.scrape.timeout", int64(c.Ingest.Scrape.Timeout)},
 		{"ingest.host.interval", int64(c.Ingest.Host.Interval)}, {"node.net_ticktime", int64(c.Node.NetTick)},
 		{"shutdown_timeout", int64(c.ShutdownTimeout)},
@@ -361,6 +369,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.StatsD.MaxPacketBytes > 65535 {
 		return bad("ingest.statsd.max_packet_bytes", "must be at most 65535 (a UDP datagram), got %d", c.Ingest.StatsD.MaxPacketBytes)
+	}
+	if c.Ingest.HTTP.MaxInflightBytes < c.Ingest.HTTP.MaxBodyBytes {
+		return bad("ingest.http.max_inflight_bytes", "must be at least ingest.http.max_body_bytes (%s): the largest body could never be read", c.Ingest.HTTP.MaxBodyBytes)
 	}
 	if c.Spill.SegmentBytes > c.Spill.MaxBytes {
 		return bad("spill.segment_bytes", "must not exceed spill.max_bytes (%s)", c.Spill.MaxBytes)
