@@ -17,6 +17,7 @@
 #   http-1     RATE_HTTP1 (default 5,000) records/s in requests of 1 record
 #   statsd     10,000 lines/s over StatsD, 20 lines per datagram
 #   http-1000  10,000 records/s in requests of 1,000 (per-request costs amortized tenfold)
+#   http-100-50k  50,000 records/s in requests of 100 (the fixed and per-wakeup costs amortized)
 #   idle       one record a second: the daemon's fixed CPU (cpu_share), not a per-record figure
 #
 # and prints one JSON line per scenario: us_per_record is the daemon's CPU (utime + stime from
@@ -78,7 +79,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-setsid env -u PHAROS_OTP "$BIN" run --node.name "pharos_cpu$RANDOM@127.0.0.1" --brain.node "$BRAIN_NODE" --brain.name pharos_brain \
+setsid env -u PHAROS_OTP ${DAEMON_ENV:-} "$BIN" run --node.name "pharos_cpu$RANDOM@127.0.0.1" --brain.node "$BRAIN_NODE" --brain.name pharos_brain \
   --ingest.http.listen "127.0.0.1:$HTTP_PORT" --ingest.statsd.listen "127.0.0.1:$STATSD_PORT" \
   --ingest.source bench --log.level warn --log.format json </dev/null >"$WORK/node.log" 2>&1 & node_pid=$!
 for _ in $(seq 100); do
@@ -113,6 +114,7 @@ for sc in $SCENARIOS; do
   fi
   case "$sc" in
     http-100) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 10000 -batch 100 ;;
+    http-100-50k) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 50000 -batch 100 ;;
     http-1000) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 10000 -batch 1000 ;;
     idle) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate 1 -batch 1 ;;
     http-1) printf '%s ' "$sc"; load -mode http -url "http://127.0.0.1:$HTTP_PORT/v1/metrics" -rate "$RATE_HTTP1" -batch 1 -workers 128 ;;
