@@ -34,7 +34,7 @@ type Common struct {
 	// Logger receives refusals and failures, at most LogBurst messages per LogPeriod per source; the
 	// next message after a quiet period says how many were suppressed. The zero Logger logs nothing.
 	Logger zerolog.Logger
-	// Registerer gets the ingest counters (see doc.go). Nil: the counters are kept but not exported.
+	// Registerer gets the ingest counters (see docs/ingest.md). Nil: the counters are kept but not exported.
 	// Several sources may share one Registerer: the second one reuses the counters already there.
 	Registerer prometheus.Registerer
 	// Now is the clock that stamps records that carry no timestamp. Nil: time.Now.
@@ -206,7 +206,7 @@ func (p *pipeline) warn(msg string, err error, kv ...string) {
 	ev.Msg(msg)
 }
 
-// counters are the ingest counters; see doc.go for their names.
+// counters are the ingest counters; see docs/ingest.md for their names.
 type counters struct {
 	accepted        *prometheus.CounterVec // source
 	refused         *prometheus.CounterVec // source, reason

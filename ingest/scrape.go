@@ -57,7 +57,7 @@ type ScrapeOptions struct {
 	MaxSamples int
 }
 
-// Scraper scrapes Prometheus text-format endpoints at an interval; see doc.go for how samples
+// Scraper scrapes Prometheus text-format endpoints at an interval; see docs/ingest.md for how samples
 // become metrics.
 type Scraper struct {
 	p            *pipeline
@@ -214,7 +214,7 @@ func (s *Scraper) fetch(ctx context.Context, target string, nowMs int64) ([]etf.
 }
 
 // parseExposition parses a text exposition with expfmt and turns each sample into a Metric (see
-// doc.go): families in name order, samples in exposition order, tags sorted by key. A sample without
+// docs/ingest.md): families in name order, samples in exposition order, tags sorted by key. A sample without
 // a timestamp gets def.timestampMs. More than maxSamples records is ErrTooManySamples.
 func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Metric, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
