@@ -91,7 +91,7 @@ func runBEAMJSON(b *testing.B, rel erltest.Release, body []byte, perBody int) be
 }
 
 // BenchmarkJSONVersusBEAM decodes request bodies of 1 and 100 metrics as the HTTP handler does
-// (split, decode, validate) and encodes each record for the wire (etf.AppendMetric), and runs,
+// (eachRecord, validate) and encodes each record for the wire (etf.AppendMetric), and runs,
 // in the same benchmark, an Erlang node doing the same with OTP 27's json module and
 // term_to_binary (test/erlang/bench/pharos_json_bench.erl). Neither side has HTTP or a socket:
 // BenchmarkHTTPJSON has the handler's whole cost. Figures per record: cpu-ns/record (Go, this
@@ -112,40 +112,33 @@ func BenchmarkJSONVersusBEAM(b *testing.B) {
 			rd := newJSONReader()
 			def := recordDefaults{timestampMs: fixedMs, source: "http"}
 			var out []byte
-			var rec record
 			var tags []etf.Tag
-			decodeBody := func() int {
-				spans, err := rd.split(body, 10_000)
-				if err != nil {
-					b.Fatal(err)
-				}
-				rd.reset(body, unsafe.String(unsafe.SliceData(body), len(body)))
-				if rd.dec.PeekKind() == '[' {
-					_, _ = rd.dec.ReadToken()
-				}
-				var prev etf.Metric
-				tags = tags[:0]
-				for i, sp := range spans {
-					if tags, err = rd.decodeRecord(false, def, &rec, tags, body[sp.start:sp.end]); err != nil {
+			text := unsafe.String(unsafe.SliceData(body), len(body))
+			decodeBody := func() {
+				var prev *etf.Metric
+				var last etf.Metric
+				var err error
+				tags, err = rd.eachRecord(body, text, 10_000, false, def, tags[:0], func(i int, rec *record, derr error) {
+					if derr != nil {
+						b.Fatal(derr)
+					}
+					if err := rec.metric.ValidateAfter(prev, etf.RecordLimits{}); err != nil {
 						b.Fatal(err)
 					}
-					p := &prev
-					if i == 0 {
-						p = nil
-					}
-					if err := rec.metric.ValidateAfter(p, etf.RecordLimits{}); err != nil {
-						b.Fatal(err)
-					}
-					prev = rec.metric
-					if out, err = etf.AppendMetric(out[:0], &rec.metric); err != nil {
-						b.Fatal(err)
+					last = rec.metric
+					prev = &last
+					var aerr error
+					if out, aerr = etf.AppendMetric(out[:0], &rec.metric); aerr != nil {
+						b.Fatal(aerr)
 					}
 					if i == 0 && !metricsEqual(rec.metric, fromBEAM) {
 						b.Fatalf("Go decodes %+v, the Erlang side %+v", rec.metric, fromBEAM)
 					}
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
 				rd.release()
-				return len(spans)
 			}
 			b.ReportAllocs()
 			start := cpuClock()

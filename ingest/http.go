@@ -154,29 +154,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuseRequest(w, statusOf(err), err)
 		return
 	}
-	spans, err := rd.split(body, h.maxRecords)
-	if err != nil {
-		h.refuseRequest(w, statusOf(err), err)
-		return
-	}
 	// The records' strings are substrings of body, which is not written while they are in use:
 	// either it is never used again, or (reuse) the sink is done with them when it returns.
 	reuse := !alerts && h.p.batch != nil
 	if !reuse && len(rd.body) > 0 && unsafe.SliceData(body) == unsafe.SliceData(rd.body) {
 		rd.body = nil // the sink may keep the strings: this buffer is theirs now
 	}
-	rd.reset(body, unsafe.String(unsafe.SliceData(body), len(body)))
+	text := unsafe.String(unsafe.SliceData(body), len(body))
 	defer rd.release()
-	if rd.dec.PeekKind() == '[' {
-		_, _ = rd.dec.ReadToken() // split checked the syntax; records are read from here
-	}
 	def := recordDefaults{timestampMs: h.p.nowMs(), source: h.source}
 	var resp Response
 	var invalid, sinkRefused int
 	if alerts {
-		resp, invalid, sinkRefused = h.serveAlerts(rd, body, spans, def, r.URL.Path)
+		resp, invalid, sinkRefused, err = h.serveAlerts(rd, body, text, def, r.URL.Path)
 	} else {
-		resp, invalid, sinkRefused = h.serveMetrics(rd, body, spans, def, r.URL.Path)
+		resp, invalid, sinkRefused, err = h.serveMetrics(rd, body, text, def, r.URL.Path)
+	}
+	if err != nil {
+		h.refuseRequest(w, statusOf(err), err)
+		return
 	}
 	status := http.StatusOK
 	switch {
@@ -190,8 +186,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveMetrics decodes and validates every record, then delivers the valid ones together, in
-// request order.
-func (h *Handler) serveMetrics(rd *jsonReader, body []byte, spans []span, def recordDefaults, path string) (resp Response, invalid, sinkRefused int) {
+// request order. A body refused as a whole (err) delivers and counts nothing else.
+func (h *Handler) serveMetrics(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, invalid, sinkRefused int, err error) {
 	// With a MetricsSink, ms and tags are the reader's, used again by the next request: the sink
 	// does not keep them (MetricsSink's contract). With another sink they are this request's.
 	ms, index, tags := rd.msBuf[:0], rd.indexBuf[:0], rd.tagBuf[:0] // index: the request index of each of ms
@@ -206,25 +202,28 @@ func (h *Handler) serveMetrics(rd *jsonReader, body []byte, spans []span, def re
 		}
 	}()
 	resp.Refused = []Refusal{}
-	var rec record
+	var refusals []error // of resp.Refused, counted once the body is known to be JSON
 	var prev *etf.Metric
-	for i, sp := range spans {
-		var err error
-		tags, err = rd.decodeRecord(false, def, &rec, tags, body[sp.start:sp.end])
-		if err != nil {
-			h.p.refuse(err)
-		} else {
-			err = h.p.validateMetric(&rec.metric, prev)
+	tags, err = rd.eachRecord(body, text, h.maxRecords, false, def, tags, func(i int, rec *record, err error) {
+		if err == nil {
+			err = rec.metric.ValidateAfter(prev, h.p.limits)
 		}
 		if err != nil {
-			invalid++
 			resp.Refused = append(resp.Refused, Refusal{Index: i, Error: err.Error()})
-			h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(i))
-			continue
+			refusals = append(refusals, err)
+			return
 		}
 		ms = append(ms, rec.metric)
 		index = append(index, i)
 		prev = &ms[len(ms)-1]
+	})
+	if err != nil {
+		return Response{}, 0, 0, err
+	}
+	for i, err := range refusals {
+		invalid++
+		h.p.refuse(err)
+		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(resp.Refused[i].Index))
 	}
 	resp.Accepted = h.p.deliverMetrics(ms, func(j int, err error) {
 		sinkRefused++
@@ -234,17 +233,27 @@ func (h *Handler) serveMetrics(rd *jsonReader, body []byte, spans []span, def re
 	if invalid > 0 && sinkRefused > 0 {
 		slices.SortStableFunc(resp.Refused, func(a, b Refusal) int { return a.Index - b.Index })
 	}
-	return resp, invalid, sinkRefused
+	return resp, invalid, sinkRefused, nil
 }
 
-// serveAlerts decodes, validates and delivers the records one by one.
-func (h *Handler) serveAlerts(rd *jsonReader, body []byte, spans []span, def recordDefaults, path string) (resp Response, invalid, sinkRefused int) {
+// serveAlerts decodes every record, then validates and delivers them one by one.
+func (h *Handler) serveAlerts(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, invalid, sinkRefused int, err error) {
+	type decoded struct {
+		alert etf.Alert
+		err   error
+	}
+	var all []decoded
+	_, err = rd.eachRecord(body, text, h.maxRecords, true, def, nil, func(_ int, rec *record, err error) {
+		all = append(all, decoded{rec.alert, err})
+	})
+	if err != nil {
+		return Response{}, 0, 0, err
+	}
 	resp.Refused = []Refusal{}
-	var rec record
-	for i, sp := range spans {
-		_, err := rd.decodeRecord(true, def, &rec, nil, body[sp.start:sp.end])
+	for i, d := range all {
+		err := d.err
 		if err == nil {
-			err = h.p.deliverAlert(rec.alert)
+			err = h.p.deliverAlert(d.alert)
 		} else {
 			h.p.refuse(err)
 		}
@@ -261,7 +270,7 @@ func (h *Handler) serveAlerts(rd *jsonReader, body []byte, spans []span, def rec
 		resp.Refused = append(resp.Refused, Refusal{Index: i, Error: err.Error()})
 		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(i))
 	}
-	return resp, invalid, sinkRefused
+	return resp, invalid, sinkRefused, nil
 }
 
 // statusOf is the status of a request refused as a whole for err.

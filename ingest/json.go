@@ -51,6 +51,9 @@ type jsonReader struct {
 	opts    []jsontext.Options
 	scratch []byte // unquoting strings with escapes
 	spans   []span
+	// syntaxErr is the first tokenizer error met while decoding records in one pass (eachRecord):
+	// the body is not JSON.
+	syntaxErr error
 
 	// Buffers of the Handler's requests, used again by the next request when the sink does not
 	// keep what it is given (a MetricsSink); see Handler.reuse.
@@ -99,6 +102,7 @@ func (r *jsonReader) release() {
 	r.text = ""
 	r.dec.Reset(&r.in, r.opts...)
 	r.spans = r.spans[:0]
+	r.syntaxErr = nil
 }
 
 // split checks that body is one JSON object or one JSON array of values, and returns the extent of
@@ -214,13 +218,25 @@ type record struct {
 // decodeRecord reads the record at the decoder's position, whose text is raw. Whatever the error,
 // it leaves the decoder after the record. tags is where the record's tags are appended (the
 // caller's arena); it returns it extended.
+// raw nil: the whole body is known to be valid UTF-8.
 func (r *jsonReader) decodeRecord(alerts bool, def recordDefaults, rec *record, tags []etf.Tag, raw []byte) ([]etf.Tag, error) {
 	depth := r.dec.StackDepth()
 	tags, opened, err := r.decodeObject(alerts, def, rec, tags, raw)
 	if err != nil {
+		if isSyntaxError(err) {
+			r.noteSyntax(err)
+			return tags, err
+		}
 		r.skipRecord(depth, opened)
 	}
 	return tags, err
+}
+
+// noteSyntax keeps the first tokenizer error.
+func (r *jsonReader) noteSyntax(err error) {
+	if r.syntaxErr == nil {
+		r.syntaxErr = err
+	}
 }
 
 // skipRecord moves the decoder past a record that failed: one whose opening brace was read is
@@ -228,11 +244,14 @@ func (r *jsonReader) decodeRecord(alerts bool, def recordDefaults, rec *record, 
 // the first syntax error (a body split has checked has none).
 func (r *jsonReader) skipRecord(depth int, opened bool) {
 	if !opened {
-		_ = r.dec.SkipValue()
+		if err := r.dec.SkipValue(); err != nil {
+			r.noteSyntax(err)
+		}
 		return
 	}
 	for r.dec.StackDepth() > depth {
 		if _, err := r.dec.ReadToken(); err != nil {
+			r.noteSyntax(err)
 			return
 		}
 	}
@@ -240,7 +259,7 @@ func (r *jsonReader) skipRecord(depth int, opened bool) {
 
 // decodeObject decodes one record; opened reports whether its opening brace was read.
 func (r *jsonReader) decodeObject(alerts bool, def recordDefaults, rec *record, tags []etf.Tag, raw []byte) (_ []etf.Tag, opened bool, _ error) {
-	if !utf8.Valid(raw) {
+	if raw != nil && !utf8.Valid(raw) {
 		return tags, false, &FieldError{Err: ErrInvalidUTF8JSON}
 	}
 	if k := r.dec.PeekKind(); k != jsontext.KindBeginObject {
