@@ -28,11 +28,10 @@ import (
 // not silently drop data.
 //
 // Decoding is jsontext's (github.com/go-json-experiment/json, the mirror of Go's encoding/json/v2)
-// in two passes over the body: split checks the syntax of the whole body and finds each record's
-// extent (nothing is delivered from a body that is not JSON), then each record is read value by
-// value. Values are slices of the body, never copied into tokens; a string without escapes
-// becomes a substring of one copy of the body made per request, so a record costs no allocation
-// of its own. docs/ingest.md has the measurements and the reasons.
+// value by value (eachRecord, json_body.go): one pass for a body of valid UTF-8, the syntax
+// checked as the records are read; split's two passes otherwise. Values are slices of the body,
+// never copied into tokens; a string without escapes becomes a substring of the body, so a record
+// costs no allocation of its own. docs/ingest.md has the measurements and the reasons.
 
 // recordDefaults are what a record without timestamp_ms or source gets.
 type recordDefaults struct {
@@ -56,12 +55,11 @@ type jsonReader struct {
 	syntaxErr error
 
 	// Buffers of the Handler's requests, used again by the next request when the sink does not
-	// keep what it is given (a MetricsSink); see Handler.reuse.
+	// keep what it is given (a MetricsSink); see Handler.ServeHTTP.
 	body     []byte
 	msBuf    []etf.Metric
 	indexBuf []int
 	tagBuf   []etf.Tag
-	out      []byte
 }
 
 // maxPooledBody is the largest body buffer a pooled reader keeps for the next request: larger
