@@ -101,3 +101,64 @@ func isSyntaxError(err error) bool {
 	var serr *jsontext.SyntacticError
 	return errors.As(err, &serr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
+
+// split checks that body is one JSON object or one JSON array of values, and returns the extent of
+// each record (the one object, or each element of the array). Elements are not checked here; a
+// body that is not well-formed JSON is ErrMalformedJSON, one with more than maxRecords elements
+// ErrTooManyRecords. The spans are valid until the next call.
+func (r *jsonReader) split(body []byte, maxRecords int) ([]span, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty body", ErrMalformedJSON)
+	}
+	r.reset(body, "")
+	defer r.release()
+	spans := r.spans[:0]
+	switch trimmed[0] {
+	case '{':
+		v, err := r.dec.ReadValue()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformedJSON, err)
+		}
+		end := int(r.dec.InputOffset())
+		spans = append(spans, span{end - len(v), end})
+	case '[':
+		if _, err := r.dec.ReadToken(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformedJSON, err)
+		}
+		for r.dec.PeekKind() != jsontext.KindEndArray {
+			if len(spans) >= maxRecords {
+				return nil, fmt.Errorf("%w: more than %d", ErrTooManyRecords, maxRecords)
+			}
+			v, err := r.dec.ReadValue()
+			if err != nil {
+				return nil, fmt.Errorf("%w: element %d: %w", ErrMalformedJSON, len(spans), err)
+			}
+			end := int(r.dec.InputOffset())
+			spans = append(spans, span{end - len(v), end})
+		}
+		if _, err := r.dec.ReadToken(); err != nil { // the closing bracket
+			return nil, fmt.Errorf("%w: %w", ErrMalformedJSON, err)
+		}
+	default:
+		return nil, fmt.Errorf("%w: want an object or an array, got %q", ErrMalformedJSON, trimmed[0])
+	}
+	if _, err := r.dec.ReadToken(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the top-level value", ErrMalformedJSON)
+	}
+	r.spans = spans
+	return spans, nil
+}
+
+// splitBody returns the raw JSON text of each record of body (see jsonReader.split).
+func splitBody(body []byte, maxRecords int) ([][]byte, error) {
+	spans, err := newJSONReader().split(body, maxRecords)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, s := range spans {
+		out = append(out, body[s.start:s.end])
+	}
+	return out, nil
+}
