@@ -83,9 +83,11 @@ run:
 BENCH_OTP ?= $(or $(PHAROS_OTP),25)
 bench:
 	scripts/otp.sh install $(BENCH_OTP)
+	scripts/otp.sh install 27 # ingest's BenchmarkJSONVersusBEAM: OTP 27's json module
 	BENCH_OTP=$(BENCH_OTP) GO=$(GO) scripts/bench.sh
 bench-quick:
 	scripts/otp.sh install $(BENCH_OTP)
+	scripts/otp.sh install 27
 	BENCH_QUICK=1 BENCH_OTP=$(BENCH_OTP) GO=$(GO) scripts/bench.sh
 
 ## fuzz: run each fuzz target briefly (fuzz-long: for minutes). The budget is a count of executions, not a

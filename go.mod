@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	ergo.services/ergo v1.999.310
+	github.com/go-json-experiment/json v1.27.2
 	github.com/mattn/go-isatty v0.0.20
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

@@ -34,7 +34,7 @@ type Common struct {
 	// Logger receives refusals and failures, at most LogBurst messages per LogPeriod per source; the
 	// next message after a quiet period says how many were suppressed. The zero Logger logs nothing.
 	Logger zerolog.Logger
-	// Registerer gets the ingest counters (see doc.go). Nil: the counters are kept but not exported.
+	// Registerer gets the ingest counters (see docs/ingest.md). Nil: the counters are kept but not exported.
 	// Several sources may share one Registerer: the second one reuses the counters already there.
 	Registerer prometheus.Registerer
 	// Now is the clock that stamps records that carry no timestamp. Nil: time.Now.
@@ -56,6 +56,7 @@ type pipeline struct {
 	sampler  *logSampler
 	counters *counters
 	accepted prometheus.Counter
+	batch    MetricsSink // sink, when it takes batches; else nil
 }
 
 func newPipeline(kind string, c Common) (*pipeline, error) {
@@ -84,7 +85,13 @@ func newPipeline(kind string, c Common) (*pipeline, error) {
 		sampler:  &logSampler{now: c.Now, burst: c.LogBurst, period: c.LogPeriod},
 		counters: cs,
 		accepted: cs.accepted.WithLabelValues(kind),
+		batch:    batchSink(c.Sink),
 	}, nil
+}
+
+func batchSink(s Sink) MetricsSink {
+	b, _ := s.(MetricsSink)
+	return b
 }
 
 var errNoSink = errors.New("Common.Sink is nil")
@@ -99,6 +106,54 @@ func (p *pipeline) deliverMetric(m etf.Metric) error {
 		return err
 	}
 	return p.deliver(MetricRecord(m))
+}
+
+// validateMetric validates m, which follows prev in a batch (nil: none, or prev not valid), and
+// counts a refusal.
+func (p *pipeline) validateMetric(m, prev *etf.Metric) error {
+	if err := m.ValidateAfter(prev, p.limits); err != nil {
+		p.refuse(err)
+		return err
+	}
+	return nil
+}
+
+// deliverMetrics hands ms, which passed validateMetric, to the sink in order: in one call to a
+// MetricsSink (one more after each refusal), else one by one. For each metric the sink refused it
+// counts the refusal and calls refused with the metric's index in ms and a *sinkError. It returns
+// how many the sink took.
+func (p *pipeline) deliverMetrics(ms []etf.Metric, refused func(i int, err error)) int {
+	accepted := 0
+	if p.batch == nil {
+		for i := range ms {
+			if err := p.sink.Deliver(MetricRecord(ms[i])); err != nil {
+				err = &sinkError{err}
+				p.refuse(err)
+				refused(i, err)
+				continue
+			}
+			accepted++
+		}
+	} else {
+		for done := 0; done < len(ms); {
+			n, err := p.batch.DeliverMetrics(ms[done:])
+			n = min(max(n, 0), len(ms)-done)
+			accepted += n
+			done += n
+			if done == len(ms) {
+				break
+			}
+			if err == nil {
+				err = fmt.Errorf("ingest: the sink took %d of %d metrics and gave no reason", n, len(ms)-done+n)
+			}
+			err = &sinkError{err}
+			p.refuse(err)
+			refused(done, err)
+			done++
+		}
+	}
+	p.accepted.Add(float64(accepted))
+	return accepted
 }
 
 // deliverAlert validates a and hands it to the sink.
@@ -151,7 +206,7 @@ func (p *pipeline) warn(msg string, err error, kv ...string) {
 	ev.Msg(msg)
 }
 
-// counters are the ingest counters; see doc.go for their names.
+// counters are the ingest counters; see docs/ingest.md for their names.
 type counters struct {
 	accepted        *prometheus.CounterVec // source
 	refused         *prometheus.CounterVec // source, reason
@@ -202,6 +257,24 @@ func registerCounterVec(reg prometheus.Registerer, v *prometheus.CounterVec) (*p
 		}
 	}
 	return nil, fmt.Errorf("ingest: register counters: %w", err)
+}
+
+// registerCounter registers c with reg, or returns the identical counter already registered there.
+func registerCounter(reg prometheus.Registerer, c prometheus.Counter) (prometheus.Counter, error) {
+	if reg == nil {
+		return c, nil
+	}
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
+			return existing, nil
+		}
+	}
+	return nil, fmt.Errorf("ingest: register counter: %w", err)
 }
 
 // logSampler lets through at most burst messages per period and counts the others.

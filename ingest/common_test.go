@@ -113,11 +113,13 @@ func TestSourcesShareOneRegistry(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]float64{
+		"pharos_ingest_http_inflight_bytes":                               0, // a gauge: read as 0 here
 		"pharos_ingest_records_accepted_total,source=host":                0,
 		"pharos_ingest_records_accepted_total,source=http":                0,
 		"pharos_ingest_records_accepted_total,source=scrape":              0,
 		"pharos_ingest_records_accepted_total,source=statsd":              1,
 		"pharos_ingest_records_refused_total,reason=syntax,source=statsd": 1,
+		"pharos_ingest_statsd_kernel_drops_total":                         0,
 	}, got)
 }
 

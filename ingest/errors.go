@@ -23,6 +23,11 @@ var (
 	ErrMalformedJSON = errors.New("ingest: malformed JSON body")
 	// ErrMediaType: the request's Content-Type is set and is not JSON (status 415).
 	ErrMediaType = errors.New("ingest: unsupported media type")
+	// ErrInflightBudget: the request's body would take the bodies held at once over
+	// HTTPOptions.MaxInflightBytes (status 429 with Retry-After; the body is not read).
+	ErrInflightBudget = errors.New("ingest: too many request bytes in flight")
+	// ErrBodyTimeout: the request's body did not arrive within HTTPOptions.BodyTimeout (status 408).
+	ErrBodyTimeout = errors.New("ingest: request body too slow")
 
 	// ErrNotObject: an element of the array is not a JSON object.
 	ErrNotObject = errors.New("ingest: record is not a JSON object")
@@ -45,15 +50,18 @@ var (
 
 	// ErrStatsDSyntax: a StatsD line does not have the form name:value|type[|@rate][|#tags][|Tts].
 	ErrStatsDSyntax = errors.New("ingest: malformed StatsD line")
-	// ErrStatsDType: a StatsD type other than c, g, ms, h, d (sets "s", events "_e", service checks
-	// "_sc" are not supported).
+	// ErrStatsDType: a StatsD type other than c, g, ms, h, d, s (events "_e" and service checks
+	// "_sc" are not supported; ParseStatsDLine also refuses sets, which need a listener's state).
 	ErrStatsDType = errors.New("ingest: unsupported StatsD type")
 	// ErrSampleRate: a sample rate outside (0, 1].
 	ErrSampleRate = errors.New("ingest: sample rate outside (0, 1]")
 	// ErrGaugeDelta: a gauge value with a leading sign ("+3", "-3"), which StatsD defines as a change
-	// of the previous value. The agent keeps no gauge state, so it refuses such lines rather than
-	// send a wrong absolute value.
+	// of the previous value: ParseStatsDLine, which has no previous value, refuses it; the StatsD
+	// listener applies it.
 	ErrGaugeDelta = errors.New("ingest: StatsD gauge deltas are not supported")
+	// ErrStatsDState: a gauge change or a set member needs one more series or member than
+	// StatsDOptions.MaxSeries or MaxSetMembers allow.
+	ErrStatsDState = errors.New("ingest: StatsD state full")
 	// ErrPacketTooLarge: a UDP datagram longer than StatsDOptions.MaxPacketBytes; all of it is refused.
 	ErrPacketTooLarge = errors.New("ingest: StatsD packet too large")
 
@@ -119,7 +127,8 @@ const (
 	ReasonSyntax      = "syntax"      // a malformed StatsD line
 	ReasonUnsupported = "unsupported" // an unsupported StatsD type
 	ReasonSampleRate  = "sample_rate" // a StatsD sample rate outside (0, 1]
-	ReasonGaugeDelta  = "gauge_delta" // a StatsD gauge delta
+	ReasonGaugeDelta  = "gauge_delta" // a StatsD gauge delta (ParseStatsDLine only; the listener applies them)
+	ReasonStateFull   = "state_full"  // a StatsD gauge change or set member over MaxSeries or MaxSetMembers
 	ReasonSinkFull    = "sink_full"   // the Sink returned ErrSinkFull
 	ReasonSinkError   = "sink_error"  // the Sink returned another error
 	ReasonTooLarge    = "too_large"   // a body, packet or scrape response over its limit
@@ -129,6 +138,8 @@ const (
 	ReasonStatus      = "status"      // a scrape target's error status
 	ReasonUnreachable = "unreachable" // a scrape that failed in transport (refused, timeout)
 	ReasonRead        = "read"        // a /proc file the host collector could not read or parse, a failed StatsD socket read
+	ReasonBusy        = "busy"        // an HTTP request over the in-flight byte budget (429)
+	ReasonTimeout     = "timeout"     // an HTTP request body not received in time (408)
 	ReasonOther       = "other"       // anything else
 )
 
@@ -153,6 +164,8 @@ func reasonOf(err error) string {
 		return ReasonSampleRate
 	case errors.Is(err, ErrGaugeDelta):
 		return ReasonGaugeDelta
+	case errors.Is(err, ErrStatsDState):
+		return ReasonStateFull
 	case errors.Is(err, ErrStatsDSyntax):
 		return ReasonSyntax
 	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrPacketTooLarge), errors.Is(err, ErrScrapeTooLarge):
@@ -163,6 +176,10 @@ func reasonOf(err error) string {
 		return ReasonMalformed
 	case errors.Is(err, ErrMediaType):
 		return ReasonMediaType
+	case errors.Is(err, ErrInflightBudget):
+		return ReasonBusy
+	case errors.Is(err, ErrBodyTimeout):
+		return ReasonTimeout
 	case errors.Is(err, ErrScrapeStatus):
 		return ReasonStatus
 	case errors.Is(err, ErrScrapeFailed):

@@ -41,7 +41,7 @@ type HostOptions struct {
 	ClockTicks int
 }
 
-// HostCollector reads a few host metrics from /proc (see doc.go) at an interval.
+// HostCollector reads a few host metrics from /proc (see docs/ingest.md) at an interval.
 type HostCollector struct {
 	p          *pipeline
 	interval   time.Duration

@@ -4,18 +4,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // Defaults of HTTPOptions.
 const (
-	DefaultHTTPMaxBodyBytes = 1 << 20
-	DefaultHTTPMaxRecords   = 1000
-	DefaultHTTPSource       = "http"
+	DefaultHTTPMaxBodyBytes     = 1 << 20
+	DefaultHTTPMaxRecords       = 1000
+	DefaultHTTPSource           = "http"
+	DefaultHTTPMaxInflightBytes = 64 << 20
+	DefaultHTTPBodyTimeout      = 10 * time.Second
 )
 
 // Paths the Handler serves.
@@ -35,6 +42,13 @@ type HTTPOptions struct {
 	// MaxRecords is the most records one request may carry; more is answered 413 and nothing is
 	// delivered. Default DefaultHTTPMaxRecords.
 	MaxRecords int
+	// MaxInflightBytes bounds the request bodies held at once by all requests together: a request
+	// whose body would take the total over it is answered 429 with Retry-After, unread. At least
+	// MaxBodyBytes. Default DefaultHTTPMaxInflightBytes (64 MiB), or MaxBodyBytes if larger.
+	MaxInflightBytes int64
+	// BodyTimeout bounds the reading of one request body: a body not received in time is answered
+	// 408 and its bytes go back to the budget. Default DefaultHTTPBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Handler serves POST /v1/metrics and POST /v1/alerts. Mount it on the daemon's mux for both paths,
@@ -44,6 +58,9 @@ type Handler struct {
 	source       string
 	maxBodyBytes int64
 	maxRecords   int
+	bodyTimeout  time.Duration
+	budget       *byteBudget
+	readers      sync.Pool // *jsonReader
 }
 
 // NewHandler returns a Handler delivering to opts.Sink.
@@ -52,7 +69,8 @@ func NewHandler(opts HTTPOptions) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{p: p, source: opts.Source, maxBodyBytes: opts.MaxBodyBytes, maxRecords: opts.MaxRecords}
+	h := &Handler{p: p, source: opts.Source, maxBodyBytes: opts.MaxBodyBytes, maxRecords: opts.MaxRecords,
+		bodyTimeout: opts.BodyTimeout}
 	if h.source == "" {
 		h.source = DefaultHTTPSource
 	}
@@ -62,6 +80,21 @@ func NewHandler(opts HTTPOptions) (*Handler, error) {
 	if h.maxRecords <= 0 {
 		h.maxRecords = DefaultHTTPMaxRecords
 	}
+	if h.bodyTimeout <= 0 {
+		h.bodyTimeout = DefaultHTTPBodyTimeout
+	}
+	maxInflight := opts.MaxInflightBytes
+	if maxInflight <= 0 {
+		maxInflight = max(DefaultHTTPMaxInflightBytes, h.maxBodyBytes)
+	}
+	if maxInflight < h.maxBodyBytes {
+		return nil, fmt.Errorf("ingest: http: MaxInflightBytes %d is below MaxBodyBytes %d: the largest body could never be read",
+			maxInflight, h.maxBodyBytes)
+	}
+	if h.budget, err = newByteBudget(maxInflight, opts.Registerer); err != nil {
+		return nil, err
+	}
+	h.readers.New = func() any { return newJSONReader() }
 	return h, nil
 }
 
@@ -71,8 +104,8 @@ type Response struct {
 	Accepted int `json:"accepted"`
 	// Refused names each record that was not, by its index in the request (0 for a single object).
 	Refused []Refusal `json:"refused"`
-	// Error explains why the whole request was refused (status 405, 413, 415, or 400 for a body that
-	// is not JSON); empty otherwise.
+	// Error explains why the whole request was refused (status 405, 408, 413, 415, 429, or 400 for
+	// a body that is not JSON); empty otherwise.
 	Error string `json:"error,omitempty"`
 }
 
@@ -87,6 +120,8 @@ type Refusal struct {
 //   - 400 when at least one record was refused for its content (the others were delivered), or when
 //     the body is not one JSON object or array (nothing delivered);
 //   - 503, with Retry-After, when records were refused only because the sink was full or failed;
+//   - 429, with Retry-After, when the body would take the bodies in flight over MaxInflightBytes,
+//     408 for a body not received within BodyTimeout;
 //   - 413 for a body over MaxBodyBytes or more than MaxRecords records, 415 for a Content-Type that
 //     is not JSON, 405 for another method, 404 for another path (nothing delivered).
 //
@@ -110,57 +145,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuseRequest(w, http.StatusUnsupportedMediaType, err)
 		return
 	}
-	body, err := h.readBody(w, r)
+	rd := h.readers.Get().(*jsonReader)
+	defer h.readers.Put(rd)
+	body, reserved, err := h.readBody(w, r, rd)
+	defer h.budget.release(reserved)
 	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, ErrBodyTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.refuseRequest(w, status, err)
+		abandonBody(w)
+		h.refuseRequest(w, statusOf(err), err)
 		return
 	}
-	raws, err := splitBody(body, h.maxRecords)
-	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, ErrTooManyRecords) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.refuseRequest(w, status, err)
-		return
+	// The records' strings are substrings of body, which is not written while they are in use:
+	// either it is never used again, or (reuse) the sink is done with them when it returns.
+	reuse := !alerts && h.p.batch != nil
+	if !reuse && len(rd.body) > 0 && unsafe.SliceData(body) == unsafe.SliceData(rd.body) {
+		rd.body = nil // the sink may keep the strings: this buffer is theirs now
 	}
-
+	text := unsafe.String(unsafe.SliceData(body), len(body))
+	defer rd.release()
 	def := recordDefaults{timestampMs: h.p.nowMs(), source: h.source}
-	resp := Response{Refused: []Refusal{}}
-	invalid, sinkRefused := 0, 0
-	for i, raw := range raws {
-		var err error
-		if alerts {
-			a, derr := decodeAlert(raw, def)
-			if err = derr; err == nil {
-				err = h.p.deliverAlert(a)
-			} else {
-				h.p.refuse(err)
-			}
-		} else {
-			m, derr := decodeMetric(raw, def)
-			if err = derr; err == nil {
-				err = h.p.deliverMetric(m)
-			} else {
-				h.p.refuse(err)
-			}
-		}
-		if err == nil {
-			resp.Accepted++
-			continue
-		}
-		var serr *sinkError
-		if errors.As(err, &serr) {
-			sinkRefused++
-		} else {
-			invalid++
-		}
-		resp.Refused = append(resp.Refused, Refusal{Index: i, Error: err.Error()})
-		h.p.warn("http: record refused", err, "path", r.URL.Path, "index", strconv.Itoa(i))
+	var resp Response
+	var invalid, sinkRefused int
+	if alerts {
+		resp, invalid, sinkRefused, err = h.serveAlerts(rd, body, text, def, r.URL.Path)
+	} else {
+		resp, invalid, sinkRefused, err = h.serveMetrics(rd, body, text, def, r.URL.Path)
+	}
+	if err != nil {
+		h.refuseRequest(w, statusOf(err), err)
+		return
 	}
 	status := http.StatusOK
 	switch {
@@ -173,25 +185,113 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, status, resp)
 }
 
-// readBody reads the whole body, up to maxBodyBytes.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > h.maxBodyBytes {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, h.maxBodyBytes)
+// serveMetrics decodes and validates every record, then delivers the valid ones together, in
+// request order. A body refused as a whole (err) delivers and counts nothing else.
+func (h *Handler) serveMetrics(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, invalid, sinkRefused int, err error) {
+	// With a MetricsSink, ms and tags are the reader's, used again by the next request: the sink
+	// does not keep them (MetricsSink's contract). With another sink they are this request's.
+	ms, index, tags := rd.msBuf[:0], rd.indexBuf[:0], rd.tagBuf[:0] // index: the request index of each of ms
+	if h.p.batch == nil {
+		ms, tags = nil, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, h.maxBodyBytes)
+	defer func() {
+		if h.p.batch != nil {
+			clear(ms) // no strings of this body kept alive by the pool
+			clear(tags)
+			rd.msBuf, rd.indexBuf, rd.tagBuf = ms[:0], index[:0], tags[:0]
 		}
-		return nil, fmt.Errorf("%w: reading body: %w", ErrMalformedJSON, err)
+	}()
+	resp.Refused = []Refusal{}
+	var refusals []error // of resp.Refused, counted once the body is known to be JSON
+	var prev *etf.Metric
+	tags, err = rd.eachRecord(body, text, h.maxRecords, false, def, tags, func(i int, rec *record, err error) {
+		if err == nil {
+			err = rec.metric.ValidateAfter(prev, h.p.limits)
+		}
+		if err != nil {
+			resp.Refused = append(resp.Refused, Refusal{Index: i, Error: err.Error()})
+			refusals = append(refusals, err)
+			return
+		}
+		ms = append(ms, rec.metric)
+		index = append(index, i)
+		prev = &ms[len(ms)-1]
+	})
+	if err != nil {
+		return Response{}, 0, 0, err
 	}
-	return body, nil
+	for i, err := range refusals {
+		invalid++
+		h.p.refuse(err)
+		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(resp.Refused[i].Index))
+	}
+	resp.Accepted = h.p.deliverMetrics(ms, func(j int, err error) {
+		sinkRefused++
+		resp.Refused = append(resp.Refused, Refusal{Index: index[j], Error: err.Error()})
+		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(index[j]))
+	})
+	if invalid > 0 && sinkRefused > 0 {
+		slices.SortStableFunc(resp.Refused, func(a, b Refusal) int { return a.Index - b.Index })
+	}
+	return resp, invalid, sinkRefused, nil
+}
+
+// serveAlerts decodes every record, then validates and delivers them one by one.
+func (h *Handler) serveAlerts(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, invalid, sinkRefused int, err error) {
+	type decoded struct {
+		alert etf.Alert
+		err   error
+	}
+	var all []decoded
+	_, err = rd.eachRecord(body, text, h.maxRecords, true, def, nil, func(_ int, rec *record, err error) {
+		all = append(all, decoded{rec.alert, err})
+	})
+	if err != nil {
+		return Response{}, 0, 0, err
+	}
+	resp.Refused = []Refusal{}
+	for i, d := range all {
+		err := d.err
+		if err == nil {
+			err = h.p.deliverAlert(d.alert)
+		} else {
+			h.p.refuse(err)
+		}
+		if err == nil {
+			resp.Accepted++
+			continue
+		}
+		var serr *sinkError
+		if errors.As(err, &serr) {
+			sinkRefused++
+		} else {
+			invalid++
+		}
+		resp.Refused = append(resp.Refused, Refusal{Index: i, Error: err.Error()})
+		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(i))
+	}
+	return resp, invalid, sinkRefused, nil
+}
+
+// statusOf is the status of a request refused as a whole for err.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrTooManyRecords):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrInflightBudget):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrBodyTimeout):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
 }
 
 func (h *Handler) refuseRequest(w http.ResponseWriter, status int, err error) {
 	h.p.refuseRequest(err)
 	h.p.warn("http: request refused", err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	h.reply(w, status, Response{Refused: []Refusal{}, Error: err.Error()})
 }
 
@@ -219,5 +319,6 @@ func checkMediaType(contentType string) error {
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	return fmt.Errorf("%w: %q, want application/json", ErrMediaType, contentType)
+	return fmt.Errorf("%w: %q; send the header Content-Type: application/json (curl -d sends "+
+		"application/x-www-form-urlencoded unless given -H 'Content-Type: application/json')", ErrMediaType, contentType)
 }

@@ -57,7 +57,7 @@ type ScrapeOptions struct {
 	MaxSamples int
 }
 
-// Scraper scrapes Prometheus text-format endpoints at an interval; see doc.go for how samples
+// Scraper scrapes Prometheus text-format endpoints at an interval; see docs/ingest.md for how samples
 // become metrics.
 type Scraper struct {
 	p            *pipeline
@@ -169,13 +169,21 @@ func (s *Scraper) Scrape(ctx context.Context, target string) (accepted int, err 
 		}
 		return 0, err
 	}
-	for _, m := range metrics {
-		if err := s.p.deliverMetric(m); err != nil {
+	// Validate each sample, then hand the valid ones to the sink together, in order.
+	valid := metrics[:0]
+	var prev *etf.Metric
+	for i := range metrics {
+		m := metrics[i]
+		if err := s.p.validateMetric(&m, prev); err != nil {
 			s.p.warn("scrape: sample refused", err, "target", target, "name", m.Name)
 			continue
 		}
-		accepted++
+		valid = append(valid, m)
+		prev = &valid[len(valid)-1]
 	}
+	accepted = s.p.deliverMetrics(valid, func(i int, err error) {
+		s.p.warn("scrape: sample refused", err, "target", target, "name", valid[i].Name)
+	})
 	return accepted, nil
 }
 
@@ -206,7 +214,7 @@ func (s *Scraper) fetch(ctx context.Context, target string, nowMs int64) ([]etf.
 }
 
 // parseExposition parses a text exposition with expfmt and turns each sample into a Metric (see
-// doc.go): families in name order, samples in exposition order, tags sorted by key. A sample without
+// docs/ingest.md): families in name order, samples in exposition order, tags sorted by key. A sample without
 // a timestamp gets def.timestampMs. More than maxSamples records is ErrTooManySamples.
 func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Metric, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -220,23 +228,32 @@ func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Met
 	}
 	slices.Sort(names)
 	var out []etf.Metric
+	var arena []etf.Tag // every sample's tags, carved from a few allocations
 	emit := func(name string, kind etf.MetricKind, value float64, labels []*dto.LabelPair, extra *etf.Tag, ts int64) error {
 		if len(out) >= maxSamples {
 			return fmt.Errorf("%w: more than %d", ErrTooManySamples, maxSamples)
 		}
-		tags := make([]etf.Tag, 0, len(labels)+1)
+		if n := len(labels) + 1; cap(arena)-len(arena) < n {
+			arena = make([]etf.Tag, 0, max(1024, n))
+		}
+		start := len(arena)
 		for _, l := range labels {
-			tags = append(tags, etf.Tag{Key: l.GetName(), Value: l.GetValue()})
+			arena = append(arena, etf.Tag{Key: l.GetName(), Value: l.GetValue()})
 		}
 		if extra != nil {
-			tags = append(tags, *extra)
+			arena = append(arena, *extra)
 		}
+		tags := arena[start:len(arena):len(arena)]
 		slices.SortStableFunc(tags, func(a, b etf.Tag) int { return strings.Compare(a.Key, b.Key) })
 		out = append(out, etf.Metric{Name: name, Kind: kind, Value: value, Tags: tags, TimestampMs: ts, Source: def.source})
 		return nil
 	}
 	for _, name := range names {
 		mf := families[name]
+		var bucketName, sumName, countName string // once per family, not per sample
+		if t := mf.GetType(); t == dto.MetricType_SUMMARY || t == dto.MetricType_HISTOGRAM || t == dto.MetricType_GAUGE_HISTOGRAM {
+			bucketName, sumName, countName = name+"_bucket", name+"_sum", name+"_count"
+		}
 		for _, m := range mf.GetMetric() {
 			ts := def.timestampMs
 			if m.TimestampMs != nil {
@@ -262,10 +279,10 @@ func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Met
 				// expfmt leaves SampleSum and SampleCount nil when the exposition has no _sum or
 				// _count line; their getters would answer 0, a sample the target never exposed.
 				if err == nil && sum.SampleSum != nil {
-					err = emit(name+"_sum", etf.Counter, sum.GetSampleSum(), labels, nil, ts)
+					err = emit(sumName, etf.Counter, sum.GetSampleSum(), labels, nil, ts)
 				}
 				if err == nil && sum.SampleCount != nil {
-					err = emit(name+"_count", etf.Counter, float64(sum.GetSampleCount()), labels, nil, ts)
+					err = emit(countName, etf.Counter, float64(sum.GetSampleCount()), labels, nil, ts)
 				}
 			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 				h := m.GetHistogram()
@@ -279,7 +296,7 @@ func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Met
 						count = b.GetCumulativeCountFloat()
 					}
 					tag := etf.Tag{Key: model.BucketLabel, Value: formatBound(b.GetUpperBound())}
-					if err = emit(name+"_bucket", kind, count, labels, &tag, ts); err != nil {
+					if err = emit(bucketName, kind, count, labels, &tag, ts); err != nil {
 						break
 					}
 				}
@@ -288,10 +305,10 @@ func parseExposition(body []byte, def recordDefaults, maxSamples int) ([]etf.Met
 					count = h.GetSampleCountFloat()
 				}
 				if err == nil && h.SampleSum != nil { // as for summaries: only what was exposed
-					err = emit(name+"_sum", kind, h.GetSampleSum(), labels, nil, ts)
+					err = emit(sumName, kind, h.GetSampleSum(), labels, nil, ts)
 				}
 				if err == nil && (h.SampleCount != nil || h.SampleCountFloat != nil) {
-					err = emit(name+"_count", kind, count, labels, nil, ts)
+					err = emit(countName, kind, count, labels, nil, ts)
 				}
 			}
 			if err != nil {

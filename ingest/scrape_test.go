@@ -255,23 +255,23 @@ func TestScraperRun(t *testing.T) {
 	assert.GreaterOrEqual(t, len(sink.records()), 6)
 }
 
-// TestScrapeNodeExporter scrapes Debian's prometheus-node-exporter, started on a loopback port. If the
-// binary is not installed it scrapes testdata/node_exporter.prom instead, recorded from that same
-// exporter (node_exporter 1.5.0, Debian 12), served by a local httptest server, and says so.
+// TestScrapeNodeExporter scrapes Debian's prometheus-node-exporter, started on a loopback port. It
+// fails when the exporter is not installed (scripts/test-deps.sh, run by make test, installs it):
+// the recorded exposition is TestScrapeRecordedNodeExporter's, and this test has no subject
+// without the real one.
 func TestScrapeNodeExporter(t *testing.T) {
-	url := ""
-	if bin, err := exec.LookPath("prometheus-node-exporter"); err == nil {
-		url = startNodeExporter(t, bin)
-		t.Logf("scraping a real %s at %s", bin, url)
-	} else {
-		url = serveRecordedNodeExporter(t)
-		t.Logf("prometheus-node-exporter is not installed: scraping the recorded testdata/node_exporter.prom from %s", url)
+	bin, err := exec.LookPath("prometheus-node-exporter")
+	if err != nil {
+		t.Fatalf("prometheus-node-exporter is not installed (scripts/test-deps.sh installs it): %v", err)
 	}
+	url := startNodeExporter(t, bin)
+	t.Logf("scraping a real %s at %s", bin, url)
 	checkNodeExporterScrape(t, url)
 }
 
-// TestScrapeRecordedNodeExporter scrapes the recorded exposition, whether or not the exporter is
-// installed, so that the fallback is tested too.
+// TestScrapeRecordedNodeExporter scrapes testdata/node_exporter.prom, recorded from that same
+// exporter (node_exporter 1.5.0, Debian 12) and served by a local httptest server: the parsing
+// of a known exposition, whatever the installed exporter's version.
 func TestScrapeRecordedNodeExporter(t *testing.T) {
 	checkNodeExporterScrape(t, serveRecordedNodeExporter(t))
 }

@@ -30,6 +30,21 @@ type Sink interface {
 	Deliver(rec Record) error
 }
 
+// MetricsSink is a Sink that also takes many metrics in one call, as agent.Agent does. The sources
+// hand a decoded request, a packet's lines or a scrape's samples to DeliverMetrics when their Sink
+// has it, and to Deliver one by one otherwise.
+//
+// DeliverMetrics takes ms in order and returns how many it took, from the front. With fewer than
+// all, err says why it refused the next one (wrapping ErrSinkFull when it is full), and it has not
+// looked at those after it: the caller counts that one as refused and offers the rest again. The
+// metrics passed validation under the source's limits. DeliverMetrics must not keep ms, the
+// metrics' Tags or their strings after it returns (nor put them in its error): the sources reuse
+// those buffers for the next request or packet. agent.Agent encodes each metric at once.
+type MetricsSink interface {
+	Sink
+	DeliverMetrics(ms []etf.Metric) (int, error)
+}
+
 // SinkFunc adapts a function to the Sink interface.
 type SinkFunc func(rec Record) error
 

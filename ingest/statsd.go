@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/pharos-node/pharos-node/etf"
 )
@@ -15,118 +16,196 @@ import (
 //
 //	type  kind            value
 //	c     etf.Counter     value / rate (a sampled counter is scaled back up); may be negative
-//	g     etf.Gauge       the absolute value; a leading + or - (a StatsD delta) is refused
+//	g     etf.Gauge       the absolute value; with a leading + or -, a change of the last value
 //	ms    etf.Histogram   one observation, in milliseconds as sent; the rate is ignored
 //	h, d  etf.Histogram   one observation; the rate is ignored
+//	s     etf.Gauge       a member of a set; the listener counts distinct members per flush
 //
-// Sets (s), DogStatsD events (_e{...}) and service checks (_sc|...) are refused with ErrStatsDType.
-// The value is a plain decimal number (digits, sign, point, exponent; no NaN, Inf, hex or
-// underscores); a rate is a number in (0, 1]. A tag without a colon is a tag with an empty value; a
-// tag's value may hold colons; its key may not be empty. Tseconds is a Unix time in seconds (the record gets it in ms); the
-// container id (c:) is accepted and ignored. Each section may appear once. A line ends at \n; one
-// trailing \r and surrounding spaces are ignored.
+// Gauge changes and sets need the listener's state (StatsD.HandlePacket); ParseStatsDLine, which
+// has none, refuses them with ErrGaugeDelta and ErrStatsDType. DogStatsD events (_e{...}) and
+// service checks (_sc|...) are refused with ErrStatsDType. The value is a plain decimal number
+// (digits, sign, point, exponent; no NaN, Inf, hex or underscores), a set's any non-empty text; a
+// rate is a number in (0, 1]. A tag without a colon is a tag with an empty value; a tag's value
+// may hold colons; its key may not be empty. Tseconds is a Unix time in seconds (the record gets
+// it in ms); the container id (c:) is accepted and ignored. Each section may appear once. A line
+// ends at \n; one trailing \r and surrounding spaces are ignored.
+
+// lineType is what a StatsD line asks of the listener.
+type lineType uint8
+
+const (
+	lineRecord lineType = iota // a record as it stands: counter, absolute gauge, histogram
+	lineDelta                  // a gauge change: Value is added to the series' last value
+	lineSet                    // a set member: member is counted once per flush
+)
+
+// statsdLine is one parsed line.
+type statsdLine struct {
+	m      etf.Metric // for a set: Name, Tags, TimestampMs; Kind Gauge
+	typ    lineType
+	member string // a set's member
+}
 
 // ParseStatsDLine parses one StatsD line (without its newline) into a Metric. The Metric has no
 // Source and, unless the line carries |T, no TimestampMs: the listener sets them. It does not apply
 // etf's Validate (the listener does), and it never panics: every malformed line is a *LineError
-// wrapping ErrStatsDSyntax, ErrStatsDType, ErrSampleRate or ErrGaugeDelta.
+// wrapping ErrStatsDSyntax, ErrStatsDType, ErrSampleRate or ErrGaugeDelta. Gauge changes ("+3",
+// "-3") and set members (|s) are refused (ErrGaugeDelta, ErrStatsDType): they are not records
+// without the state of a listener, which takes them.
 func ParseStatsDLine(line []byte) (etf.Metric, error) {
-	m, err := parseStatsDLine(bytes.TrimSpace(line))
-	if err != nil {
-		const maxQuoted = 128
-		q := line
-		if len(q) > maxQuoted {
-			q = q[:maxQuoted]
+	l, _, err := parseStatsDLine(line, false, nil)
+	if err == nil {
+		switch l.typ {
+		case lineDelta:
+			err = lineError(line, fmt.Errorf("%w: %q", ErrGaugeDelta, valueText(line)))
+		case lineSet:
+			err = lineError(line, fmt.Errorf("%w: %q", ErrStatsDType, "s"))
 		}
-		return etf.Metric{}, &LineError{Line: string(q), Err: err}
 	}
-	return m, nil
+	if err != nil {
+		return etf.Metric{}, err
+	}
+	return l.m, nil
 }
 
-func parseStatsDLine(line []byte) (etf.Metric, error) {
+// valueText is the value of a line that parsed, for messages.
+func valueText(line []byte) []byte {
+	_, rest, _ := bytes.Cut(bytes.TrimSpace(line), []byte{':'})
+	v, _, _ := bytes.Cut(rest, []byte{'|'})
+	return v
+}
+
+// lineError wraps err with line, cut to 128 bytes.
+func lineError(line []byte, err error) error {
+	const maxQuoted = 128
+	q := line
+	if len(q) > maxQuoted {
+		q = q[:maxQuoted]
+	}
+	return &LineError{Line: string(q), Err: err}
+}
+
+// parseStatsDLine parses line, appending its tags to tags (the caller's buffer) and returning it
+// extended. With borrow, the strings of the result are the line's own bytes (valid while the line
+// is), else copies.
+func parseStatsDLine(line []byte, borrow bool, tags []etf.Tag) (statsdLine, []etf.Tag, error) {
+	l, tags, err := parseLine(bytes.TrimSpace(line), borrow, tags)
+	if err != nil {
+		return statsdLine{}, tags, lineError(line, err)
+	}
+	return l, tags, nil
+}
+
+// str makes a string of b: b's own bytes when borrowing.
+func str(b []byte, borrow bool) string {
+	if borrow {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
+}
+
+func parseLine(line []byte, borrow bool, tags []etf.Tag) (statsdLine, []etf.Tag, error) {
+	var l statsdLine
 	if bytes.HasPrefix(line, []byte("_e{")) || bytes.HasPrefix(line, []byte("_sc|")) {
-		return etf.Metric{}, fmt.Errorf("%w: DogStatsD events and service checks", ErrStatsDType)
+		return l, tags, fmt.Errorf("%w: DogStatsD events and service checks", ErrStatsDType)
 	}
 	colon := bytes.IndexByte(line, ':')
 	if colon < 0 {
-		return etf.Metric{}, fmt.Errorf("%w: no ':' after the name", ErrStatsDSyntax)
+		return l, tags, fmt.Errorf("%w: no ':' after the name", ErrStatsDSyntax)
 	}
 	name, rest := line[:colon], line[colon+1:]
 	if len(name) == 0 {
-		return etf.Metric{}, fmt.Errorf("%w: empty name", ErrStatsDSyntax)
+		return l, tags, fmt.Errorf("%w: empty name", ErrStatsDSyntax)
 	}
 	if bytes.ContainsAny(name, "|#@") {
-		return etf.Metric{}, fmt.Errorf("%w: '|', '#' or '@' in the name", ErrStatsDSyntax)
+		return l, tags, fmt.Errorf("%w: '|', '#' or '@' in the name", ErrStatsDSyntax)
 	}
-	sections := bytes.Split(rest, []byte{'|'})
-	if len(sections) < 2 {
-		return etf.Metric{}, fmt.Errorf("%w: no '|type' after the value", ErrStatsDSyntax)
+	bar := bytes.IndexByte(rest, '|')
+	if bar < 0 {
+		return l, tags, fmt.Errorf("%w: no '|type' after the value", ErrStatsDSyntax)
 	}
-	valueText, typ := sections[0], string(sections[1])
+	valueText, rest := rest[:bar], rest[bar+1:]
+	typ, rest, more := bytes.Cut(rest, []byte{'|'})
 
-	m := etf.Metric{Name: string(name)}
-	switch typ {
+	m := &l.m
+	switch string(typ) {
 	case "c":
 		m.Kind = etf.Counter
 	case "g":
 		m.Kind = etf.Gauge
+		if len(valueText) > 0 && (valueText[0] == '+' || valueText[0] == '-') {
+			l.typ = lineDelta
+		}
 	case "ms", "h", "d":
 		m.Kind = etf.Histogram
+	case "s":
+		m.Kind, l.typ = etf.Gauge, lineSet
 	case "":
-		return etf.Metric{}, fmt.Errorf("%w: empty type", ErrStatsDSyntax)
+		return l, tags, fmt.Errorf("%w: empty type", ErrStatsDSyntax)
 	default:
-		return etf.Metric{}, fmt.Errorf("%w: %q", ErrStatsDType, typ)
+		return l, tags, fmt.Errorf("%w: %q", ErrStatsDType, typ)
 	}
-	if m.Kind == etf.Gauge && len(valueText) > 0 && (valueText[0] == '+' || valueText[0] == '-') {
-		return etf.Metric{}, fmt.Errorf("%w: %q", ErrGaugeDelta, valueText)
-	}
-	value, err := parseStatsDNumber(valueText)
-	if err != nil {
-		return etf.Metric{}, fmt.Errorf("%w: value: %w", ErrStatsDSyntax, err)
+	var value float64
+	if l.typ == lineSet {
+		if len(valueText) == 0 {
+			return l, tags, fmt.Errorf("%w: empty set member", ErrStatsDSyntax)
+		}
+	} else {
+		var err error
+		if value, err = parseStatsDNumber(valueText); err != nil {
+			return l, tags, fmt.Errorf("%w: value: %w", ErrStatsDSyntax, err)
+		}
 	}
 
 	rate := 1.0
 	var seenRate, seenTags, seenTime, seenContainer bool
-	for _, sec := range sections[2:] {
+	for more {
+		var sec []byte
+		sec, rest, more = bytes.Cut(rest, []byte{'|'})
 		if len(sec) == 0 {
-			return etf.Metric{}, fmt.Errorf("%w: empty section", ErrStatsDSyntax)
+			return l, tags, fmt.Errorf("%w: empty section", ErrStatsDSyntax)
 		}
 		switch {
 		case sec[0] == '@' && !seenRate:
 			seenRate = true
 			r, err := parseStatsDNumber(sec[1:])
 			if err != nil || !(r > 0 && r <= 1) {
-				return etf.Metric{}, fmt.Errorf("%w: %q", ErrSampleRate, sec[1:])
+				return l, tags, fmt.Errorf("%w: %q", ErrSampleRate, sec[1:])
 			}
 			rate = r
 		case sec[0] == '#' && !seenTags:
 			seenTags = true
-			tags, err := parseStatsDTags(sec[1:])
-			if err != nil {
-				return etf.Metric{}, err
+			start := len(tags)
+			var err error
+			if tags, err = parseStatsDTags(sec[1:], borrow, tags); err != nil {
+				return l, tags[:start], err
 			}
-			m.Tags = tags
+			m.Tags = tags[start:len(tags):len(tags)]
 		case sec[0] == 'T' && !seenTime:
 			seenTime = true
 			seconds, err := strconv.ParseInt(string(sec[1:]), 10, 64)
 			if err != nil || seconds < 0 || seconds > math.MaxInt64/1000 {
-				return etf.Metric{}, fmt.Errorf("%w: timestamp %q is not Unix seconds", ErrStatsDSyntax, sec[1:])
+				return l, tags, fmt.Errorf("%w: timestamp %q is not Unix seconds", ErrStatsDSyntax, sec[1:])
 			}
 			m.TimestampMs = seconds * 1000
 		case bytes.HasPrefix(sec, []byte("c:")) && !seenContainer:
 			seenContainer = true
 		default:
-			return etf.Metric{}, fmt.Errorf("%w: unknown or repeated section %q", ErrStatsDSyntax, sec)
+			return l, tags, fmt.Errorf("%w: unknown or repeated section %q", ErrStatsDSyntax, sec)
 		}
 	}
 	if m.Kind == etf.Counter {
 		value /= rate
 	}
 	if math.IsInf(value, 0) {
-		return etf.Metric{}, fmt.Errorf("%w: value %q scaled by rate %v overflows", ErrStatsDSyntax, valueText, rate)
+		return l, tags, fmt.Errorf("%w: value %q scaled by rate %v overflows", ErrStatsDSyntax, valueText, rate)
 	}
 	m.Value = value
-	return m, nil
+	m.Name = str(name, borrow)
+	if l.typ == lineSet {
+		l.member = str(valueText, borrow)
+	}
+	return l, tags, nil
 }
 
 // parseStatsDNumber accepts plain decimal numbers only: strconv.ParseFloat alone would also take
@@ -147,22 +226,22 @@ func parseStatsDNumber(b []byte) (float64, error) {
 	return v, nil
 }
 
-// parseStatsDTags parses key:value,key2:value2,flag.
-func parseStatsDTags(b []byte) ([]etf.Tag, error) {
+// parseStatsDTags parses key:value,key2:value2,flag, appending to tags.
+func parseStatsDTags(b []byte, borrow bool, tags []etf.Tag) ([]etf.Tag, error) {
 	if len(b) == 0 {
-		return nil, fmt.Errorf("%w: '#' without tags", ErrStatsDSyntax)
+		return tags, fmt.Errorf("%w: '#' without tags", ErrStatsDSyntax)
 	}
-	n := bytes.Count(b, []byte{','}) + 1
-	tags := make([]etf.Tag, 0, n)
-	for t := range bytes.SplitSeq(b, []byte{','}) {
+	for more := true; more; {
+		var t []byte
+		t, b, more = bytes.Cut(b, []byte{','})
 		if len(t) == 0 {
-			return nil, fmt.Errorf("%w: empty tag", ErrStatsDSyntax)
+			return tags, fmt.Errorf("%w: empty tag", ErrStatsDSyntax)
 		}
 		key, value, _ := bytes.Cut(t, []byte{':'})
 		if len(key) == 0 {
-			return nil, fmt.Errorf("%w: tag %q without a key", ErrStatsDSyntax, t)
+			return tags, fmt.Errorf("%w: tag %q without a key", ErrStatsDSyntax, t)
 		}
-		tags = append(tags, etf.Tag{Key: string(key), Value: string(value)})
+		tags = append(tags, etf.Tag{Key: str(key, borrow), Value: str(value, borrow)})
 	}
 	return tags, nil
 }

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh: Debian packages the tests use besides Erlang (scripts/otp.sh): openssl makes the
 # certificates of the TLS distribution tests; prometheus-node-exporter is the real exporter the
-# scrape test starts on a loopback port (without it that test scrapes a recorded exposition and
-# says so); gcc and libc6-dev are the C toolchain `go test -race` needs (make test runs the
+# scrape test starts on a loopback port (without it that test fails); gcc and libc6-dev are the C toolchain `go test -race` needs (make test runs the
 # packages that start no Ergo node under the race detector). The container suite (test/container,
 # scripts/containers.sh) needs podman with the runc runtime (crun fails on this kernel's cgroup
 # layout), debootstrap for the Brain's Debian base image, and iproute2 for its network namespaces;

@@ -122,7 +122,8 @@ func (s *sources) apply(in config.Ingest, adminListen string) error {
 	keys := map[string]string{}
 	if l := in.HTTP.Listen; l != "" {
 		h, err := ingest.NewHandler(ingest.HTTPOptions{Common: common, Source: source,
-			MaxBodyBytes: int64(in.HTTP.MaxBodyBytes), MaxRecords: in.HTTP.MaxRecords})
+			MaxBodyBytes: int64(in.HTTP.MaxBodyBytes), MaxRecords: in.HTTP.MaxRecords,
+			MaxInflightBytes: int64(in.HTTP.MaxInflightBytes), BodyTimeout: in.HTTP.BodyTimeout.D()})
 		if err != nil {
 			return &config.KeyError{Key: "ingest.http", Reason: err.Error()}
 		}
@@ -161,7 +162,8 @@ func (s *sources) apply(in config.Ingest, adminListen string) error {
 	statsdChanged := first || in.StatsD != s.cur.StatsD || (in.StatsD.Listen != "" && in.Source != s.cur.Source)
 	var statsdConn net.PacketConn
 	if statsdChanged && in.StatsD.Listen != "" {
-		st, err := ingest.NewStatsD(ingest.StatsDOptions{Common: common, Source: source, MaxPacketBytes: int(in.StatsD.MaxPacketBytes)})
+		st, err := ingest.NewStatsD(ingest.StatsDOptions{Common: common, Source: source, MaxPacketBytes: int(in.StatsD.MaxPacketBytes),
+			FlushInterval: in.StatsD.FlushInterval.D(), MaxSeries: in.StatsD.MaxSeries})
 		if err != nil {
 			closeBound()
 			return &config.KeyError{Key: "ingest.statsd.max_packet_bytes", Reason: err.Error()}

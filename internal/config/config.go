@@ -174,12 +174,17 @@ type HTTP struct {
 	Listen       string   `yaml:"listen" arg:"HOST:PORT" def:"off" reload:"live" help:"address of the HTTP ingest (and admin) endpoints"`
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes" reload:"live" help:"largest request body"`
 	MaxRecords   int      `yaml:"max_records" reload:"live" help:"most records in one request"`
+	// MaxInflightBytes bounds the request bodies all HTTP requests hold at once (ingest.HTTPOptions).
+	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes" reload:"live" help:"request bodies held at once by all HTTP requests; a request over it gets 429 with Retry-After"`
+	BodyTimeout      Duration `yaml:"body_timeout" reload:"live" help:"longest wait for one request body (408 after it)"`
 }
 
 // StatsD ingestion over UDP.
 type StatsD struct {
 	Listen         string   `yaml:"listen" arg:"HOST:PORT" def:"off" reload:"live" help:"UDP address of the StatsD listener"`
 	MaxPacketBytes ByteSize `yaml:"max_packet_bytes" reload:"live" help:"largest StatsD packet"`
+	FlushInterval  Duration `yaml:"flush_interval" reload:"live" help:"how often the counts of StatsD sets (|s) are sent"`
+	MaxSeries      int      `yaml:"max_series" reload:"live" help:"StatsD gauges remembered for +N/-N changes, and sets counted per interval"`
 }
 
 // Scrape is Prometheus scraping.
@@ -223,8 +228,9 @@ func Default() Config {
 			ConfirmTimeout: Duration(30 * time.Second), ResendUnconfirmed: true,
 		},
 		Ingest: Ingest{
-			HTTP:   HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000},
-			StatsD: StatsD{MaxPacketBytes: 8 << 10},
+			HTTP: HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000, MaxInflightBytes: 64 << 20,
+				BodyTimeout: Duration(10 * time.Second)},
+			StatsD: StatsD{MaxPacketBytes: 8 << 10, FlushInterval: Duration(10 * time.Second), MaxSeries: 10_000},
 			Scrape: Scrape{Interval: Duration(15 * time.Second), Timeout: Duration(5 * time.Second)},
 			Host:   Host{Interval: Duration(10 * time.Second)},
 		},

@@ -75,6 +75,9 @@ func TestRefusesUnknownKeysAndImpossibleValuesNamingTheKey(t *testing.T) {
 		"brain without host": {args: []string{"--brain.node", "brain"}, wantKey: "brain.node"},
 		"bad sync":           {args: []string{"--spill.sync", "sometimes"}, wantKey: "spill.sync"},
 		"negative queue":     {args: []string{"--brain.queue_limit", "-5"}, wantKey: "brain.queue_limit"},
+		"budget below body":  {args: []string{"--ingest.http.max_inflight_bytes", "1MiB"}, wantKey: "ingest.http.max_inflight_bytes"},
+		"zero body timeout":  {args: []string{"--ingest.http.body_timeout", "0s"}, wantKey: "ingest.http.body_timeout"},
+		"zero statsd series": {args: []string{"--ingest.statsd.max_series", "0"}, wantKey: "ingest.statsd.max_series"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -99,6 +99,8 @@ func (c Config) Validate() error {
 		{"delivery.confirm_timeout", int64(c.Delivery.ConfirmTimeout)},
 		{"ingest.http.max_body_bytes", int64(c.Ingest.HTTP.MaxBodyBytes)}, {"ingest.http.max_records", int64(c.Ingest.HTTP.MaxRecords)},
 		{"ingest.statsd.max_packet_bytes", int64(c.Ingest.StatsD.MaxPacketBytes)},
+		{"ingest.http.max_inflight_bytes", int64(c.Ingest.HTTP.MaxInflightBytes)}, {"ingest.http.body_timeout", int64(c.Ingest.HTTP.BodyTimeout)},
+		{"ingest.statsd.flush_interval", int64(c.Ingest.StatsD.FlushInterval)}, {"ingest.statsd.max_series", int64(c.Ingest.StatsD.MaxSeries)},
 		{"ingest.scrape.interval", int64(c.Ingest.Scrape.Interval)}, {"ingest.scrape.timeout", int64(c.Ingest.Scrape.Timeout)},
 		{"ingest.host.interval", int64(c.Ingest.Host.Interval)}, {"node.net_ticktime", int64(c.Node.NetTick)},
 		{"shutdown_timeout", int64(c.ShutdownTimeout)},
@@ -126,6 +128,10 @@ func (c Config) Validate() error {
 	if c.Delivery.ConfirmRecords > 0 && c.Delivery.MaxUnconfirmed < c.Delivery.ConfirmRecords {
 		conflict("delivery.max_unconfirmed", "delivery.confirm_records", "delivery.max_unconfirmed (%d%s) must be at least delivery.confirm_records (%d%s)",
 			c.Delivery.MaxUnconfirmed, c.defaultNote("delivery.max_unconfirmed"), c.Delivery.ConfirmRecords, c.defaultNote("delivery.confirm_records"))
+	}
+	if c.Ingest.HTTP.MaxInflightBytes > 0 && c.Ingest.HTTP.MaxInflightBytes < c.Ingest.HTTP.MaxBodyBytes {
+		conflict("ingest.http.max_inflight_bytes", "ingest.http.max_body_bytes", "ingest.http.max_inflight_bytes (%s%s) must be at least ingest.http.max_body_bytes (%s%s): the largest body could never be read",
+			c.Ingest.HTTP.MaxInflightBytes, c.defaultNote("ingest.http.max_inflight_bytes"), c.Ingest.HTTP.MaxBodyBytes, c.defaultNote("ingest.http.max_body_bytes"))
 	}
 	if c.Ingest.StatsD.MaxPacketBytes > 65535 {
 		bad("ingest.statsd.max_packet_bytes", "must be at most 65535 (a UDP datagram), got %d", c.Ingest.StatsD.MaxPacketBytes)

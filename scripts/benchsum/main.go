@@ -167,6 +167,13 @@ func main() {
 	t.goOnly("spill", "replay 1M records after a restart (Open validates)", "spill", "BenchmarkReplay/open+read", "records/s")
 	t.versus("etf", "encode one metric", "etf", "BenchmarkMetricVsBEAM/encode", "ns/op", "beam-ns/op", "ns (term_to_binary)", false)
 	t.versus("etf", "decode one metric", "etf", "BenchmarkMetricVsBEAM/decode", "ns/op", "beam-ns/op", "ns (binary_to_term [safe])", false)
+	for _, n := range []string{"1", "100"} {
+		t.versus("ingest", "JSON body of "+n+": decode, validate, encode, per record", "ingest", "BenchmarkJSONVersusBEAM/records="+n,
+			"cpu-ns/record", "beam-cpu-ns/record", "CPU ns (OTP 27 json:decode, term_to_binary)", false)
+		t.goOnly("ingest", "HTTP handler, requests of "+n+", per record", "ingest", "BenchmarkHTTPJSON/records="+n, "cpu-ns/record", "allocs/op")
+	}
+	t.goOnly("ingest", "StatsD, packets of 20 lines, per line", "ingest", "BenchmarkStatsD/lines=20", "cpu-ns/record", "allocs/op")
+	t.goOnly("ingest", "scrape of node_exporter (505 samples), per sample", "ingest", "BenchmarkScrape", "cpu-ns/record")
 	for _, c := range []struct{ sub, label string }{{"brain", "to the Brain"}, {"null-sink", "to a null sink"}} {
 		bench := "BenchmarkSendVersusBEAM/" + c.sub
 		if c.sub == "brain" {
