@@ -44,7 +44,7 @@ func TestSendAckedResumesOnItsSpillDirectory(t *testing.T) {
 
 	code, sum, stderr := runAckedSend(t, ackedSendArgs(b, "--spill-dir", dir, "--count", strconv.Itoa(n),
 		"--source", "acked-resume", "--timeout", "60s"))
-	if code != 0 || !sum.Complete || sum.Sent != n || sum.Acknowledged != n || sum.Pending != 0 || sum.ResumedAt != 0 {
+	if code != 0 || !sum.Complete || sum.Stored != n || sum.Acknowledged != n || sum.AcknowledgedThisRun != n || sum.Pending != 0 || sum.ResumedAt != 0 {
 		t.Fatalf("first run: exit %d, %+v\n%s", code, sum, stderr)
 	}
 	// A complete run says how long delivering took, and the CPU it cost (at most every core's).
@@ -60,7 +60,7 @@ func TestSendAckedResumesOnItsSpillDirectory(t *testing.T) {
 
 	code, sum2, stderr := runAckedSend(t, ackedSendArgs(b, "--spill-dir", dir, "--count", strconv.Itoa(n),
 		"--source", "acked-resume", "--timeout", "20s"))
-	if code != 0 || sum2.Sent != 0 || sum2.ResumedAt != n || sum2.SourceID != sum.SourceID {
+	if code != 0 || sum2.Stored != 0 || sum2.ResumedAt != n || sum2.SourceID != sum.SourceID || sum2.Acknowledged != n {
 		t.Fatalf("second run: exit %d, %+v\n%s", code, sum2, stderr)
 	}
 
@@ -68,14 +68,14 @@ func TestSendAckedResumesOnItsSpillDirectory(t *testing.T) {
 	b.Kill9()
 	code, sum3, _ := runAckedSend(t, ackedSendArgs(b, "--spill-dir", dir, "--count", strconv.Itoa(2*n),
 		"--source", "acked-resume", "--timeout", "2s"))
-	if code != 1 || sum3.Complete || sum3.Sent != n || sum3.Pending != n || sum3.Acknowledged != 0 ||
+	if code != 1 || sum3.Complete || sum3.Stored != n || sum3.Pending != n || sum3.AcknowledgedThisRun != 0 || sum3.Acknowledged != n ||
 		sum3.DeliverSeconds != 0 || sum3.DeliverCPUSeconds != 0 {
 		t.Fatalf("run without a Brain: exit %d, %+v", code, sum3)
 	}
 	b.Restart()
 	code, sum4, stderr := runAckedSend(t, ackedSendArgs(b, "--spill-dir", dir, "--count", strconv.Itoa(2*n),
 		"--source", "acked-resume", "--timeout", "60s"))
-	if code != 0 || sum4.Sent != 0 || sum4.ResumedAt != 2*n || sum4.Acknowledged != n {
+	if code != 0 || sum4.Stored != 0 || sum4.ResumedAt != 2*n || sum4.AcknowledgedThisRun != n || sum4.Acknowledged != 2*n {
 		t.Fatalf("run after the Brain came back: exit %d, %+v\n%s", code, sum4, stderr)
 	}
 	if s := b.Stats().Sources["acked-resume"]; !s.Exactly(2 * n) {

@@ -217,11 +217,14 @@ type ackedSendSummary struct {
 	// ResumedAt is the seq tag of the first record this run generated: the spill directory
 	// already held (or had delivered) records 0..ResumedAt-1 from earlier runs.
 	ResumedAt uint64 `json:"resumed_at"`
-	// Sent is how many records this run handed to the connection manager.
-	Sent int `json:"sent"`
-	// Acknowledged is how many records the Brain acknowledged during this run (records of
-	// earlier runs included).
-	Acknowledged uint64 `json:"acknowledged"`
+	// Stored is how many records this run handed to the connection manager, which stored them
+	// in its log (sending them is the manager's business).
+	Stored int `json:"stored"`
+	// Acknowledged is how many of the records 0..count-1 the Brain has acknowledged, whichever
+	// run sent them; AcknowledgedThisRun how many acknowledgements arrived during this run
+	// (records of earlier runs included).
+	Acknowledged        uint64 `json:"acknowledged"`
+	AcknowledgedThisRun uint64 `json:"acknowledged_this_run"`
 	// Pending is how many records, of this run or earlier ones on the spill directory, are
 	// not yet acknowledged.
 	Pending       int     `json:"pending"`
@@ -312,16 +315,20 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	target := max(uint64(count), next)
 	acked0 := a.Stats().Acked
 	handover, handoverCPU := time.Now(), cpuSeconds()
-	runErr := sendAckedRecords(deadline, a, m, next, uint64(count), f.maxUnacked, &sum.Sent)
+	runErr := sendAckedRecords(deadline, a, m, next, uint64(count), f.maxUnacked, &sum.Stored)
 	if runErr == nil {
 		runErr = waitAcked(deadline, a, target)
 	}
 	deliverSeconds, deliverCPU := time.Since(handover).Seconds(), cpuSeconds()-handoverCPU
 	st := a.Stats()
 	stored, _ := a.AckedNextSeq()
-	inInbox := max(int64(sum.Sent)-int64(stored-next), 0)
-	sum.Acknowledged = st.Acked - acked0
-	sum.Pending = a.Unacknowledged() + int(inInbox)
+	inInbox := max(int64(sum.Stored)-int64(stored-next), 0)
+	held := a.Unacknowledged()
+	// The log numbers densely from 0: every record it ever stored and no longer holds was
+	// acknowledged.
+	sum.Acknowledged = stored - uint64(held)
+	sum.AcknowledgedThisRun = st.Acked - acked0
+	sum.Pending = held + int(inInbox)
 	sum.Dropped, sum.Reconnects = st.Dropped, st.Reconnects
 	sum.Complete = runErr == nil && sum.Pending == 0 && st.Dropped == 0
 	if sum.Complete {
@@ -335,7 +342,7 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	}
 	closeCancel()
 	sum.Seconds = time.Since(t0).Seconds()
-	sum.RecordsPerSec = float64(sum.Sent) / sum.Seconds
+	sum.RecordsPerSec = float64(sum.Stored) / sum.Seconds
 	sum.CPUSeconds = cpuSeconds() - cpu0
 	line, _ := json.Marshal(sum)
 	fmt.Fprintln(stdout, string(line))

@@ -231,7 +231,7 @@ type nodeSendSummary struct {
 	SourceID     string `json:"source_id"`
 	Count        int    `json:"count"`
 	ResumedAt    uint64 `json:"resumed_at"`
-	Sent         int    `json:"sent"`
+	Stored       int    `json:"stored"`
 	Acknowledged uint64 `json:"acknowledged"`
 	Pending      int    `json:"pending"`
 	Complete     bool   `json:"complete"`
