@@ -17,6 +17,10 @@ import (
 //	acked:    {pharos_batch, ReplyTo, SourceId, FirstSeq, [Bin]}     AppendBatchHead, AppendBatch
 //	          {pharos_ack, SourceId, NextSeq} back to ReplyTo        ParseAck
 
+// Version is the byte that starts a term_to_binary result, and every distribution message's
+// control term and payload.
+const Version = tagVersion
+
 // Atoms of the acknowledged mode.
 const (
 	BatchTag = "pharos_batch"

@@ -58,7 +58,8 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 	case "acked":
 		return nil, nil // runSendAcked encodes through the agent
 	case "payload":
-		return func(dst []byte) ([]byte, error) { return etf.AppendMetricPayload(dst, m) }, nil
+		// A distribution message's payload starts with the version byte.
+		return func(dst []byte) ([]byte, error) { return etf.AppendMetricPayload(append(dst, etf.Version), m) }, nil
 	case "term":
 		return func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, m) }, nil
 	case "subject":
