@@ -25,22 +25,22 @@ import (
 // ErrNoErlangEquivalent is returned for Ergo features that Erlang distribution cannot carry:
 // events, proxies, remote spawning of Ergo behaviours, remote application start, links to
 // names or aliases.
-var ErrNoErlangEquivalent = fmt.Errorf("%w: no Erlang distribution equivalent", gen.ErrUnsupported)
+var ErrNoErlangEquivalent = fmt.Errorf("node: no Erlang distribution equivalent: %w", gen.ErrUnsupported)
 
 // ErrConnectionClosed is returned by sends on a connection that has ended.
-var ErrConnectionClosed = errors.New("distribution connection closed")
+var ErrConnectionClosed = errors.New("node: distribution connection closed")
 
 // ErrSendBufferFull: a send waited for room in the connection's buffer (the peer reads slower
 // than we write, or not at all) until its context ended; nothing of it was sent. It wraps the
 // context's error.
-var ErrSendBufferFull = errors.New("distribution connection's send buffer full")
+var ErrSendBufferFull = errors.New("node: distribution connection's send buffer full")
 
 // ErrPeerSilent: nothing, not even a tick, arrived from the peer for the tick time.
-var ErrPeerSilent = errors.New("peer silent for the tick time")
+var ErrPeerSilent = errors.New("node: peer silent for the tick time")
 
 // ErrPeerNotReading: the peer took nothing of what we wrote for the tick time (it may still be
 // sending, even ticking).
-var ErrPeerNotReading = errors.New("peer read nothing for the tick time")
+var ErrPeerNotReading = errors.New("node: peer read nothing for the tick time")
 
 // SilentPeerError is the typed error ending a connection whose peer stopped answering.
 type SilentPeerError struct {

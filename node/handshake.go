@@ -57,22 +57,22 @@ const (
 var (
 	// ErrWrongCookie: the peer's digest does not match our cookie, or the peer closed the
 	// connection right after checking ours. Check the cookie on both sides.
-	ErrWrongCookie = errors.New("wrong cookie: the peer and this node use different cookies")
+	ErrWrongCookie = errors.New("node: wrong cookie: the peer and this node use different cookies")
 	// ErrNotAllowed: the peer answered "not_allowed": it lacks one of the flags it requires of us
 	// (the error names the flags we offered) or its net_kernel allow list excludes this node.
-	ErrNotAllowed = errors.New("peer refused the connection (not_allowed)")
+	ErrNotAllowed = errors.New("node: peer refused the connection (not_allowed)")
 	// ErrSimultaneousConnect: the peer is connecting to us at the same time and its attempt wins
 	// ("nok"); retry.
-	ErrSimultaneousConnect = errors.New("simultaneous connect lost (nok)")
+	ErrSimultaneousConnect = errors.New("node: simultaneous connect lost (nok)")
 	// ErrUnexpectedMessage: the peer sent a message this phase does not expect.
-	ErrUnexpectedMessage = errors.New("unexpected handshake message")
+	ErrUnexpectedMessage = errors.New("node: unexpected handshake message")
 	// ErrPeerUnreachable: nothing accepts connections at the peer's address.
-	ErrPeerUnreachable = errors.New("peer unreachable")
+	ErrPeerUnreachable = errors.New("node: peer unreachable")
 	// ErrWrongPeer: the peer introduced itself under another node name than the one dialled.
-	ErrWrongPeer = errors.New("peer has another node name")
+	ErrWrongPeer = errors.New("node: peer has another node name")
 	// ErrAlreadyConnected: the peer answered "alive" to a dial while this node holds a live
 	// connection to the same address; we answered "false", keeping that connection.
-	ErrAlreadyConnected = errors.New("already connected to the peer (alive)")
+	ErrAlreadyConnected = errors.New("node: already connected to the peer (alive)")
 )
 
 // HandshakeError is a failed handshake: with whom, in which phase, which message tag was read
