@@ -66,7 +66,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pharos-node run: %v\n", err)
 		return exitConfig
 	}
-	cookie, err := config.CookieFromEnv(os.Getenv, cfg.Node.CookieFile, os.Stat, os.ReadFile)
+	cookie, err := config.CookieFromEnv(os.Getenv, cfg.Node.CookieFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "pharos-node run: %v\n", err)
 		return exitConfig
