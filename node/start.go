@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"ergo.services/ergo"
@@ -34,8 +35,8 @@ type ListenOptions struct {
 type Options struct {
 	// Cookie shared with the Erlang cluster. Never logged.
 	Cookie string
-	// EPMDPort is the EPMD port on every host; 0 means DefaultEPMDPort. Read ERL_EPMD_PORT
-	// with EPMDPortFromEnv to behave as erl does.
+	// EPMDPort is the EPMD port on every host; 0 means what ERL_EPMD_PORT says, as erl reads
+	// it, else DefaultEPMDPort (a malformed ERL_EPMD_PORT fails the start).
 	EPMDPort int
 	// Static routes: nodes reached at a known address without EPMD.
 	Static map[gen.Atom]StaticRoute
@@ -53,6 +54,16 @@ type Options struct {
 	ServerTLS *tls.Config
 	// HighWater: bytes pending per connection before senders wait; 0 means 1 MiB.
 	HighWater int
+	// MaxFrame: the largest frame (one message with its control message) accepted from a
+	// peer; a larger one ends the connection with a *FrameTooLargeError. 0 means 64 MiB.
+	MaxFrame int
+	// Signals, when set, receives SIGINT and SIGTERM instead of Ergo, which never sees them:
+	// the caller decides when the node stops. Start removes every earlier registration of
+	// these two signals (os/signal cannot remove only Ergo's): register them here, not before.
+	// Stop the delivery with signal.Stop(Signals). Nil (the default) leaves them to Ergo, as
+	// every Ergo node does: the first one stops the node at once, without draining, and resets
+	// the process's signal handling.
+	Signals chan<- os.Signal
 	// Rand: source of handshake challenges; nil means crypto/rand.
 	Rand io.Reader
 	// Log, Env and Applications are passed to Ergo (Env always gets EnvDisableMetrics).
@@ -66,6 +77,7 @@ type Stack struct {
 	Handshake *Handshake
 	Proto     *Proto
 	Registrar *Registrar
+	signals   chan<- os.Signal // Options.Signals
 }
 
 // NewNodeOptions builds Ergo node options that make an Ergo node speak Erlang distribution as a
@@ -81,10 +93,16 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 	if err != nil {
 		return gen.NodeOptions{}, nil, err
 	}
-	proto := NewProto(ProtoOptions{TickTime: o.TickTime, HighWater: o.HighWater})
+	proto := NewProto(ProtoOptions{TickTime: o.TickTime, HighWater: o.HighWater, MaxFrame: o.MaxFrame})
 	hs.connectedTo = proto.connectedTo
+	epmdPort := o.EPMDPort
+	if epmdPort == 0 {
+		if epmdPort, err = EPMDPortFromEnv(os.Getenv); err != nil {
+			return gen.NodeOptions{}, nil, err
+		}
+	}
 	reg := NewRegistrar(RegistrarOptions{
-		EPMD:     EPMDClient{Port: o.EPMDPort},
+		EPMD:     EPMDClient{Port: epmdPort},
 		Static:   o.Static,
 		Register: o.Listen != nil && o.Listen.Register,
 	})
@@ -119,11 +137,12 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 			Registrar: nil,
 		}}
 	}
-	return nopts, &Stack{Handshake: hs, Proto: proto, Registrar: reg}, nil
+	return nopts, &Stack{Handshake: hs, Proto: proto, Registrar: reg, signals: o.Signals}, nil
 }
 
 // Install registers the stack's handshake and proto with a started node, so that routes from
-// the Registrar (named by ProtocolVersion) use them.
+// the Registrar (named by ProtocolVersion) use them, and, with Options.Signals, takes SIGINT
+// and SIGTERM from Ergo.
 func (s *Stack) Install(n gen.Node) error {
 	network := n.Network()
 	if network == nil {
@@ -131,6 +150,11 @@ func (s *Stack) Install(n gen.Node) error {
 	}
 	network.RegisterHandshake(s.Handshake)
 	network.RegisterProto(s.Proto)
+	if s.signals != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return takeSignals(ctx, s.signals)
+	}
 	return nil
 }
 

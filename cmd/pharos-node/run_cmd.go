@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"ergo.services/ergo/gen"
@@ -201,8 +200,11 @@ func runDaemon(ctx context.Context, cfg config.Config, cookie string, log zerolo
 		log.Error().Err(err).Msg("configuration")
 		return exitConfig
 	}
+	sigs := make(chan os.Signal, 2)
+	opts.NodeOptions.Signals = sigs
 	a, err := agent.Start(ctx, opts)
 	if err != nil {
+		signal.Stop(sigs)
 		log.Error().Err(err).Msg("cannot start the agent")
 		if errors.Is(err, agent.ErrInvalidOptions) {
 			return exitConfig
@@ -210,7 +212,7 @@ func runDaemon(ctx context.Context, cfg config.Config, cookie string, log zerolo
 		return exitRuntime
 	}
 	// From here on, every path ends in closeAgent, which spills what is left.
-	runCtx, hard, releaseSignals := takeOverSignals(ctx)
+	runCtx, hard, releaseSignals := watchSignals(ctx, sigs)
 	defer releaseSignals()
 	source := cfg.Ingest.Source
 	if source == "" {
@@ -271,25 +273,11 @@ func closeAgent(a *agent.Agent, cfg config.Config, hard <-chan struct{}, log zer
 	return err
 }
 
-// ergoSignalSettle is how long takeOverSignals lets the signal handler Ergo starts with every
-// node register before it removes it.
-const ergoSignalSettle = 20 * time.Millisecond
-
-// takeOverSignals makes SIGTERM and SIGINT the daemon's. Every Ergo node starts a goroutine
-// that, on the first SIGTERM or SIGINT, stops the node at once (its processes, the connection
-// manager among them, die without draining) and calls signal.Reset() for the whole process, so
-// that a second signal kills it before anything is spilled. Node.SetCTRLC(false) cannot turn
-// it off safely (it closes a channel still registered with os/signal, and a later signal then
-// panics). So, once that goroutine has registered (it runs when the node starts, well before
-// this), the handlers of both signals are reset (Ergo's goroutine then waits forever, harmless)
-// and the daemon's own is installed: the first signal cancels the returned context (as main's
-// signal.NotifyContext did before the reset), a later one closes hard. release ends the
-// handling.
-func takeOverSignals(parent context.Context) (ctx context.Context, hard <-chan struct{}, release func()) {
-	time.Sleep(ergoSignalSettle)
-	signal.Reset(os.Interrupt, syscall.SIGTERM)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+// watchSignals makes the signals the node hands over (node.Options.Signals: Ergo never sees
+// them) the daemon's: the first one cancels the returned context (as main's
+// signal.NotifyContext did before the node took the signals), a later one closes hard.
+// release stops the delivery and the watching.
+func watchSignals(parent context.Context, sigs chan os.Signal) (ctx context.Context, hard <-chan struct{}, release func()) {
 	ctx, cancel := context.WithCancel(parent)
 	hardCh := make(chan struct{})
 	done := make(chan struct{})

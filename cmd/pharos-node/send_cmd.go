@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"syscall"
@@ -301,6 +303,8 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	deadline, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	cpu0, t0 := cpuSeconds(), time.Now()
+	sigs := make(chan os.Signal, 2)
+	nopts.Signals = sigs // Ergo never sees SIGTERM and SIGINT: Close runs
 	a, err := agent.Start(deadline, agent.Options{
 		NodeName:     name,
 		NodeOptions:  nopts,
@@ -313,10 +317,10 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 		Logger:       logger,
 	})
 	if err != nil {
+		signal.Stop(sigs)
 		return fail(err)
 	}
-	// Ergo takes SIGTERM and SIGINT with every node; take them back so Close runs.
-	deadline, _, release := takeOverSignals(deadline)
+	deadline, _, release := watchSignals(deadline, sigs)
 	defer release()
 
 	next, _ := a.AckedNextSeq()
