@@ -31,6 +31,22 @@ type ListenOptions struct {
 	Register bool
 }
 
+// Names says how a node holds its name on its host.
+type Names uint8
+
+const (
+	// NamesClaimed (the default): the node registers its name with the local EPMD, with port 0
+	// unless it listens and registers; a name in use fails the start. When no EPMD answers on
+	// this host, the node starts unclaimed (Registrar.Registered reports false).
+	NamesClaimed Names = iota
+	// NamesClaimRequired: as NamesClaimed, but a start without an EPMD to claim the name fails
+	// with ErrEPMDUnreachable.
+	NamesClaimRequired
+	// NamesUnclaimed: the node does not register (two processes may then use one name and
+	// knock each other off their peers).
+	NamesUnclaimed
+)
+
 // Options configure a node built by NewNodeOptions or Start.
 type Options struct {
 	// Cookie shared with the Erlang cluster. Never logged.
@@ -40,9 +56,13 @@ type Options struct {
 	EPMDPort int
 	// Static routes: nodes reached at a known address without EPMD.
 	Static map[gen.Atom]StaticRoute
-	// Listen, when set, accepts incoming connections. Default: outbound only, no listener, no
-	// EPMD registration.
+	// Listen, when set, accepts incoming connections. Default: outbound only, no listener.
 	Listen *ListenOptions
+	// Names says whether the node claims its name in the local EPMD (127.0.0.1 at the EPMD
+	// port) when it does not register a listening port: the default, NamesClaimed, registers
+	// it with port 0, so that a second node of that name on this host (an erl, another Pharos
+	// node) is refused while this one runs (*NameInUseError, errors.Is ErrNameInUse).
+	Names Names
 	// TickTime is the cluster's net_ticktime; 0 means 60 s.
 	TickTime time.Duration
 	// HandshakeTimeout bounds a handshake; 0 means 7 s.
@@ -102,9 +122,11 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 		}
 	}
 	reg := NewRegistrar(RegistrarOptions{
-		EPMD:     EPMDClient{Port: epmdPort},
-		Static:   o.Static,
-		Register: o.Listen != nil && o.Listen.Register,
+		EPMD:          EPMDClient{Port: epmdPort},
+		Static:        o.Static,
+		Register:      o.Listen != nil && o.Listen.Register,
+		Claim:         o.Names != NamesUnclaimed,
+		ClaimRequired: o.Names == NamesClaimRequired,
 	})
 	env := map[gen.Env]any{EnvDisableMetrics: true}
 	for k, v := range o.Env {
@@ -188,14 +210,20 @@ func Start(name gen.Atom, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Listen != nil && o.Listen.Register {
-		alive, _, err := SplitNodeName(string(name))
-		if err != nil {
-			return nil, err
+	if registers := o.Listen != nil && o.Listen.Register; registers || o.Names != NamesUnclaimed {
+		// Register before Ergo starts: Ergo leaves its listener open when the registrar fails,
+		// so a taken name must fail first; and Ergo flattens the registrar's error to text.
+		var port uint16
+		if registers {
+			port = o.Listen.Port
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = stack.Registrar.registerEarly(ctx, alive, o.Listen.Port)
+		err := stack.Registrar.register(ctx, name, port, registers || o.Names == NamesClaimRequired)
 		cancel()
+		var inUse *NameInUseError
+		if errors.As(err, &inUse) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("node: starting %s: %w", name, err)
 		}
@@ -211,6 +239,9 @@ func Start(name gen.Atom, o Options) (*Node, error) {
 	if err := stack.Install(n); err != nil {
 		n.StopForce()
 		return nil, err
+	}
+	if err := stack.Registrar.Unclaimed(); err != nil {
+		n.Log().Warning("node: %s is not registered with an EPMD on this host, so nothing stops a second node from taking its name: %v", name, err)
 	}
 	return &Node{Node: n, stack: stack}, nil
 }

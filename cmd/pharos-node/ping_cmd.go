@@ -24,6 +24,7 @@ import (
 
 // distFlags are the flags of every command that talks to a Brain.
 type distFlags struct {
+	command     string // "ping" or "send": the default node name is pharos_<command>_<pid>@<host>
 	brainNode   string
 	brainName   string
 	name        string
@@ -44,7 +45,7 @@ type distFlags struct {
 func (d *distFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.brainNode, "brain-node", "", "the Brain's node name, name@host (required)")
 	fs.StringVar(&d.brainName, "brain-name", "", "the Brain's registered process name (required)")
-	fs.StringVar(&d.name, "name", "", "this node's name (default pharos@<host>)")
+	fs.StringVar(&d.name, "name", "", "this node's name (default pharos_"+d.command+"_<pid>@<host>, never a daemon's)")
 	fs.StringVar(&d.brainAddr, "brain-addr", "", "the Brain's distribution address host:port; skips EPMD")
 	fs.StringVar(&d.cookieFile, "cookie-file", "", "file holding the cookie, when PHAROS_COOKIE is unset (default ~/.erlang.cookie)")
 	fs.IntVar(&d.epmdPort, "epmd-port", 0, "EPMD port (default $ERL_EPMD_PORT or 4369)")
@@ -177,7 +178,8 @@ func (d *distFlags) nodeConfig(stderr io.Writer) (gen.Atom, node.Options, error)
 		if err != nil {
 			return "", node.Options{}, fmt.Errorf("--name not given and no host name: %w", err)
 		}
-		name = "pharos@" + host
+		// a daemon is pharos@<host>: a one-shot command must not take its name
+		name = fmt.Sprintf("pharos_%s_%d@%s", d.command, os.Getpid(), host)
 	}
 	if _, _, err := node.SplitNodeName(name); err != nil {
 		return "", node.Options{}, fmt.Errorf("%w: --name: %v", errUsage, err)
@@ -220,7 +222,7 @@ func exitCode(err error) int {
 func runPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d distFlags
+	d := distFlags{command: "ping"}
 	d.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -98,7 +98,7 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d distFlags
+	d := distFlags{command: "send"}
 	d.register(fs)
 	count := fs.Int("count", 0, "number of metrics to send (required)")
 	rate := fs.Float64("rate", 0, "metrics per second; 0 means as fast as possible")
