@@ -76,7 +76,7 @@ type Conn struct {
 	stats               struct{ msgIn, msgOut, bytesIn, bytesOut, ticksIn, ticksOut, ignored atomic.Uint64 }
 
 	stateMu     sync.Mutex
-	links       map[linkKey]linkOrigin
+	links       map[linkKey]linkRecords
 	monitorsOut map[gen.Ref]outMonitor
 	monitorsIn  map[gen.Ref]inMonitor
 	calls       map[gen.Ref]pendingCall
@@ -105,7 +105,7 @@ func newConn(core gen.Core, log gen.Log, c net.Conn, peer peerInfo, opts connOpt
 		started:     opts.now(),
 		kick:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
-		links:       make(map[linkKey]linkOrigin),
+		links:       make(map[linkKey]linkRecords),
 		monitorsOut: make(map[gen.Ref]outMonitor),
 		monitorsIn:  make(map[gen.Ref]inMonitor),
 		calls:       make(map[gen.Ref]pendingCall),
@@ -170,7 +170,7 @@ func (c *Conn) forgetPeerState() {
 	links := c.links
 	monitors := c.monitorsIn
 	calls := c.calls
-	c.links = make(map[linkKey]linkOrigin)
+	c.links = make(map[linkKey]linkRecords)
 	c.monitorsIn = make(map[gen.Ref]inMonitor)
 	c.monitorsOut = make(map[gen.Ref]outMonitor)
 	c.calls = make(map[gen.Ref]pendingCall)
@@ -181,8 +181,8 @@ func (c *Conn) forgetPeerState() {
 	for ref, call := range calls {
 		c.core.RouteSendResponseError(gen.PID{Node: c.Peer()}, call.caller, gen.MessageOptions{Ref: ref}, gen.ErrNoConnection)
 	}
-	for k, origin := range links {
-		if origin&linkedByPeer != 0 {
+	for k, records := range links {
+		if records&remoteOnLocal != 0 {
 			c.core.RouteUnlinkPID(k.remote, k.local)
 		}
 	}

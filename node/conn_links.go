@@ -1,25 +1,33 @@
 package node
 
-// Links between local processes and the peer's. Ergo keeps a link as a consumer of a target;
-// this table records which side made each one (both may), so that the peer's EXIT, UNLINK and
-// UNLINK_ID undo exactly what gen.Core holds.
+// Links between local processes and the peer's. An Erlang link is symmetric; Ergo keeps a link as
+// a consumer of a target, one direction per record. This table records which of the two records
+// gen.Core holds for each link, so that the peer's EXIT, UNLINK and UNLINK_ID undo exactly
+// those, and so that the end of either process reaches the other: a link made by a local
+// process (LinkPID) holds both, one made by the peer (LINK) holds remoteOnLocal only (the
+// remote end reaches the local process as the peer's EXIT, conn_exits.go).
 
 import "ergo.services/ergo/gen"
 
 type linkKey struct{ local, remote gen.PID }
 
-type linkOrigin uint8
+// linkRecords says which records of a link gen.Core holds.
+type linkRecords uint8
 
 const (
-	linkedByUs linkOrigin = 1 << iota
-	linkedByPeer
+	// localOnRemote: the local process consumes the remote one; gen.Core delivers the remote
+	// process's end to it (RouteTerminatePID) and tells it noconnection when the node goes.
+	localOnRemote linkRecords = 1 << iota
+	// remoteOnLocal: the remote process consumes the local one; gen.Core reports the local
+	// process's end to us (SendTerminatePID), which sends the peer EXIT.
+	remoteOnLocal
 )
 
 func (c *Conn) peerLink(remote, local gen.PID) {
 	c.stateMu.Lock()
 	k := linkKey{local: local, remote: remote}
-	already := c.links[k]&linkedByPeer != 0
-	c.links[k] |= linkedByPeer
+	already := c.links[k]&remoteOnLocal != 0
+	c.links[k] |= remoteOnLocal
 	c.stateMu.Unlock()
 	if already {
 		return
@@ -35,33 +43,26 @@ func (c *Conn) peerLink(remote, local gen.PID) {
 	}
 }
 
+// peerUnlink: the peer removed the link (UNLINK, UNLINK_ID).
 func (c *Conn) peerUnlink(remote, local gen.PID) {
-	k := linkKey{local: local, remote: remote}
-	c.stateMu.Lock()
-	origin, ok := c.links[k]
-	delete(c.links, k)
-	c.stateMu.Unlock()
-	if ok && origin&linkedByPeer != 0 {
-		c.core.RouteUnlinkPID(remote, local)
-	}
+	c.forgetLink(remote, local, localOnRemote|remoteOnLocal)
 }
 
-func (c *Conn) peerExit(remote, local gen.PID, rawReason []byte) {
+// forgetLink removes the link between local and remote from the table, and those of its
+// records in gen.Core that undo says, without a word to the peer, which ended it (localOnRemote
+// is undone through UnlinkPID, which finds the link gone and sends nothing). It returns the
+// records the link had (0: there was no link).
+func (c *Conn) forgetLink(remote, local gen.PID, undo linkRecords) linkRecords {
 	k := linkKey{local: local, remote: remote}
 	c.stateMu.Lock()
-	origin, ok := c.links[k]
+	records := c.links[k]
 	delete(c.links, k)
 	c.stateMu.Unlock()
-	reason := decodeReason(rawReason)
-	if ok && origin&linkedByPeer != 0 {
+	if records&undo&remoteOnLocal != 0 {
 		c.core.RouteUnlinkPID(remote, local)
 	}
-	if ok && origin&linkedByUs != 0 {
-		// gen.Core holds local as a consumer of remote: let it deliver the exit.
-		c.core.RouteTerminatePID(remote, reason)
-		return
+	if records&undo&localOnRemote != 0 {
+		c.core.RouteUnlinkPID(local, remote)
 	}
-	if err := c.core.RouteSendExit(remote, local, reason); err != nil {
-		c.log.Debug("node: EXIT from %s to %s: %v", remote, local, err)
-	}
+	return records
 }

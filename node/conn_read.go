@@ -91,11 +91,9 @@ func (c *Conn) dispatch(body []byte) {
 	case UnlinkIDAck:
 		// our UNLINK_ID is complete; the link was already forgotten when it was sent.
 	case Exit:
-		c.peerExit(m.From, m.To, m.Reason)
+		c.peerExit(m)
 	case Exit2:
-		if err := c.core.RouteSendExit(m.From, m.To, decodeReason(m.Reason)); err != nil {
-			c.log.Debug("node: EXIT2 from %s to %s: %v", m.From, m.To, err)
-		}
+		c.peerExit2(m)
 	case MonitorP:
 		c.peerMonitor(m)
 	case DemonitorP:
