@@ -167,4 +167,3 @@ func reasonText(err error) string {
 	}
 	return err.Error()
 }
-
