@@ -159,7 +159,19 @@ func (c *Conn) serve() error {
 	c.readLoop()
 	wg.Wait()
 	c.forgetPeerState()
-	return c.Err()
+	err := c.Err()
+	if droppedByUs(err) {
+		// Ergo reports the end to the node's processes as noconnection, without the reason.
+		c.log.Warning("node: connection with %s dropped: %v", c.peer.name, err)
+	}
+	return err
+}
+
+// droppedByUs reports whether a connection ended because this side dropped a misbehaving peer:
+// a frame over the limit, a peer silent or not reading for the tick time.
+func droppedByUs(err error) bool {
+	var silent *SilentPeerError
+	return errors.Is(err, ErrFrameTooLarge) || errors.As(err, &silent) || errors.Is(err, ErrPeerNotReading)
 }
 
 // forgetPeerState undoes, in gen.Core, what the peer registered (its links to and monitors of
