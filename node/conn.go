@@ -81,6 +81,7 @@ type Conn struct {
 	monitorsIn  map[gen.Ref]inMonitor
 	calls       map[gen.Ref]pendingCall
 	waiters     map[gen.Ref]waiter // Probe's calls
+	confirms    map[uint64]pendingConfirm
 	unlinkID    uint64
 }
 
@@ -110,6 +111,7 @@ func newConn(core gen.Core, log gen.Log, c net.Conn, peer peerInfo, opts connOpt
 		monitorsIn:  make(map[gen.Ref]inMonitor),
 		calls:       make(map[gen.Ref]pendingCall),
 		waiters:     make(map[gen.Ref]waiter),
+		confirms:    make(map[uint64]pendingConfirm),
 	}
 	conn.space = sync.NewCond(&conn.mu)
 	conn.remote = &remoteNode{conn: conn}
@@ -182,6 +184,8 @@ func (c *Conn) forgetPeerState() {
 	links := c.links
 	monitors := c.monitorsIn
 	calls := c.calls
+	confirms := c.confirms
+	c.confirms = make(map[uint64]pendingConfirm)
 	c.links = make(map[linkKey]linkRecords)
 	c.monitorsIn = make(map[gen.Ref]inMonitor)
 	c.monitorsOut = make(map[gen.Ref]outMonitor)
@@ -192,6 +196,9 @@ func (c *Conn) forgetPeerState() {
 	// (gen.Core answers only links and monitors when a node goes down).
 	for ref, call := range calls {
 		c.core.RouteSendResponseError(gen.PID{Node: c.Peer()}, call.caller, gen.MessageOptions{Ref: ref}, gen.ErrNoConnection)
+	}
+	for id, p := range confirms {
+		c.answerConfirm(id, p, fmt.Errorf("%w: %w", ErrConnectionClosed, c.Err()))
 	}
 	for k, records := range links {
 		if records&remoteOnLocal != 0 {

@@ -89,7 +89,9 @@ func (c *Conn) dispatch(body []byte) {
 		c.peerUnlink(m.From, m.To)
 		c.sendControlNow(UnlinkIDAck{ID: m.ID, From: m.To, To: m.From}, nil, false)
 	case UnlinkIDAck:
-		// our UNLINK_ID is complete; the link was already forgotten when it was sent.
+		// our UNLINK_ID is complete: a confirmation's, or an UnlinkPID's (the link was
+		// already forgotten when it was sent).
+		c.confirmed(m)
 	case Exit:
 		c.peerExit(m)
 	case Exit2:
