@@ -34,11 +34,18 @@ func (e *FrameTooLargeError) Error() string {
 
 func (e *FrameTooLargeError) Unwrap() error { return ErrFrameTooLarge }
 
+// errTLSRecord: a plain handshake frame's length is the start of a TLS record (content type
+// 20 to 23, then major version 3): the peer speaks TLS. No handshake message is that long.
+var errTLSRecord = errors.New("node: the peer sent a TLS record")
+
 // readHandshakeFrame reads one handshake frame; lenSize is 2 (TCP) or 4 (TLS).
 func readHandshakeFrame(r io.Reader, lenSize int, limit int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:lenSize]); err != nil {
 		return nil, err
+	}
+	if lenSize == 2 && hdr[0] >= 20 && hdr[0] <= 23 && hdr[1] == 3 {
+		return nil, errTLSRecord
 	}
 	var n int
 	if lenSize == 2 {

@@ -51,6 +51,7 @@ const (
 	PhaseRecvComplement = "recv_complement"
 	PhaseRecvReply      = "recv_challenge_reply"
 	PhaseSendAck        = "send_challenge_ack"
+	PhaseTLS            = "tls" // the TLS handshake before the distribution handshake
 )
 
 // Sentinel errors of the handshake; each arrives wrapped in a *HandshakeError.
@@ -74,6 +75,9 @@ var (
 	// connection to the same address; we answered "false", keeping that connection.
 	ErrAlreadyConnected = errors.New("node: already connected to the peer (alive)")
 )
+
+// errPeerDialledTLS: a peer dialled this listening node with TLS; it listens without.
+var errPeerDialledTLS = fmt.Errorf("%w: this node listens without TLS (ServerTLS unset)", errTLSRecord)
 
 // HandshakeError is a failed handshake: with whom, in which phase, which message tag was read
 // (0 if none), and why.
@@ -123,6 +127,8 @@ type handshakeParams struct {
 	// connected reports, when the peer answers "alive", whether this node still holds a live
 	// connection to it (then the answer is "false"); nil means none.
 	connected func() bool
+	// explain, when set, adds what an error of the TLS session under the handshake means.
+	explain func(error) error
 }
 
 // peerInfo is what the handshake learnt about the peer.
@@ -151,6 +157,9 @@ type handshaker struct {
 }
 
 func (h *handshaker) fail(phase string, tag byte, err error) error {
+	if h.p.explain != nil {
+		err = h.p.explain(err)
+	}
 	return &HandshakeError{Peer: h.peer, Phase: phase, Tag: tag, Err: err}
 }
 
@@ -279,12 +288,13 @@ func (h *handshaker) sendName() error {
 // recvStatus: 's' Status. "alive" is answered here with 's' "true" or "false".
 func (h *handshaker) recvStatus() error {
 	b, err := h.readRaw()
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			// dist_util closes without a status when it cannot use us at all (for example a
-			// TLS-only node reached over plain TCP).
-			return h.fail(PhaseRecvStatus, 0, fmt.Errorf("peer closed the connection without a status: %w", err))
-		}
+	switch {
+	case errors.Is(err, errTLSRecord):
+		return h.fail(PhaseRecvStatus, 0, ErrPeerRequiresTLS)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// dist_util closes without a status when it cannot use us at all.
+		return h.fail(PhaseRecvStatus, 0, fmt.Errorf("peer closed the connection without a status: %w", err))
+	case err != nil:
 		return h.fail(PhaseRecvStatus, 0, err)
 	}
 	if len(b) == 0 {
@@ -392,6 +402,9 @@ func (h *handshaker) recvChallengeAck(ours uint32) error {
 // 's' "not_allowed".
 func (h *handshaker) recvName() (peer peerInfo, v5 bool, err error) {
 	b, err := h.read(PhaseRecvName)
+	if errors.Is(err, errTLSRecord) {
+		return peerInfo{}, false, h.fail(PhaseRecvName, 0, errPeerDialledTLS)
+	}
 	if err != nil {
 		return peerInfo{}, false, err
 	}

@@ -59,7 +59,13 @@ type Registrar struct {
 	registration *EPMDRegistration
 	unclaimed    error // why the name is not claimed, when no EPMD answered
 	registerErr  error // the last Register failure, kept because Ergo flattens it to text
+	// dialled maps the host:port of each route handed out to its node: Ergo dials a route
+	// without naming the node, and TLS wants the node's host as the server name.
+	dialled map[string]gen.Atom
 }
+
+// maxDialled bounds Registrar.dialled (one entry per peer resolved).
+const maxDialled = 1024
 
 var (
 	_ gen.Registrar = (*Registrar)(nil)
@@ -79,7 +85,71 @@ func NewRegistrar(opts RegistrarOptions) *Registrar {
 		static[k] = v
 	}
 	opts.Static = static
-	return &Registrar{opts: opts}
+	r := &Registrar{opts: opts, dialled: make(map[string]gen.Atom)}
+	for name, sr := range static {
+		r.remember(name, sr.Host, sr.Port)
+	}
+	return r
+}
+
+// remember records that host:port is node's.
+func (r *Registrar) remember(node gen.Atom, host string, port uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.dialled) >= maxDialled {
+		clear(r.dialled)
+		for name, sr := range r.opts.Static {
+			r.dialled[net.JoinHostPort(sr.Host, strconv.Itoa(int(sr.Port)))] = name
+		}
+	}
+	r.dialled[net.JoinHostPort(host, strconv.Itoa(int(port)))] = node
+}
+
+// nodeAt names the node whose route led to the address remote (a dialled socket's peer), or
+// returns "" when no route handed out matches it.
+func (r *Registrar) nodeAt(remote net.Addr) gen.Atom {
+	tcp, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	type candidate struct {
+		host string
+		node gen.Atom
+	}
+	var byName []candidate
+	r.mu.Lock()
+	for hostPort, node := range r.dialled {
+		host, port, _ := net.SplitHostPort(hostPort)
+		if port != strconv.Itoa(tcp.Port) {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			if ip.Equal(tcp.IP) {
+				r.mu.Unlock()
+				return node
+			}
+			continue
+		}
+		byName = append(byName, candidate{host, node})
+	}
+	r.mu.Unlock()
+	if len(byName) == 1 {
+		return byName[0].node
+	}
+	for _, c := range byName {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addrs, err := net.DefaultResolver.LookupIPAddr(ctx, c.host)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(tcp.IP) {
+				return c.node
+			}
+		}
+	}
+	return ""
 }
 
 // Register is called by Ergo when its network starts. With a listening route and Register set,
@@ -204,6 +274,7 @@ func (r *Registrar) ResolveContext(ctx context.Context, node gen.Atom) (gen.Rout
 	if err != nil {
 		return gen.Route{}, err
 	}
+	r.remember(node, host, entry.Port)
 	return r.route(host, entry.Port), nil
 }
 

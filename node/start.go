@@ -72,6 +72,9 @@ type Options struct {
 	// ClientTLS, ServerTLS: distribution over TLS (-proto_dist inet_tls). See TLSConfig.
 	ClientTLS *tls.Config
 	ServerTLS *tls.Config
+	// TLSAnswerTimeout: with ClientTLS, a peer silent for this long after our TLS hello is taken
+	// for one without TLS distribution (ErrPeerNotTLS); 0 means DefaultTLSAnswerTimeout (1 s).
+	TLSAnswerTimeout time.Duration
 	// HighWater: bytes pending per connection before senders wait; 0 means 1 MiB.
 	HighWater int
 	// MaxFrame: the largest frame (one message with its control message) accepted from a
@@ -108,7 +111,7 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 	}
 	hs, err := NewHandshake(HandshakeOptions{
 		Flags: o.Flags, Timeout: o.HandshakeTimeout, Rand: o.Rand,
-		ClientTLS: o.ClientTLS, ServerTLS: o.ServerTLS,
+		ClientTLS: o.ClientTLS, ServerTLS: o.ServerTLS, TLSAnswerTimeout: o.TLSAnswerTimeout,
 	})
 	if err != nil {
 		return gen.NodeOptions{}, nil, err
@@ -128,6 +131,7 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 		Claim:         o.Names != NamesUnclaimed,
 		ClaimRequired: o.Names == NamesClaimRequired,
 	})
+	hs.dialled = reg.nodeAt
 	env := map[gen.Env]any{EnvDisableMetrics: true}
 	for k, v := range o.Env {
 		env[k] = v

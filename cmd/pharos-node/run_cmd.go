@@ -148,7 +148,11 @@ func agentOptions(cfg config.Config, cookie string, reg prometheus.Registerer, l
 		tlsCfg, err := node.TLSConfig(node.TLSFiles{CAFile: cfg.TLS.CAFile, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 			ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}, false)
 		if err != nil {
-			return agent.Options{}, &config.KeyError{Key: "tls", Reason: err.Error()}
+			key := "tls"
+			if fe := (*node.TLSFileError)(nil); errors.As(err, &fe) {
+				key = map[string]string{"CAFile": "tls.ca_file", "CertFile": "tls.cert_file", "KeyFile": "tls.key_file"}[fe.Field]
+			}
+			return agent.Options{}, &config.KeyError{Key: key, Reason: err.Error()}
 		}
 		nopts.ClientTLS = tlsCfg
 	}
