@@ -63,11 +63,23 @@ func ergoSignalHandlersParked() bool {
 		if !bytes.Contains(g, []byte(ergoSignalFunc)) {
 			continue
 		}
-		header, rest, _ := bytes.Cut(g, []byte("\n"))
-		// "goroutine 7 [chan receive]:" with Ergo's function as the innermost frame
-		if !bytes.Contains(header, []byte("[chan receive")) || !bytes.HasPrefix(rest, []byte(ergoSignalFunc)) {
+		header, frames, _ := bytes.Cut(g, []byte("\n"))
+		// "goroutine 7 [chan receive]:" with Ergo's function as the innermost frame outside
+		// the runtime (GOTRACEBACK=system shows runtime frames too)
+		if !bytes.Contains(header, []byte("[chan receive")) || !bytes.HasPrefix(innermost(frames), []byte(ergoSignalFunc)) {
 			return false
 		}
 	}
 	return true
+}
+
+// innermost returns the first frame of a goroutine's trace that is not the runtime's.
+func innermost(frames []byte) []byte {
+	for _, line := range bytes.Split(frames, []byte("\n")) {
+		if len(line) == 0 || line[0] == '\t' || bytes.HasPrefix(line, []byte("runtime.")) {
+			continue // a file:line, or a runtime frame
+		}
+		return line
+	}
+	return nil
 }
