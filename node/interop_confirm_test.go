@@ -62,7 +62,9 @@ func TestInteropConfirm(t *testing.T) {
 			v := waitFor(t, ch, 10*time.Second, "confirmation", func(v any) bool { _, ok := v.(node.MessageConfirmed); return ok })
 			require.Equal(t, node.MessageConfirmed{ID: id, PID: sink}, v)
 		case 2: // waiting for it
+			start := time.Now()
 			require.NoError(t, c.ConfirmWait(ctx, from, sink))
+			t.Logf("confirmation behind %d messages: %v", perRound, time.Since(start))
 		case 3: // linked: the link survives the confirmation
 			require.NoError(t, n.Send(from, cmdLink{to: sink}))
 			require.Nil(t, waitFor(t, ch, 5*time.Second, "link", func(v any) bool { _, isErr := v.(error); return isErr || v == nil }))
@@ -72,6 +74,12 @@ func TestInteropConfirm(t *testing.T) {
 		}
 		require.Equal(t, fmt.Sprint(round*perRound), queued(), "round %d", round)
 	}
+
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		require.NoError(t, c.ConfirmWait(ctx, from, sink))
+	}
+	t.Logf("an idle confirmation's round trip: %v", time.Since(start)/100)
 
 	// the sink ends: a confirmation to its pid is still answered
 	require.NoError(t, n.Send(from, cmdUnlink{to: sink}))
