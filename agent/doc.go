@@ -89,10 +89,11 @@
 //
 // # Signals
 //
-// Every Ergo node catches SIGTERM and SIGINT itself: the first one stops the node (the
-// manager dies without draining) and resets the process's signal handling. A program that
-// wants Close to drain on SIGTERM must take the signals back after Start (see takeOverSignals
-// in cmd/pharos-node/run_cmd.go).
+// By default every Ergo node catches SIGTERM and SIGINT itself: the first one stops the node
+// (the manager dies without draining) and resets the process's signal handling. A program that
+// wants Close to drain on SIGTERM passes a channel as NodeOptions.Signals: the node hands both
+// signals to it, Ergo never sees them, and the program calls Close when one arrives (see
+// watchSignals in cmd/pharos-node/run_cmd.go).
 //
 // # Concurrency
 //
