@@ -56,6 +56,13 @@
 // manager's supervisor gives up (Options.RestartIntensity), Done is closed and Err says why: a
 // daemon should Close and exit non-zero.
 //
+// # Signals
+//
+// By default every Ergo node catches SIGTERM and SIGINT itself: the first one stops the node (the
+// manager dies without draining). A program that wants Close to drain on SIGTERM passes a channel
+// as NodeOptions.Signals: the node hands both signals to it, Ergo never sees them, and the program
+// calls Close when one arrives (cmd/pharos-node's watchSignals).
+//
 // # Concurrency
 //
 // Every method of Agent is safe for concurrent use.

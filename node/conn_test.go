@@ -381,4 +381,8 @@ func TestConnRefusesFramesOverTheLimit(t *testing.T) {
 		t.Fatal("an oversized frame was accepted")
 	}
 	require.ErrorIs(t, c.Err(), ErrFrameTooLarge)
+	var tooLarge *FrameTooLargeError
+	require.ErrorAs(t, c.Err(), &tooLarge)
+	require.Equal(t, FrameTooLargeError{Size: 4096, Limit: 1024}, *tooLarge)
+	require.Contains(t, c.Err().Error(), "4096")
 }

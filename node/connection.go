@@ -139,23 +139,39 @@ func (c *Conn) CallAlias(from gen.PID, to gen.Alias, options gen.MessageOptions,
 	return c.sendCall(AliasSend{From: from, Alias: gen.Ref(to)}, from, options.Ref, message)
 }
 
-// LinkPID links the local process pid with the peer process target.
+// LinkPID links the local process pid with the peer process target. Ergo records pid as a
+// consumer of target itself; the other direction is recorded here, so that the end of pid
+// reaches target as EXIT, as in Erlang.
 func (c *Conn) LinkPID(pid gen.PID, target gen.PID) error {
 	k := linkKey{local: pid, remote: target}
 	c.stateMu.Lock()
-	c.links[k] |= linkedByUs
+	records := c.links[k]
+	c.links[k] |= localOnRemote | remoteOnLocal
 	c.stateMu.Unlock()
+	if records&remoteOnLocal == 0 {
+		if err := c.core.RouteLinkPID(target, pid); err != nil {
+			c.log.Debug("node: link %s with %s: %v", pid, target, err)
+		}
+	}
 	return c.sendControl(context.Background(), Link{From: pid, To: target}, nil, false)
 }
 
-// UnlinkPID removes the link (UNLINK_ID; the peer answers UNLINK_ID_ACK).
+// UnlinkPID removes the link, made by either side (UNLINK_ID; the peer answers UNLINK_ID_ACK).
+// A link the peer already ended (EXIT, UNLINK_ID) is gone: nothing is sent.
 func (c *Conn) UnlinkPID(pid gen.PID, target gen.PID) error {
 	k := linkKey{local: pid, remote: target}
 	c.stateMu.Lock()
+	records := c.links[k]
 	delete(c.links, k)
 	c.unlinkID++
 	id := c.unlinkID
 	c.stateMu.Unlock()
+	if records == 0 {
+		return nil
+	}
+	if records&remoteOnLocal != 0 {
+		c.core.RouteUnlinkPID(target, pid)
+	}
 	return c.sendControl(context.Background(), UnlinkID{ID: id, From: pid, To: target}, nil, false)
 }
 

@@ -43,13 +43,13 @@ const (
 var (
 	// ErrEPMDUnreachable: no EPMD answers at the address (not started, wrong ERL_EPMD_PORT,
 	// host down), or it closed the connection mid-answer.
-	ErrEPMDUnreachable = errors.New("epmd unreachable")
+	ErrEPMDUnreachable = errors.New("node: epmd unreachable")
 	// ErrNodeNotRegistered: EPMD answered, but no node of that name is registered on that host.
-	ErrNodeNotRegistered = errors.New("node not registered with epmd")
+	ErrNodeNotRegistered = errors.New("node: node not registered with epmd")
 	// ErrNameInUse: EPMD refused to register this node because the name is taken.
-	ErrNameInUse = errors.New("node name already in use")
+	ErrNameInUse = errors.New("node: node name already in use")
 	// ErrEPMDProtocol: EPMD answered something this client does not understand.
-	ErrEPMDProtocol = errors.New("unexpected epmd answer")
+	ErrEPMDProtocol = errors.New("node: unexpected epmd answer")
 )
 
 // EPMDError reports a failed EPMD request: which request, at which address, for which node.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"time"
 
 	"ergo.services/ergo/gen"
@@ -11,24 +12,27 @@ import (
 	"github.com/pharos-node/pharos-node/node"
 )
 
-// Start a hidden Ergo node in an Erlang cluster, connect to the Brain, send it a term, and
-// check its registered process with a round trip. (Not run: it needs a Brain.)
+// Start a hidden Ergo node in an Erlang cluster (the cookie from ~/.erlang.cookie, the EPMD port
+// from ERL_EPMD_PORT, SIGINT and SIGTERM for the program, not Ergo), connect to the Brain, send
+// it a term, and check its registered process with a round trip. (Not run: it needs a Brain.)
 func ExampleStart() {
-	epmdPort, err := node.EPMDPortFromEnv(os.Getenv)
+	cookie, err := node.ReadCookieFile("")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	sigs := make(chan os.Signal, 2)
 	n, err := node.Start("pharos@127.0.0.1", node.Options{
-		Cookie:   os.Getenv("PHAROS_COOKIE"),
-		EPMDPort: epmdPort,
+		Cookie:   cookie,
 		TickTime: 60 * time.Second,
+		Signals:  sigs,
 	})
 	if err != nil {
-		fmt.Println(err)
+		fmt.Println(err) // a *NameInUseError if another node holds the name on this host
 		return
 	}
 	defer n.Stop()
+	defer signal.Stop(sigs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -21,11 +21,31 @@ const passThrough = 112 // 'p': a body without distribution header
 // ErrFrameTooLarge is returned when a peer announces a frame longer than the configured limit.
 var ErrFrameTooLarge = errors.New("node: frame exceeds the size limit")
 
+// FrameTooLargeError ends a connection whose peer announced a frame (one message with its
+// control message) longer than the limit (Options.MaxFrame, ProtoOptions.MaxFrame); nothing of
+// the frame was read. errors.Is(err, ErrFrameTooLarge) holds.
+type FrameTooLargeError struct {
+	Size, Limit int
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("node: the peer sent a frame of %d bytes, over the limit of %d (MaxFrame)", e.Size, e.Limit)
+}
+
+func (e *FrameTooLargeError) Unwrap() error { return ErrFrameTooLarge }
+
+// errTLSRecord: a plain handshake frame's length is the start of a TLS record (content type
+// 20 to 23, then major version 3): the peer speaks TLS. No handshake message is that long.
+var errTLSRecord = errors.New("node: the peer sent a TLS record")
+
 // readHandshakeFrame reads one handshake frame; lenSize is 2 (TCP) or 4 (TLS).
 func readHandshakeFrame(r io.Reader, lenSize int, limit int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:lenSize]); err != nil {
 		return nil, err
+	}
+	if lenSize == 2 && hdr[0] >= 20 && hdr[0] <= 23 && hdr[1] == 3 {
+		return nil, errTLSRecord
 	}
 	var n int
 	if lenSize == 2 {
@@ -77,7 +97,7 @@ func (fr *frameReader) next() ([]byte, error) {
 	}
 	n := int(binary.BigEndian.Uint32(fr.hdr[:]))
 	if n > fr.limit {
-		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrFrameTooLarge, n, fr.limit)
+		return nil, &FrameTooLargeError{Size: n, Limit: fr.limit}
 	}
 	if cap(fr.buf) < n {
 		fr.buf = make([]byte, n)

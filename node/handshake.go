@@ -51,29 +51,33 @@ const (
 	PhaseRecvComplement = "recv_complement"
 	PhaseRecvReply      = "recv_challenge_reply"
 	PhaseSendAck        = "send_challenge_ack"
+	PhaseTLS            = "tls" // the TLS handshake before the distribution handshake
 )
 
 // Sentinel errors of the handshake; each arrives wrapped in a *HandshakeError.
 var (
 	// ErrWrongCookie: the peer's digest does not match our cookie, or the peer closed the
 	// connection right after checking ours. Check the cookie on both sides.
-	ErrWrongCookie = errors.New("wrong cookie: the peer and this node use different cookies")
+	ErrWrongCookie = errors.New("node: wrong cookie: the peer and this node use different cookies")
 	// ErrNotAllowed: the peer answered "not_allowed": it lacks one of the flags it requires of us
 	// (the error names the flags we offered) or its net_kernel allow list excludes this node.
-	ErrNotAllowed = errors.New("peer refused the connection (not_allowed)")
+	ErrNotAllowed = errors.New("node: peer refused the connection (not_allowed)")
 	// ErrSimultaneousConnect: the peer is connecting to us at the same time and its attempt wins
 	// ("nok"); retry.
-	ErrSimultaneousConnect = errors.New("simultaneous connect lost (nok)")
+	ErrSimultaneousConnect = errors.New("node: simultaneous connect lost (nok)")
 	// ErrUnexpectedMessage: the peer sent a message this phase does not expect.
-	ErrUnexpectedMessage = errors.New("unexpected handshake message")
+	ErrUnexpectedMessage = errors.New("node: unexpected handshake message")
 	// ErrPeerUnreachable: nothing accepts connections at the peer's address.
-	ErrPeerUnreachable = errors.New("peer unreachable")
+	ErrPeerUnreachable = errors.New("node: peer unreachable")
 	// ErrWrongPeer: the peer introduced itself under another node name than the one dialled.
-	ErrWrongPeer = errors.New("peer has another node name")
+	ErrWrongPeer = errors.New("node: peer has another node name")
 	// ErrAlreadyConnected: the peer answered "alive" to a dial while this node holds a live
 	// connection to the same address; we answered "false", keeping that connection.
-	ErrAlreadyConnected = errors.New("already connected to the peer (alive)")
+	ErrAlreadyConnected = errors.New("node: already connected to the peer (alive)")
 )
+
+// errPeerDialledTLS: a peer dialled this listening node with TLS; it listens without.
+var errPeerDialledTLS = fmt.Errorf("%w: this node listens without TLS (ServerTLS unset)", errTLSRecord)
 
 // HandshakeError is a failed handshake: with whom, in which phase, which message tag was read
 // (0 if none), and why.
@@ -123,6 +127,8 @@ type handshakeParams struct {
 	// connected reports, when the peer answers "alive", whether this node still holds a live
 	// connection to it (then the answer is "false"); nil means none.
 	connected func() bool
+	// explain, when set, adds what an error of the TLS session under the handshake means.
+	explain func(error) error
 }
 
 // peerInfo is what the handshake learnt about the peer.
@@ -151,6 +157,9 @@ type handshaker struct {
 }
 
 func (h *handshaker) fail(phase string, tag byte, err error) error {
+	if h.p.explain != nil {
+		err = h.p.explain(err)
+	}
 	return &HandshakeError{Peer: h.peer, Phase: phase, Tag: tag, Err: err}
 }
 
@@ -200,7 +209,7 @@ func checkParams(p *handshakeParams) error {
 	return nil
 }
 
-// dialHandshake runs side A on conn.
+// dialHandshake runs side A on conn: one step per wire message.
 func dialHandshake(conn net.Conn, p handshakeParams) (peerInfo, error) {
 	if err := checkParams(&p); err != nil {
 		return peerInfo{}, err
@@ -210,212 +219,286 @@ func dialHandshake(conn net.Conn, p handshakeParams) (peerInfo, error) {
 		h.peer = conn.RemoteAddr().String()
 	}
 	defer h.setDeadline()()
-
-	// send_name
-	msg := make([]byte, 0, 15+len(p.name))
-	msg = append(msg, tagNameV6)
-	msg = binary.BigEndian.AppendUint64(msg, uint64(p.flags))
-	msg = binary.BigEndian.AppendUint32(msg, p.creation)
-	msg = binary.BigEndian.AppendUint16(msg, uint16(len(p.name)))
-	msg = append(msg, p.name...)
-	if err := h.write(PhaseSendName, msg); err != nil {
+	if err := h.sendName(); err != nil {
 		return peerInfo{}, err
 	}
-
-	// recv_status
-	b, err := h.readRaw()
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			// dist_util closes without a status when it cannot use us at all (for example a
-			// TLS-only node reached over plain TCP).
-			return peerInfo{}, h.fail(PhaseRecvStatus, 0, fmt.Errorf("peer closed the connection without a status: %w", err))
-		}
-		return peerInfo{}, h.fail(PhaseRecvStatus, 0, err)
+	if err := h.recvStatus(); err != nil {
+		return peerInfo{}, err
 	}
-	if len(b) == 0 || b[0] != tagStatus {
-		if len(b) == 0 {
-			return peerInfo{}, h.fail(PhaseRecvStatus, 0, fmt.Errorf("%w: empty message", ErrUnexpectedMessage))
-		}
-		return peerInfo{}, h.fail(PhaseRecvStatus, b[0], ErrUnexpectedMessage)
-	}
-	switch status := string(b[1:]); status {
-	case "ok", "ok_simultaneous":
-	case "alive":
-		// The peer holds a connection with this node name. If it is ours and alive (another
-		// dial raced this one), keep it: "true" would make the peer kill it. Otherwise it is
-		// from an earlier incarnation of this node: tell the peer to replace it.
-		if p.connected != nil && p.connected() {
-			h.write(PhaseRecvStatus, []byte("sfalse"))
-			return peerInfo{}, h.fail(PhaseRecvStatus, tagStatus, ErrAlreadyConnected)
-		}
-		if err := h.write(PhaseRecvStatus, []byte("strue")); err != nil {
-			return peerInfo{}, err
-		}
-	case "nok":
-		return peerInfo{}, h.fail(PhaseRecvStatus, tagStatus, ErrSimultaneousConnect)
-	case "not_allowed":
-		return peerInfo{}, h.fail(PhaseRecvStatus, tagStatus,
-			fmt.Errorf("%w: %w", ErrNotAllowed, &FlagError{Offered: p.flags, ByPeer: true}))
-	default:
-		return peerInfo{}, h.fail(PhaseRecvStatus, tagStatus, fmt.Errorf("%w: status %q", ErrUnexpectedMessage, status))
-	}
-
-	// recv_challenge
-	b, err = h.read(PhaseRecvChallenge)
+	peer, theirs, err := h.recvChallenge()
 	if err != nil {
 		return peerInfo{}, err
 	}
-	if b[0] != tagChallengeV6 || len(b) < 19 {
-		return peerInfo{}, h.fail(PhaseRecvChallenge, b[0], fmt.Errorf("%w: %d bytes", ErrUnexpectedMessage, len(b)))
-	}
-	peer := peerInfo{
-		flags:    Flags(binary.BigEndian.Uint64(b[1:])),
-		creation: binary.BigEndian.Uint32(b[13:]),
-	}
-	peerChallenge := binary.BigEndian.Uint32(b[9:])
-	nlen := int(binary.BigEndian.Uint16(b[17:]))
-	if len(b) != 19+nlen {
-		return peerInfo{}, h.fail(PhaseRecvChallenge, b[0], fmt.Errorf("%w: name length %d in %d bytes", ErrUnexpectedMessage, nlen, len(b)))
-	}
-	peer.name = string(b[19:])
-	if p.expect != "" && peer.name != p.expect {
-		return peerInfo{}, h.fail(PhaseRecvChallenge, b[0], fmt.Errorf("%w: dialled %s, it says %s", ErrWrongPeer, p.expect, peer.name))
-	}
-	h.peer = peer.name
-	if missing := peer.flags.Missing(p.require); missing != 0 {
-		return peerInfo{}, h.fail(PhaseRecvChallenge, b[0], &FlagError{Missing: missing, Offered: p.flags})
-	}
-
-	// send_challenge_reply
-	ours, err := newChallenge(p.rand)
+	ours, err := h.sendChallengeReply(theirs)
 	if err != nil {
-		return peerInfo{}, h.fail(PhaseSendReply, 0, err)
-	}
-	sum := digest(p.cookie, peerChallenge)
-	msg = append(msg[:0], tagChallengeRepl)
-	msg = binary.BigEndian.AppendUint32(msg, ours)
-	msg = append(msg, sum[:]...)
-	if err := h.write(PhaseSendReply, msg); err != nil {
 		return peerInfo{}, err
 	}
-
-	// recv_challenge_ack
-	b, err = h.readRaw()
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err) {
-			return peerInfo{}, h.fail(PhaseRecvAck, 0, fmt.Errorf("%w (the peer closed the connection after checking our digest)", ErrWrongCookie))
-		}
-		return peerInfo{}, h.fail(PhaseRecvAck, 0, err)
-	}
-	if len(b) != 17 || b[0] != tagChallengeAck {
-		return peerInfo{}, h.fail(PhaseRecvAck, firstByte(b), ErrUnexpectedMessage)
-	}
-	want := digest(p.cookie, ours)
-	if !bytes.Equal(b[1:], want[:]) {
-		return peerInfo{}, h.fail(PhaseRecvAck, b[0], ErrWrongCookie)
+	if err := h.recvChallengeAck(ours); err != nil {
+		return peerInfo{}, err
 	}
 	return peer, nil
 }
 
-// acceptHandshake runs side B on conn.
+// acceptHandshake runs side B on conn: one step per wire message.
 func acceptHandshake(conn net.Conn, p handshakeParams) (peerInfo, error) {
 	if err := checkParams(&p); err != nil {
 		return peerInfo{}, err
 	}
 	h := &handshaker{conn: conn, p: p, peer: conn.RemoteAddr().String()}
 	defer h.setDeadline()()
-
-	// recv_name
-	b, err := h.read(PhaseRecvName)
+	peer, v5, err := h.recvName()
 	if err != nil {
 		return peerInfo{}, err
 	}
-	var peer peerInfo
-	needComplement := false
+	if err := h.sendStatus(); err != nil {
+		return peerInfo{}, err
+	}
+	ours, err := h.sendChallenge()
+	if err != nil {
+		return peerInfo{}, err
+	}
+	if v5 {
+		if err := h.recvComplement(&peer); err != nil {
+			return peerInfo{}, err
+		}
+	}
+	theirs, err := h.recvChallengeReply(ours)
+	if err != nil {
+		return peerInfo{}, err
+	}
+	if err := h.sendChallengeAck(theirs); err != nil {
+		return peerInfo{}, err
+	}
+	return peer, nil
+}
+
+// ---- side A ----
+
+// sendName: 'N' Flags:64 Creation:32 NLen:16 Name.
+func (h *handshaker) sendName() error {
+	msg := make([]byte, 0, 15+len(h.p.name))
+	msg = append(msg, tagNameV6)
+	msg = binary.BigEndian.AppendUint64(msg, uint64(h.p.flags))
+	msg = binary.BigEndian.AppendUint32(msg, h.p.creation)
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len(h.p.name)))
+	msg = append(msg, h.p.name...)
+	return h.write(PhaseSendName, msg)
+}
+
+// recvStatus: 's' Status. "alive" is answered here with 's' "true" or "false".
+func (h *handshaker) recvStatus() error {
+	b, err := h.readRaw()
+	switch {
+	case errors.Is(err, errTLSRecord):
+		return h.fail(PhaseRecvStatus, 0, ErrPeerRequiresTLS)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// dist_util closes without a status when it cannot use us at all.
+		return h.fail(PhaseRecvStatus, 0, fmt.Errorf("peer closed the connection without a status: %w", err))
+	case err != nil:
+		return h.fail(PhaseRecvStatus, 0, err)
+	}
+	if len(b) == 0 {
+		return h.fail(PhaseRecvStatus, 0, fmt.Errorf("%w: empty message", ErrUnexpectedMessage))
+	}
+	if b[0] != tagStatus {
+		return h.fail(PhaseRecvStatus, b[0], ErrUnexpectedMessage)
+	}
+	switch status := string(b[1:]); status {
+	case "ok", "ok_simultaneous":
+		return nil
+	case "alive":
+		return h.sendStatusAlive()
+	case "nok":
+		return h.fail(PhaseRecvStatus, tagStatus, ErrSimultaneousConnect)
+	case "not_allowed":
+		return h.fail(PhaseRecvStatus, tagStatus,
+			fmt.Errorf("%w: %w", ErrNotAllowed, &FlagError{Offered: h.p.flags, ByPeer: true}))
+	default:
+		return h.fail(PhaseRecvStatus, tagStatus, fmt.Errorf("%w: status %q", ErrUnexpectedMessage, status))
+	}
+}
+
+// sendStatusAlive answers the status "alive": the peer holds a connection with this node name.
+// If it is ours and alive (another dial raced this one), keep it ('s' "false"; "true" would
+// make the peer kill it); otherwise it is from an earlier incarnation of this node: 's' "true"
+// tells the peer to replace it.
+func (h *handshaker) sendStatusAlive() error {
+	if h.p.connected != nil && h.p.connected() {
+		h.write(PhaseRecvStatus, []byte("sfalse"))
+		return h.fail(PhaseRecvStatus, tagStatus, ErrAlreadyConnected)
+	}
+	return h.write(PhaseRecvStatus, []byte("strue"))
+}
+
+// recvChallenge: 'N' Flags:64 Challenge:32 Creation:32 NLen:16 Name. It returns the peer and its
+// challenge.
+func (h *handshaker) recvChallenge() (peerInfo, uint32, error) {
+	b, err := h.read(PhaseRecvChallenge)
+	if err != nil {
+		return peerInfo{}, 0, err
+	}
+	if b[0] != tagChallengeV6 || len(b) < 19 {
+		return peerInfo{}, 0, h.fail(PhaseRecvChallenge, b[0], fmt.Errorf("%w: %d bytes", ErrUnexpectedMessage, len(b)))
+	}
+	peer := peerInfo{
+		flags:    Flags(binary.BigEndian.Uint64(b[1:])),
+		creation: binary.BigEndian.Uint32(b[13:]),
+	}
+	challenge := binary.BigEndian.Uint32(b[9:])
+	nlen := int(binary.BigEndian.Uint16(b[17:]))
+	if len(b) != 19+nlen {
+		return peerInfo{}, 0, h.fail(PhaseRecvChallenge, b[0], fmt.Errorf("%w: name length %d in %d bytes", ErrUnexpectedMessage, nlen, len(b)))
+	}
+	peer.name = string(b[19:])
+	if h.p.expect != "" && peer.name != h.p.expect {
+		return peerInfo{}, 0, h.fail(PhaseRecvChallenge, b[0], fmt.Errorf("%w: dialled %s, it says %s", ErrWrongPeer, h.p.expect, peer.name))
+	}
+	h.peer = peer.name
+	if missing := peer.flags.Missing(h.p.require); missing != 0 {
+		return peerInfo{}, 0, h.fail(PhaseRecvChallenge, b[0], &FlagError{Missing: missing, Offered: h.p.flags})
+	}
+	return peer, challenge, nil
+}
+
+// sendChallengeReply: 'r' Challenge:32 Digest:128, the digest of the peer's challenge. It
+// returns our challenge.
+func (h *handshaker) sendChallengeReply(theirs uint32) (uint32, error) {
+	ours, err := newChallenge(h.p.rand)
+	if err != nil {
+		return 0, h.fail(PhaseSendReply, 0, err)
+	}
+	sum := digest(h.p.cookie, theirs)
+	msg := make([]byte, 0, 21)
+	msg = append(msg, tagChallengeRepl)
+	msg = binary.BigEndian.AppendUint32(msg, ours)
+	msg = append(msg, sum[:]...)
+	return ours, h.write(PhaseSendReply, msg)
+}
+
+// recvChallengeAck: 'a' Digest:128, the digest of our challenge. A peer that closes the
+// connection instead refused our digest.
+func (h *handshaker) recvChallengeAck(ours uint32) error {
+	b, err := h.readRaw()
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err) {
+			return h.fail(PhaseRecvAck, 0, fmt.Errorf("%w (the peer closed the connection after checking our digest)", ErrWrongCookie))
+		}
+		return h.fail(PhaseRecvAck, 0, err)
+	}
+	if len(b) != 17 || b[0] != tagChallengeAck {
+		return h.fail(PhaseRecvAck, firstByte(b), ErrUnexpectedMessage)
+	}
+	want := digest(h.p.cookie, ours)
+	if !bytes.Equal(b[1:], want[:]) {
+		return h.fail(PhaseRecvAck, b[0], ErrWrongCookie)
+	}
+	return nil
+}
+
+// ---- side B ----
+
+// recvName: 'N' Flags:64 Creation:32 NLen:16 Name, or the old 'n' Version:16 Flags:32 Name
+// (v5 true: the complement follows our challenge). A peer lacking our mandatory flags gets
+// 's' "not_allowed".
+func (h *handshaker) recvName() (peer peerInfo, v5 bool, err error) {
+	b, err := h.read(PhaseRecvName)
+	if errors.Is(err, errTLSRecord) {
+		return peerInfo{}, false, h.fail(PhaseRecvName, 0, errPeerDialledTLS)
+	}
+	if err != nil {
+		return peerInfo{}, false, err
+	}
 	switch {
 	case b[0] == tagNameV6 && len(b) >= 15:
 		peer.flags = Flags(binary.BigEndian.Uint64(b[1:]))
 		peer.creation = binary.BigEndian.Uint32(b[9:])
 		nlen := int(binary.BigEndian.Uint16(b[13:]))
 		if len(b) != 15+nlen {
-			return peerInfo{}, h.fail(PhaseRecvName, b[0], fmt.Errorf("%w: name length %d in %d bytes", ErrUnexpectedMessage, nlen, len(b)))
+			return peerInfo{}, false, h.fail(PhaseRecvName, b[0], fmt.Errorf("%w: name length %d in %d bytes", ErrUnexpectedMessage, nlen, len(b)))
 		}
 		peer.name = string(b[15:])
 	case b[0] == tagNameV5 && len(b) >= 7:
 		peer.flags = Flags(binary.BigEndian.Uint32(b[3:]))
 		peer.name = string(b[7:])
 		if !peer.flags.Has(FlagHandshake23) {
-			return peerInfo{}, h.fail(PhaseRecvName, b[0], &FlagError{Missing: FlagHandshake23, Offered: p.flags})
+			return peerInfo{}, false, h.fail(PhaseRecvName, b[0], &FlagError{Missing: FlagHandshake23, Offered: h.p.flags})
 		}
-		needComplement = true
+		v5 = true
 	default:
-		return peerInfo{}, h.fail(PhaseRecvName, b[0], ErrUnexpectedMessage)
+		return peerInfo{}, false, h.fail(PhaseRecvName, b[0], ErrUnexpectedMessage)
 	}
 	h.peer = peer.name
 	if _, _, err := SplitNodeName(peer.name); err != nil {
-		return peerInfo{}, h.fail(PhaseRecvName, b[0], err)
+		return peerInfo{}, false, h.fail(PhaseRecvName, b[0], err)
 	}
-	if !needComplement {
-		if missing := peer.flags.Missing(p.require); missing != 0 {
+	if !v5 {
+		if missing := peer.flags.Missing(h.p.require); missing != 0 {
 			h.write(PhaseSendStatus, []byte("snot_allowed"))
-			return peerInfo{}, h.fail(PhaseRecvName, b[0], &FlagError{Missing: missing, Offered: p.flags})
+			return peerInfo{}, false, h.fail(PhaseRecvName, b[0], &FlagError{Missing: missing, Offered: h.p.flags})
 		}
 	}
+	return peer, v5, nil
+}
 
-	// send_status, send_challenge
-	if err := h.write(PhaseSendStatus, []byte("sok")); err != nil {
-		return peerInfo{}, err
-	}
-	ours, err := newChallenge(p.rand)
+// sendStatus: 's' "ok".
+func (h *handshaker) sendStatus() error {
+	return h.write(PhaseSendStatus, []byte("sok"))
+}
+
+// sendChallenge: 'N' Flags:64 Challenge:32 Creation:32 NLen:16 Name. It returns our challenge.
+func (h *handshaker) sendChallenge() (uint32, error) {
+	ours, err := newChallenge(h.p.rand)
 	if err != nil {
-		return peerInfo{}, h.fail(PhaseSendChallenge, 0, err)
+		return 0, h.fail(PhaseSendChallenge, 0, err)
 	}
-	msg := make([]byte, 0, 19+len(p.name))
+	msg := make([]byte, 0, 19+len(h.p.name))
 	msg = append(msg, tagChallengeV6)
-	msg = binary.BigEndian.AppendUint64(msg, uint64(p.flags))
+	msg = binary.BigEndian.AppendUint64(msg, uint64(h.p.flags))
 	msg = binary.BigEndian.AppendUint32(msg, ours)
-	msg = binary.BigEndian.AppendUint32(msg, p.creation)
-	msg = binary.BigEndian.AppendUint16(msg, uint16(len(p.name)))
-	msg = append(msg, p.name...)
-	if err := h.write(PhaseSendChallenge, msg); err != nil {
-		return peerInfo{}, err
-	}
+	msg = binary.BigEndian.AppendUint32(msg, h.p.creation)
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len(h.p.name)))
+	msg = append(msg, h.p.name...)
+	return ours, h.write(PhaseSendChallenge, msg)
+}
 
-	if needComplement {
-		b, err := h.read(PhaseRecvComplement)
-		if err != nil {
-			return peerInfo{}, err
-		}
-		if b[0] != tagComplement || len(b) != 9 {
-			return peerInfo{}, h.fail(PhaseRecvComplement, b[0], ErrUnexpectedMessage)
-		}
-		peer.flags |= Flags(binary.BigEndian.Uint32(b[1:])) << 32
-		peer.creation = binary.BigEndian.Uint32(b[5:])
-		if missing := peer.flags.Missing(p.require); missing != 0 {
-			return peerInfo{}, h.fail(PhaseRecvComplement, b[0], &FlagError{Missing: missing, Offered: p.flags})
-		}
-	}
-
-	// recv_challenge_reply
-	b, err = h.read(PhaseRecvReply)
+// recvComplement: 'c' FlagsHigh:32 Creation:32, after an old 'n' name message.
+func (h *handshaker) recvComplement(peer *peerInfo) error {
+	b, err := h.read(PhaseRecvComplement)
 	if err != nil {
-		return peerInfo{}, err
+		return err
+	}
+	if b[0] != tagComplement || len(b) != 9 {
+		return h.fail(PhaseRecvComplement, b[0], ErrUnexpectedMessage)
+	}
+	peer.flags |= Flags(binary.BigEndian.Uint32(b[1:])) << 32
+	peer.creation = binary.BigEndian.Uint32(b[5:])
+	if missing := peer.flags.Missing(h.p.require); missing != 0 {
+		return h.fail(PhaseRecvComplement, b[0], &FlagError{Missing: missing, Offered: h.p.flags})
+	}
+	return nil
+}
+
+// recvChallengeReply: 'r' Challenge:32 Digest:128. It checks the digest of our challenge and
+// returns the peer's.
+func (h *handshaker) recvChallengeReply(ours uint32) (uint32, error) {
+	b, err := h.read(PhaseRecvReply)
+	if err != nil {
+		return 0, err
 	}
 	if b[0] != tagChallengeRepl || len(b) != 21 {
-		return peerInfo{}, h.fail(PhaseRecvReply, b[0], ErrUnexpectedMessage)
+		return 0, h.fail(PhaseRecvReply, b[0], ErrUnexpectedMessage)
 	}
-	want := digest(p.cookie, ours)
+	want := digest(h.p.cookie, ours)
 	if !bytes.Equal(b[5:21], want[:]) {
-		return peerInfo{}, h.fail(PhaseRecvReply, b[0], ErrWrongCookie)
+		return 0, h.fail(PhaseRecvReply, b[0], ErrWrongCookie)
 	}
-	theirs := binary.BigEndian.Uint32(b[1:])
+	return binary.BigEndian.Uint32(b[1:]), nil
+}
 
-	// send_challenge_ack
-	sum := digest(p.cookie, theirs)
-	if err := h.write(PhaseSendAck, append([]byte{tagChallengeAck}, sum[:]...)); err != nil {
-		return peerInfo{}, err
-	}
-	return peer, nil
+// sendChallengeAck: 'a' Digest:128, the digest of the peer's challenge.
+func (h *handshaker) sendChallengeAck(theirs uint32) error {
+	sum := digest(h.p.cookie, theirs)
+	return h.write(PhaseSendAck, append([]byte{tagChallengeAck}, sum[:]...))
 }
 
 func isConnReset(err error) bool {

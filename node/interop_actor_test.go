@@ -17,6 +17,8 @@ type probeActor struct {
 type (
 	cmdMonitorName struct{ target gen.ProcessID }
 	cmdMonitorNode struct{ node gen.Atom }
+	cmdLink        struct{ to gen.PID }
+	cmdUnlink      struct{ to gen.PID }
 	cmdCall        struct {
 		to      any
 		request any
@@ -46,6 +48,10 @@ func (a *probeActor) HandleMessage(from gen.PID, message any) error {
 		a.out <- a.MonitorProcessID(m.target)
 	case cmdMonitorNode:
 		a.out <- a.MonitorNode(m.node)
+	case cmdLink:
+		a.out <- a.LinkPID(m.to)
+	case cmdUnlink:
+		a.out <- a.UnlinkPID(m.to)
 	case cmdCall:
 		v, err := a.Call(m.to, m.request)
 		a.out <- callResult{v, err}

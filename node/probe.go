@@ -22,7 +22,7 @@ import (
 )
 
 // ErrNoSuchProcess: no process is registered under the name on the peer.
-var ErrNoSuchProcess = errors.New("no process registered under that name")
+var ErrNoSuchProcess = errors.New("node: no process registered under that name")
 
 // ProbeError reports a failed probe.
 type ProbeError struct {

@@ -8,6 +8,7 @@ package node
 //	gen.TerminateReasonShutdown  shutdown
 //	gen.ErrProcessUnknown        noproc
 //	gen.ErrNoConnection          noconnection
+//	*ExitReason (wrapped or not) the Erlang reason it carries
 //	any other error              its text as a binary
 //
 // An Erlang reason with no Ergo counterpart becomes an *ExitReason carrying the term.
@@ -41,6 +42,10 @@ func encodeReason(err error) []byte {
 		return appendAtom(nil, "noproc")
 	case errors.Is(err, gen.ErrNoConnection):
 		return appendAtom(nil, "noconnection")
+	}
+	var er *ExitReason
+	if errors.As(err, &er) && er.Raw != nil {
+		return er.Raw // an Erlang reason, passed on as it came (Ergo may have wrapped it)
 	}
 	s := err.Error()
 	dst := append([]byte(nil), etfBinary)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"ergo.services/ergo/gen"
@@ -51,4 +52,30 @@ func TestRegistrarStaticRoutesAndOutboundOnly(t *testing.T) {
 	_, err = r.ResolveProxy("x@y")
 	require.ErrorIs(t, err, ErrNoErlangEquivalent)
 	r.Terminate()
+}
+
+// The handshake learns which node a dialled address belongs to from the routes the Registrar
+// handed out (static, or resolved through EPMD): TLS takes the node's host as server name.
+func TestRegistrarNamesTheNodeDialled(t *testing.T) {
+	port := fakeEPMD(t, func(req []byte) []byte { return port2Resp(9300, string(req[1:])) })
+	r := NewRegistrar(RegistrarOptions{
+		EPMD: EPMDClient{Port: port},
+		Static: map[gen.Atom]StaticRoute{
+			"brain@brainhost": {Host: "10.1.2.3", Port: 9100},
+			"other@otherhost": {Host: "10.1.2.4", Port: 9100},
+		},
+	})
+	addr := func(ip string, port int) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
+	assert.Equal(t, gen.Atom("brain@brainhost"), r.nodeAt(addr("10.1.2.3", 9100)))
+	assert.Equal(t, gen.Atom("other@otherhost"), r.nodeAt(addr("10.1.2.4", 9100)))
+	assert.Equal(t, gen.Atom(""), r.nodeAt(addr("10.1.2.5", 9100)))
+
+	_, err := r.Resolve("brain@localhost")
+	require.NoError(t, err)
+	assert.Equal(t, gen.Atom("brain@localhost"), r.nodeAt(addr("127.0.0.1", 9300)), "the one route at that port")
+	_, err = r.Resolve("brain2@127.0.0.1")
+	require.NoError(t, err)
+	assert.Equal(t, gen.Atom("brain2@127.0.0.1"), r.nodeAt(addr("127.0.0.1", 9300)), "an address is matched exactly first")
+	assert.Equal(t, "localhost", serverName("brain@localhost", addr("127.0.0.1", 9300)))
+	assert.Equal(t, "127.0.0.1", serverName("", addr("127.0.0.1", 9300)))
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"ergo.services/ergo"
@@ -30,18 +31,38 @@ type ListenOptions struct {
 	Register bool
 }
 
+// Names says how a node holds its name on its host.
+type Names uint8
+
+const (
+	// NamesClaimed (the default): the node registers its name with the local EPMD, with port 0
+	// unless it listens and registers; a name in use fails the start. When no EPMD answers on
+	// this host, the node starts unclaimed (Registrar.Registered reports false).
+	NamesClaimed Names = iota
+	// NamesClaimRequired: as NamesClaimed, but a start without an EPMD to claim the name fails
+	// with ErrEPMDUnreachable.
+	NamesClaimRequired
+	// NamesUnclaimed: the node does not register (two processes may then use one name and
+	// knock each other off their peers).
+	NamesUnclaimed
+)
+
 // Options configure a node built by NewNodeOptions or Start.
 type Options struct {
 	// Cookie shared with the Erlang cluster. Never logged.
 	Cookie string
-	// EPMDPort is the EPMD port on every host; 0 means DefaultEPMDPort. Read ERL_EPMD_PORT
-	// with EPMDPortFromEnv to behave as erl does.
+	// EPMDPort is the EPMD port on every host; 0 means what ERL_EPMD_PORT says, as erl reads
+	// it, else DefaultEPMDPort (a malformed ERL_EPMD_PORT fails the start).
 	EPMDPort int
 	// Static routes: nodes reached at a known address without EPMD.
 	Static map[gen.Atom]StaticRoute
-	// Listen, when set, accepts incoming connections. Default: outbound only, no listener, no
-	// EPMD registration.
+	// Listen, when set, accepts incoming connections. Default: outbound only, no listener.
 	Listen *ListenOptions
+	// Names says whether the node claims its name in the local EPMD (127.0.0.1 at the EPMD
+	// port) when it does not register a listening port: the default, NamesClaimed, registers
+	// it with port 0, so that a second node of that name on this host (an erl, another Pharos
+	// node) is refused while this one runs (*NameInUseError, errors.Is ErrNameInUse).
+	Names Names
 	// TickTime is the cluster's net_ticktime; 0 means 60 s.
 	TickTime time.Duration
 	// HandshakeTimeout bounds a handshake; 0 means 7 s.
@@ -51,8 +72,21 @@ type Options struct {
 	// ClientTLS, ServerTLS: distribution over TLS (-proto_dist inet_tls). See TLSConfig.
 	ClientTLS *tls.Config
 	ServerTLS *tls.Config
+	// TLSAnswerTimeout: with ClientTLS, a peer silent for this long after our TLS hello is taken
+	// for one without TLS distribution (ErrPeerNotTLS); 0 means DefaultTLSAnswerTimeout (1 s).
+	TLSAnswerTimeout time.Duration
 	// HighWater: bytes pending per connection before senders wait; 0 means 1 MiB.
 	HighWater int
+	// MaxFrame: the largest frame (one message with its control message) accepted from a
+	// peer; a larger one ends the connection with a *FrameTooLargeError. 0 means 64 MiB.
+	MaxFrame int
+	// Signals, when set, receives SIGINT and SIGTERM instead of Ergo, which never sees them:
+	// the caller decides when the node stops. Start removes every earlier registration of
+	// these two signals (os/signal cannot remove only Ergo's): register them here, not before.
+	// Stop the delivery with signal.Stop(Signals). Nil (the default) leaves them to Ergo, as
+	// every Ergo node does: the first one stops the node at once, without draining, and resets
+	// the process's signal handling.
+	Signals chan<- os.Signal
 	// Rand: source of handshake challenges; nil means crypto/rand.
 	Rand io.Reader
 	// Log, Env and Applications are passed to Ergo (Env always gets EnvDisableMetrics).
@@ -66,6 +100,7 @@ type Stack struct {
 	Handshake *Handshake
 	Proto     *Proto
 	Registrar *Registrar
+	signals   chan<- os.Signal // Options.Signals
 }
 
 // NewNodeOptions builds Ergo node options that make an Ergo node speak Erlang distribution as a
@@ -76,18 +111,27 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 	}
 	hs, err := NewHandshake(HandshakeOptions{
 		Flags: o.Flags, Timeout: o.HandshakeTimeout, Rand: o.Rand,
-		ClientTLS: o.ClientTLS, ServerTLS: o.ServerTLS,
+		ClientTLS: o.ClientTLS, ServerTLS: o.ServerTLS, TLSAnswerTimeout: o.TLSAnswerTimeout,
 	})
 	if err != nil {
 		return gen.NodeOptions{}, nil, err
 	}
-	proto := NewProto(ProtoOptions{TickTime: o.TickTime, HighWater: o.HighWater})
+	proto := NewProto(ProtoOptions{TickTime: o.TickTime, HighWater: o.HighWater, MaxFrame: o.MaxFrame})
 	hs.connectedTo = proto.connectedTo
+	epmdPort := o.EPMDPort
+	if epmdPort == 0 {
+		if epmdPort, err = EPMDPortFromEnv(os.Getenv); err != nil {
+			return gen.NodeOptions{}, nil, err
+		}
+	}
 	reg := NewRegistrar(RegistrarOptions{
-		EPMD:     EPMDClient{Port: o.EPMDPort},
-		Static:   o.Static,
-		Register: o.Listen != nil && o.Listen.Register,
+		EPMD:          EPMDClient{Port: epmdPort},
+		Static:        o.Static,
+		Register:      o.Listen != nil && o.Listen.Register,
+		Claim:         o.Names != NamesUnclaimed,
+		ClaimRequired: o.Names == NamesClaimRequired,
 	})
+	hs.dialled = reg.nodeAt
 	env := map[gen.Env]any{EnvDisableMetrics: true}
 	for k, v := range o.Env {
 		env[k] = v
@@ -119,11 +163,12 @@ func NewNodeOptions(o Options) (gen.NodeOptions, *Stack, error) {
 			Registrar: nil,
 		}}
 	}
-	return nopts, &Stack{Handshake: hs, Proto: proto, Registrar: reg}, nil
+	return nopts, &Stack{Handshake: hs, Proto: proto, Registrar: reg, signals: o.Signals}, nil
 }
 
 // Install registers the stack's handshake and proto with a started node, so that routes from
-// the Registrar (named by ProtocolVersion) use them.
+// the Registrar (named by ProtocolVersion) use them, and, with Options.Signals, takes SIGINT
+// and SIGTERM from Ergo.
 func (s *Stack) Install(n gen.Node) error {
 	network := n.Network()
 	if network == nil {
@@ -131,6 +176,11 @@ func (s *Stack) Install(n gen.Node) error {
 	}
 	network.RegisterHandshake(s.Handshake)
 	network.RegisterProto(s.Proto)
+	if s.signals != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return takeSignals(ctx, s.signals)
+	}
 	return nil
 }
 
@@ -164,14 +214,20 @@ func Start(name gen.Atom, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Listen != nil && o.Listen.Register {
-		alive, _, err := SplitNodeName(string(name))
-		if err != nil {
-			return nil, err
+	if registers := o.Listen != nil && o.Listen.Register; registers || o.Names != NamesUnclaimed {
+		// Register before Ergo starts: Ergo leaves its listener open when the registrar fails,
+		// so a taken name must fail first; and Ergo flattens the registrar's error to text.
+		var port uint16
+		if registers {
+			port = o.Listen.Port
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = stack.Registrar.registerEarly(ctx, alive, o.Listen.Port)
+		err := stack.Registrar.register(ctx, name, port, registers || o.Names == NamesClaimRequired)
 		cancel()
+		var inUse *NameInUseError
+		if errors.As(err, &inUse) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("node: starting %s: %w", name, err)
 		}
@@ -187,6 +243,9 @@ func Start(name gen.Atom, o Options) (*Node, error) {
 	if err := stack.Install(n); err != nil {
 		n.StopForce()
 		return nil, err
+	}
+	if err := stack.Registrar.Unclaimed(); err != nil {
+		n.Log().Warning("node: %s is not registered with an EPMD on this host, so nothing stops a second node from taking its name: %v", name, err)
 	}
 	return &Node{Node: n, stack: stack}, nil
 }

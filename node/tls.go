@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // TLSFiles name the PEM files of a TLS setup.
@@ -30,33 +31,48 @@ type TLSFiles struct {
 	InsecureSkipVerify bool
 }
 
-// TLSConfig builds the client (server false) or server configuration from files.
+// TLSFileError is a TLS file TLSConfig cannot use: which TLSFiles field, which file, why. A
+// key that does not match its certificate is a KeyFile error naming the CertFile too.
+type TLSFileError struct {
+	Field string // "CAFile", "CertFile" or "KeyFile"
+	Path  string
+	Err   error
+}
+
+func (e *TLSFileError) Error() string {
+	return fmt.Sprintf("node: TLS %s %s: %v", e.Field, e.Path, e.Err)
+}
+
+func (e *TLSFileError) Unwrap() error { return e.Err }
+
+// TLSConfig builds the client (server false) or server configuration from files. Errors about a
+// file are *TLSFileError.
 func TLSConfig(f TLSFiles, server bool) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.ServerName, InsecureSkipVerify: f.InsecureSkipVerify}
 	var pool *x509.CertPool
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("node: TLS CA: %w", err)
+			return nil, &TLSFileError{Field: "CAFile", Path: f.CAFile, Err: err}
 		}
 		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("node: TLS CA %s holds no PEM certificate", f.CAFile)
+			return nil, &TLSFileError{Field: "CAFile", Path: f.CAFile, Err: errors.New("holds no PEM certificate")}
 		}
 	}
 	if (f.CertFile == "") != (f.KeyFile == "") {
-		return nil, errors.New("node: TLS certificate and key go together")
+		return nil, errors.New("node: TLS CertFile and KeyFile go together: set both or neither")
 	}
 	if f.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		cert, err := loadKeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("node: TLS certificate: %w", err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	if server {
 		if len(cfg.Certificates) == 0 {
-			return nil, errors.New("node: a TLS server needs a certificate and key")
+			return nil, errors.New("node: a TLS server needs a certificate and key (CertFile, KeyFile)")
 		}
 		cfg.ClientCAs = pool
 		if !f.InsecureSkipVerify {
@@ -66,4 +82,27 @@ func TLSConfig(f TLSFiles, server bool) (*tls.Config, error) {
 	}
 	cfg.RootCAs = pool
 	return cfg, nil
+}
+
+// loadKeyPair is tls.LoadX509KeyPair with errors that name the file at fault.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, &TLSFileError{Field: "CertFile", Path: certFile, Err: err}
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, &TLSFileError{Field: "KeyFile", Path: keyFile, Err: err}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	switch {
+	case err == nil:
+		return cert, nil
+	case strings.Contains(err.Error(), "does not match"):
+		return tls.Certificate{}, &TLSFileError{Field: "KeyFile", Path: keyFile,
+			Err: fmt.Errorf("does not match the certificate in CertFile %s: %w", certFile, err)}
+	case strings.Contains(err.Error(), "key input") || strings.Contains(err.Error(), "private key"):
+		return tls.Certificate{}, &TLSFileError{Field: "KeyFile", Path: keyFile, Err: err}
+	}
+	return tls.Certificate{}, &TLSFileError{Field: "CertFile", Path: certFile, Err: err}
 }

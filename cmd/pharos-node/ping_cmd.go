@@ -23,6 +23,7 @@ import (
 // distFlags are the flags of every command that talks to a Brain: the settings run takes from
 // its configuration, spelled as their keys (--brain.node), plus a timeout and -v.
 type distFlags struct {
+	command string // "ping" or "send": the default node name is pharos_<command>_<pid>@<host>
 	cfg     config.Config
 	timeout time.Duration
 	verbose bool
@@ -57,7 +58,7 @@ func (d *distFlags) register(fs *flag.FlagSet) {
 // (config.CookieFromEnv, as run). A cookie file others can read is refused, as erl refuses it.
 // The cookie is never printed.
 func (d *distFlags) cookie(getenv func(string) string) (string, error) {
-	return config.CookieFromEnv(getenv, d.cfg.Node.CookieFile, os.Stat, os.ReadFile)
+	return config.CookieFromEnv(getenv, d.cfg.Node.CookieFile)
 }
 
 func (d *distFlags) tlsConfig() (*tls.Config, error) {
@@ -141,7 +142,8 @@ func (d *distFlags) nodeConfig(stderr io.Writer) (gen.Atom, node.Options, error)
 		if err != nil {
 			return "", node.Options{}, fmt.Errorf("--node.name not given and no host name: %w", err)
 		}
-		name = "pharos@" + host
+		// a daemon is pharos@<host>: a one-shot command must not take its name
+		name = fmt.Sprintf("pharos_%s_%d@%s", d.command, os.Getpid(), host)
 	}
 	if _, _, err := node.SplitNodeName(name); err != nil {
 		return "", node.Options{}, fmt.Errorf("%w: --node.name: %v", errUsage, err)
@@ -175,7 +177,7 @@ func (d *distFlags) nodeConfig(stderr io.Writer) (gen.Atom, node.Options, error)
 
 func runPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("ping")
-	var d distFlags
+	d := distFlags{command: "ping"}
 	d.register(fs)
 	if code, done := parseFlags("ping", fs, args, stdout, stderr); done {
 		return code

@@ -35,7 +35,7 @@ func (c *checked) err() error { return errors.Join(c.errs...) }
 
 func preflight(cfg config.Config, getenv func(string) string) *checked {
 	c := &checked{warnings: cfg.Warnings()}
-	cookie, err := config.CookieFromEnv(getenv, cfg.Node.CookieFile, os.Stat, os.ReadFile)
+	cookie, err := config.CookieFromEnv(getenv, cfg.Node.CookieFile)
 	var ke *config.KeyError
 	if errors.As(err, &ke) && ke.Source == "" && cfg.Origin(ke.Key) != "default" {
 		ke.Source = cfg.Origin(ke.Key)

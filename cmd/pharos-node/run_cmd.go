@@ -22,7 +22,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"ergo.services/ergo/gen"
@@ -103,7 +102,11 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 		tlsCfg, err := node.TLSConfig(node.TLSFiles{CAFile: cfg.TLS.CAFile, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 			ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}, false)
 		if err != nil {
-			return agent.Options{}, &config.KeyError{Key: "tls", Reason: err.Error()}
+			key := "tls"
+			if fe := (*node.TLSFileError)(nil); errors.As(err, &fe) {
+				key = map[string]string{"CAFile": "tls.ca_file", "CertFile": "tls.cert_file", "KeyFile": "tls.key_file"}[fe.Field]
+			}
+			return agent.Options{}, &config.KeyError{Key: key, Reason: err.Error()}
 		}
 		nopts.ClientTLS = tlsCfg
 	}
@@ -160,8 +163,11 @@ func runDaemon(ctx context.Context, d *service) int {
 		logConfigErrors(log, "invalid configuration", err)
 		return exitConfig
 	}
+	sigs := make(chan os.Signal, 2)
+	opts.NodeOptions.Signals = sigs
 	a, err := agent.Start(ctx, opts)
 	if err != nil {
+		signal.Stop(sigs)
 		log.Error().Err(err).Msg("cannot start the agent")
 		if errors.Is(err, agent.ErrInvalidOptions) {
 			return exitConfig
@@ -169,7 +175,7 @@ func runDaemon(ctx context.Context, d *service) int {
 		return exitRuntime
 	}
 	// From here on, every path ends in closeAgent, which spills what is left.
-	runCtx, hard, releaseSignals := takeOverSignals(ctx)
+	runCtx, hard, releaseSignals := watchSignals(ctx, sigs)
 	defer releaseSignals()
 	d.sources = newSources(a, d.reg, log)
 	if err := d.sources.apply(cfg.Ingest, cfg.Admin.Listen); err != nil {
@@ -244,25 +250,11 @@ func closeAgent(a *agent.Agent, timeout time.Duration, hard <-chan struct{}, log
 	return err
 }
 
-// ergoSignalSettle is how long takeOverSignals lets the signal handler Ergo starts with every
-// node register before it removes it.
-const ergoSignalSettle = 20 * time.Millisecond
-
-// takeOverSignals makes SIGTERM and SIGINT the daemon's. Every Ergo node starts a goroutine
-// that, on the first SIGTERM or SIGINT, stops the node at once (its processes, the connection
-// manager among them, die without draining) and calls signal.Reset() for the whole process, so
-// that a second signal kills it before anything is spilled. Node.SetCTRLC(false) cannot turn
-// it off safely (it closes a channel still registered with os/signal, and a later signal then
-// panics). So, once that goroutine has registered (it runs when the node starts, well before
-// this), the handlers of both signals are reset (Ergo's goroutine then waits forever, harmless)
-// and the daemon's own is installed: the first signal cancels the returned context (as main's
-// signal.NotifyContext did before the reset), a later one closes hard. release ends the
-// handling.
-func takeOverSignals(parent context.Context) (ctx context.Context, hard <-chan struct{}, release func()) {
-	time.Sleep(ergoSignalSettle)
-	signal.Reset(os.Interrupt, syscall.SIGTERM)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+// watchSignals makes the signals the node hands over (node.Options.Signals: Ergo never sees
+// them) the daemon's: the first one cancels the returned context (as main's
+// signal.NotifyContext did before the node took the signals), a later one closes hard.
+// release stops the delivery and the watching.
+func watchSignals(parent context.Context, sigs chan os.Signal) (ctx context.Context, hard <-chan struct{}, release func()) {
 	ctx, cancel := context.WithCancel(parent)
 	hardCh := make(chan struct{})
 	done := make(chan struct{})

@@ -13,6 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"syscall"
@@ -75,7 +77,7 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("send")
-	var d distFlags
+	d := distFlags{command: "send"}
 	d.register(fs)
 	count := fs.Int("count", 0, "number of metrics to send: `N` (required)")
 	rate := fs.Float64("rate", 0, "metrics per second (`RATE`); 0 means as fast as possible")
@@ -293,6 +295,8 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	deadline, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	cpu0, t0 := cpuSeconds(), time.Now()
+	sigs := make(chan os.Signal, 2)
+	nopts.Signals = sigs // Ergo never sees SIGTERM and SIGINT: Close runs
 	a, err := agent.Start(deadline, agent.Options{
 		NodeName:     string(name),
 		NodeOptions:  nopts,
@@ -305,10 +309,10 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 		Logger:       logger,
 	})
 	if err != nil {
+		signal.Stop(sigs)
 		return fail(err)
 	}
-	// Ergo takes SIGTERM and SIGINT with every node; take them back so Close runs.
-	deadline, _, release := takeOverSignals(deadline)
+	deadline, _, release := watchSignals(deadline, sigs)
 	defer release()
 
 	next, _ := a.AckedNextSeq()

@@ -128,16 +128,16 @@ func TestCookie(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("sesame\n"), 0o400))
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-	c, err := CookieFromEnv(env(map[string]string{"PHAROS_COOKIE": "fromenv"}), "", os.Stat, os.ReadFile)
+	c, err := CookieFromEnv(env(map[string]string{"PHAROS_COOKIE": "fromenv"}), "")
 	require.NoError(t, err)
 	assert.Equal(t, "fromenv", c)
 
-	c, err = CookieFromEnv(env(map[string]string{"HOME": dir}), "", os.Stat, os.ReadFile)
+	c, err = CookieFromEnv(env(map[string]string{"HOME": dir}), "")
 	require.NoError(t, err)
 	assert.Equal(t, "sesame", c)
 
 	require.NoError(t, os.Chmod(path, 0o644))
-	_, err = CookieFromEnv(env(map[string]string{"HOME": dir}), "", os.Stat, os.ReadFile)
+	_, err = CookieFromEnv(env(map[string]string{"HOME": dir}), "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "accessible by others")
 	assert.NotContains(t, err.Error(), "sesame", "the cookie never appears in errors")

@@ -1,14 +1,17 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/pharos-node/pharos-node/node"
 )
 
 // CookieFromEnv returns the Erlang cookie: PHAROS_COOKIE, else the cookie file (default
-// ~/.erlang.cookie), which must not be readable by group or others (as erl demands).
-func CookieFromEnv(getenv func(string) string, cookieFile string, stat func(string) (os.FileInfo, error), readFile func(string) ([]byte, error)) (string, error) {
+// $HOME/.erlang.cookie) read by node.ReadCookieFile, which refuses a file readable by group or
+// others (as erl does). Errors name the key node.cookie_file and never hold the cookie.
+func CookieFromEnv(getenv func(string) string, cookieFile string) (string, error) {
 	if c := getenv("PHAROS_COOKIE"); c != "" {
 		return c, nil
 	}
@@ -19,20 +22,12 @@ func CookieFromEnv(getenv func(string) string, cookieFile string, stat func(stri
 		}
 		cookieFile = home + "/.erlang.cookie"
 	}
-	info, err := stat(cookieFile)
+	cookie, err := node.ReadCookieFile(cookieFile)
 	if err != nil {
-		return "", &KeyError{Key: "node.cookie_file", Reason: fmt.Sprintf("no PHAROS_COOKIE and cannot read the cookie file: %v", err)}
-	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return "", &KeyError{Key: "node.cookie_file", Reason: fmt.Sprintf("%s is accessible by others (mode %#o): chmod 400 it, as erl demands", cookieFile, info.Mode().Perm())}
-	}
-	data, err := readFile(cookieFile)
-	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+			return "", &KeyError{Key: "node.cookie_file", Reason: fmt.Sprintf("no PHAROS_COOKIE and cannot read the cookie file: %v", err)}
+		}
 		return "", &KeyError{Key: "node.cookie_file", Reason: err.Error()}
-	}
-	cookie := strings.TrimSpace(string(data))
-	if cookie == "" {
-		return "", &KeyError{Key: "node.cookie_file", Reason: cookieFile + " is empty"}
 	}
 	return cookie, nil
 }

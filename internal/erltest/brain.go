@@ -85,6 +85,7 @@ type BrainOptions struct {
 	DelayMs  int      // per-message delay (a slow Brain)
 	Epmd     *Epmd    // default: a private epmd started for this Brain
 	Env      []string // extra environment, "K=V"
+	Host     string   // host part of the Brain's node name; default "127.0.0.1"
 }
 
 // Brain is a running reference Brain node (test/erlang) on loopback.
@@ -125,13 +126,16 @@ func StartBrain(t testing.TB, opts BrainOptions) *Brain {
 	if err != nil {
 		t.Fatalf("erltest: %v", err)
 	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
 	home := t.TempDir()
 	if err := os.WriteFile(filepath.Join(home, ".erlang.cookie"), []byte(opts.Cookie), 0o400); err != nil {
 		t.Fatalf("erltest: %v", err)
 	}
 	b := &Brain{
 		Release:  rel,
-		Node:     "brain_" + randomHex(4) + "@127.0.0.1",
+		Node:     "brain_" + randomHex(4) + "@" + opts.Host,
 		Name:     opts.Name,
 		Cookie:   opts.Cookie,
 		EpmdPort: opts.Epmd.Port,
