@@ -194,11 +194,14 @@ type brainTransport struct {
 	// checked.
 	brainPID  any
 	checkedAt time.Time
+	// Delivery confirmations: the manager's round trip of each confirmation node sent.
+	rounds map[uint64]uint64
 }
 
 var (
 	_ fsm.BatchTransport = (*brainTransport)(nil)
 	_ fsm.AckTransport   = (*brainTransport)(nil)
+	_ fsm.Confirmer      = (*brainTransport)(nil)
 )
 
 // Connect makes sure of the hidden-node connection, probes the Brain's registered name and
@@ -229,7 +232,70 @@ func (t *brainTransport) Connect(ctx context.Context) error {
 	t.conn = conn
 	t.brainPID = nil
 	t.checkedAt = time.Time{}
+	clear(t.rounds)
 	return nil
+}
+
+// whereis returns the Brain's pid on the current connection (an rpc the first time).
+func (t *brainTransport) whereis(ctx context.Context) (any, error) {
+	if t.brainPID != nil {
+		return t.brainPID, nil
+	}
+	pid, err := t.rpc(ctx, "erlang", "whereis", etf.Atom(t.brain.target.Name))
+	if err != nil {
+		return nil, fmt.Errorf("brain: whereis %s: %w", t.brain.target.Name, err)
+	}
+	if isAtom(pid, "undefined") {
+		return nil, &Error{Target: t.brain.target, Step: "whereis", Err: node.ErrNoSuchProcess}
+	}
+	t.brainPID = pid
+	return pid, nil
+}
+
+// Confirm implements fsm.Confirmer: an UNLINK_ID from the manager to the Brain's process, which
+// the Brain's runtime answers with UNLINK_ID_ACK once every message the manager sent it before
+// is in its message queue (Erlang orders the signals between two processes; docs/node.md). The
+// answer reaches the manager as a node.MessageConfirmed, which Confirmation reads.
+func (t *brainTransport) Confirm(ctx context.Context, id uint64) error {
+	c, err := t.live()
+	if err != nil {
+		return err
+	}
+	pid, err := t.whereis(ctx)
+	if err != nil {
+		return err
+	}
+	var to gen.PID
+	switch p := pid.(type) {
+	case gen.PID:
+		to = p
+	case etf.Pid:
+		to = p.Gen()
+	default:
+		return fmt.Errorf("brain: whereis %s: not a pid: %v", t.brain.target.Name, pid)
+	}
+	nid, err := c.Confirm(t.proc.PID(), to)
+	if err != nil {
+		return fmt.Errorf("brain: confirm delivery to %s: %w", to, err)
+	}
+	if t.rounds == nil {
+		t.rounds = map[uint64]uint64{}
+	}
+	t.rounds[nid] = id
+	return nil
+}
+
+// Confirmation implements fsm.Confirmer: a node.MessageConfirmed for one of this transport's
+// round trips. One that says the connection ended first completes nothing (the lost connection
+// reaches the manager on its own).
+func (t *brainTransport) Confirmation(message any) (uint64, bool) {
+	m, ok := message.(node.MessageConfirmed)
+	if !ok {
+		return 0, false
+	}
+	id, ok := t.rounds[m.ID]
+	delete(t.rounds, m.ID)
+	return id, ok && m.Err == nil
 }
 
 // rpc calls Module:Function(Args...) on the Brain's node through its rex server, from the
@@ -254,17 +320,11 @@ func (t *brainTransport) checkQueue(ctx context.Context) error {
 		// calls below would wait for room in the buffer (up to the tick time), not answer.
 		return fmt.Errorf("%w: the connection's send buffer is full", ErrBusy)
 	}
-	if t.brainPID == nil {
-		pid, err := t.rpc(ctx, "erlang", "whereis", etf.Atom(t.brain.target.Name))
-		if err != nil {
-			return fmt.Errorf("brain: whereis %s: %w", t.brain.target.Name, err)
-		}
-		if isAtom(pid, "undefined") {
-			return &Error{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
-		}
-		t.brainPID = pid
+	pid, err := t.whereis(ctx)
+	if err != nil {
+		return err
 	}
-	info, err := t.rpc(ctx, "erlang", "process_info", t.brainPID, etf.Atom("message_queue_len"))
+	info, err := t.rpc(ctx, "erlang", "process_info", pid, etf.Atom("message_queue_len"))
 	if err != nil {
 		return fmt.Errorf("brain: Brain queue length: %w", err)
 	}
