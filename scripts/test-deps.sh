@@ -3,11 +3,12 @@
 # certificates of the TLS distribution tests; prometheus-node-exporter is the real exporter the
 # scrape test starts on a loopback port (without it that test scrapes a recorded exposition and
 # says so); gcc and libc6-dev are the C toolchain `go test -race` needs (make test runs the
-# packages that start no Ergo node under the race detector). Installed only when missing;
-# nothing is started.
+# packages that start no Ergo node under the race detector); iproute2 and nftables are what the
+# network-fault suite (test/faults, internal/netfault) builds its namespaces, veth pairs and faults
+# with. Installed only when missing; nothing is started.
 set -euo pipefail
 missing=()
-for p in openssl prometheus-node-exporter gcc libc6-dev; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in openssl prometheus-node-exporter gcc libc6-dev iproute2 nftables; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 echo "test-deps.sh: installing ${missing[*]}" >&2
