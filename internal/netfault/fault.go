@@ -60,7 +60,9 @@ func (ns *Namespace) Loss(percent int) error {
 func (ns *Namespace) Heal() error { return ns.setRule("") }
 
 // LinkDown sets the host's end of the link down.
-func (ns *Namespace) LinkDown() error { return run(nil, "ip", "link", "set", "dev", ns.HostLink, "down") }
+func (ns *Namespace) LinkDown() error {
+	return run(nil, "ip", "link", "set", "dev", ns.HostLink, "down")
+}
 
 // LinkUp sets the host's end of the link up again.
 func (ns *Namespace) LinkUp() error { return run(nil, "ip", "link", "set", "dev", ns.HostLink, "up") }
