@@ -28,13 +28,16 @@
 // Faults act on the link only: packets are dropped by netdev ingress hooks on both ends (what
 // the wire loses, seen by neither TCP stack as a local error), so the namespace's loopback (a
 // control port there, reached with DialContext) is never faulted. Loss draws per packet
-// (`numgen random mod 100 < p`). LinkDown sets the host's end down: the host loses its route
-// to Addr (a connect fails at once) and the namespace's end loses its carrier.
+// (`numgen random mod 100 < p`). LinkDown sets the host's end down: the namespace's end loses
+// its carrier and the host its link route to Addr; an unreachable route for the /30 (protocol
+// 231, a higher metric) then answers "no route to host" at once, where the default route would
+// otherwise carry the packets elsewhere.
 //
 // # Cleanup
 //
 // New registers the removal of its processes (SIGKILL to every pid in the namespace), the
-// namespace, the link and the host's table with t.Cleanup, so they go even when the test fails.
+// namespace, the link, the host's table and route with t.Cleanup, so they go even when the
+// test fails.
 // A test binary killed with -9 runs no cleanup: New (and Sweep) first removes every object with
 // the prefix whose owner pid is no longer running, so an earlier run never breaks the next one,
 // and objects of a test binary that still runs (a parallel run) are left alone.

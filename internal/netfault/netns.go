@@ -28,6 +28,9 @@ const (
 	tablePrefix = "pharosnf_"
 	aliasPrefix = "pharos-netfault owner="
 	lockPath    = "/run/lock/pharos-netfault.lock"
+	// routeProto marks the host's unreachable route for a link's /30 (see address).
+	routeProto  = "231"
+	routeMetric = "4242"
 )
 
 // cmdTimeout bounds one ip or nft command.
@@ -39,12 +42,13 @@ var ErrUnavailable = errors.New("netfault: network namespaces unavailable")
 
 // Namespace is a network namespace joined to the host by a veth pair.
 type Namespace struct {
-	Name     string     // the namespace, for `ip netns exec`
-	HostLink string     // the veth end on the host
-	Link     string     // the veth end inside the namespace
-	HostAddr netip.Addr // the host's address on the link
-	Addr     netip.Addr // the namespace's address on the link
-	table    string     // the nftables table, on each side
+	Name     string       // the namespace, for `ip netns exec`
+	HostLink string       // the veth end on the host
+	Link     string       // the veth end inside the namespace
+	HostAddr netip.Addr   // the host's address on the link
+	Addr     netip.Addr   // the namespace's address on the link
+	subnet   netip.Prefix // the link's /30
+	table    string       // the nftables table, on each side
 
 	mu    sync.Mutex // serialises fault changes
 	fault string     // the rule in force ("" when healed), for logs
@@ -139,7 +143,9 @@ func create() (*Namespace, error) {
 }
 
 // address picks a /30 in 10.231.0.0/16 that no host address uses and assigns it, under the
-// host-wide lock, so two test binaries never pick the same one.
+// host-wide lock, so two test binaries never pick the same one. It also gives the /30 an
+// unreachable route of a lower priority than the link's own: while the link is down, the host
+// answers "no route to host" instead of sending the packets along its default route.
 func (ns *Namespace) address() error {
 	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -154,6 +160,11 @@ func (ns *Namespace) address() error {
 	if err != nil {
 		return err
 	}
+	routes, err := hostRoutes()
+	if err != nil {
+		return err
+	}
+	used = append(used, routes...)
 	for attempt := 0; attempt < 100; attempt++ {
 		n, err := rand.Int(rand.Reader, big.NewInt(256*64))
 		if err != nil {
@@ -169,7 +180,14 @@ func (ns *Namespace) address() error {
 		if err := run(nil, "ip", "addr", "add", netip.PrefixFrom(ns.HostAddr, 30).String(), "dev", ns.HostLink); err != nil {
 			return err
 		}
-		return run(nil, "ip", "-n", ns.Name, "addr", "add", netip.PrefixFrom(ns.Addr, 30).String(), "dev", ns.Link)
+		if err := run(nil, "ip", "-n", ns.Name, "addr", "add", netip.PrefixFrom(ns.Addr, 30).String(), "dev", ns.Link); err != nil {
+			return err
+		}
+		if err := run(nil, "ip", "route", "add", "unreachable", subnet.String(), "metric", routeMetric, "proto", routeProto); err != nil {
+			return err
+		}
+		ns.subnet = subnet
+		return nil
 	}
 	return errors.New("netfault: no free /30 in 10.231.0.0/16 after 100 tries")
 }
@@ -200,6 +218,27 @@ func hostPrefixes() ([]netip.Prefix, error) {
 	return prefixes, nil
 }
 
+// hostRoutes lists the prefixes of the host's routes marked as the package's.
+func hostRoutes() ([]netip.Prefix, error) {
+	out, err := output(nil, "ip", "-j", "-4", "route", "show", "proto", routeProto)
+	if err != nil {
+		return nil, err
+	}
+	var routes []struct {
+		Dst string `json:"dst"`
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return nil, fmt.Errorf("netfault: ip -j route show: %w", err)
+	}
+	var prefixes []netip.Prefix
+	for _, r := range routes {
+		if p, err := netip.ParsePrefix(r.Dst); err == nil {
+			prefixes = append(prefixes, p)
+		}
+	}
+	return prefixes, nil
+}
+
 func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
 	for _, u := range used {
 		if p.Overlaps(u) {
@@ -225,10 +264,25 @@ func (ns *Namespace) Exec(ctx context.Context, argv ...string) ([]byte, error) {
 	return out, nil
 }
 
-// remove kills the namespace's processes, deletes the namespace (which deletes the link) and
-// the host's table.
+// remove kills the namespace's processes, deletes the namespace (which deletes the link), the
+// host's table and the unreachable route.
 func (ns *Namespace) remove() error {
-	return removeObjects(ns.Name, ns.HostLink, ns.table)
+	err := removeObjects(ns.Name, ns.HostLink, ns.table)
+	if ns.subnet.IsValid() {
+		err = errors.Join(err, removeRoute(ns.subnet))
+	}
+	return err
+}
+
+// removeRoute deletes the package's unreachable route for subnet, if it is still there.
+func removeRoute(subnet netip.Prefix) error {
+	err := run(nil, "ip", "route", "del", "unreachable", subnet.String(), "metric", routeMetric, "proto", routeProto)
+	if err != nil {
+		if routes, lerr := hostRoutes(); lerr == nil && !slices.Contains(routes, subnet) {
+			return nil // gone meanwhile (a sweep of another test binary)
+		}
+	}
+	return err
 }
 
 // removeObjects removes a namespace (its processes first), a host link and a host table; any

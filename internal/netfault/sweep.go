@@ -10,8 +10,9 @@ import (
 )
 
 // Sweep removes every namespace, host link and host table with the package's prefix whose
-// owner (the test binary that made it) no longer runs, and returns how many it removed.
-// Objects of a running test binary are left alone.
+// owner (the test binary that made it) no longer runs, and the package's unreachable routes
+// whose link is gone, and returns how many it removed. Objects of a running test binary are
+// left alone.
 func Sweep() (int, error) {
 	removed := 0
 	var errs []error
@@ -51,6 +52,24 @@ func Sweep() (int, error) {
 	for _, table := range tables {
 		if owner, ok := ownerOf(table, tablePrefix, "_"); ok && !running(owner) {
 			if err := removeObjects("", "", table); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed++
+			}
+		}
+	}
+	// Unreachable routes whose /30 no host address uses any more: their link is gone.
+	routes, err := hostRoutes()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	addrs, err := hostPrefixes()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range routes {
+		if !overlapsAny(r, addrs) {
+			if err := removeRoute(r); err != nil {
 				errs = append(errs, err)
 			} else {
 				removed++
