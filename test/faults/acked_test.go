@@ -29,11 +29,5 @@ func ackedModes() []mode {
 // TestAckedFaults: through each fault, the acknowledged mode delivers every record exactly
 // once, in order.
 func TestAckedFaults(t *testing.T) {
-	t.Parallel()
-	for _, f := range faultsUnderTest() {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			runFault(t, f, ackedModes())
-		})
-	}
+	eachFault(t, ackedModes)
 }

@@ -118,6 +118,21 @@ type result struct {
 	disconnects      int
 }
 
+// eachFault runs every fault under test at once, each in a subtest with a Brain of its own,
+// through the modes modes gives. (Subtests started with t.Parallel would run only
+// GOMAXPROCS at a time; the suite mostly waits, so it runs them all.)
+func eachFault(t *testing.T, modes func() []mode) {
+	var wg sync.WaitGroup
+	for _, f := range faultsUnderTest() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(f.name, func(t *testing.T) { runFault(t, f, modes()) })
+		}()
+	}
+	wg.Wait()
+}
+
 // runFault runs every mode through one fault, each on its own source, against one Brain in a
 // namespace of its own.
 func runFault(t *testing.T, f fault, modes []mode) {
@@ -232,6 +247,11 @@ func drain(t *testing.T, b *erltest.Brain, modes []mode, senders []sender, sourc
 				t.Logf("%s: %+v; accepted %d; at the Brain %+v", modes[i].label, snd.counters(), feeds[i].sent, s.Sources[sources[i]])
 			}
 			t.Fatalf("not drained %v after the fault", drainTimeout)
+		}
+		if os.Getenv("PHAROS_FAULT_DEBUG") != "" {
+			for i, snd := range senders {
+				t.Logf("drain %s: %+v; accepted %d; at the Brain %+v", modes[i].label, snd.counters(), feeds[i].sent, s.Sources[sources[i]])
+			}
 		}
 		last = s
 		time.Sleep(300 * time.Millisecond)
