@@ -14,8 +14,10 @@
 //
 // It measures, from each sender's state polled every few milliseconds, the detection time
 // (fault start to leaving Streaming) and the recovery time (fault end to Streaming again), and
-// logs one row per fault and mode (set PHAROS_FAULT_TABLE to a file to collect them as a
-// Markdown table; PHAROS_FAULT_DEBUG=1 logs every sender's counters while they drain). docs/reliability.md explains the suite and shows the table of a real run.
+// logs one row per fault and mode. FAULT_TABLE=path appends the rows to a Markdown file;
+// FAULT_DEBUG=1 logs every sender's counters while they drain (neither is a PHAROS_ variable:
+// the daemon's tests would take one for a setting). docs/reliability.md explains the suite and
+// shows the table of a real run.
 //
 // The tests of the acknowledged mode are in acked_test.go; those of the payload mode, which
 // need delivery confirmations, in payload_test.go.

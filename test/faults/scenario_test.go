@@ -248,7 +248,7 @@ func drain(t *testing.T, b *erltest.Brain, modes []mode, senders []sender, sourc
 			}
 			t.Fatalf("not drained %v after the fault", drainTimeout)
 		}
-		if os.Getenv("PHAROS_FAULT_DEBUG") != "" {
+		if os.Getenv("FAULT_DEBUG") != "" {
 			for i, snd := range senders {
 				t.Logf("drain %s: %+v; accepted %d; at the Brain %+v", modes[i].label, snd.counters(), feeds[i].sent, s.Sources[sources[i]])
 			}
@@ -258,12 +258,12 @@ func drain(t *testing.T, b *erltest.Brain, modes []mode, senders []sender, sourc
 	}
 }
 
-// report logs r as a row of the suite's table, and appends it to PHAROS_FAULT_TABLE if set.
+// report logs r as a row of the suite's table, and appends it to FAULT_TABLE if set.
 func report(t *testing.T, r result) {
 	row := fmt.Sprintf("| %s | %s | %s | %d | %d | %d | %d | %s | %s | %d |", r.fault, r.mode, r.otp, r.accepted,
 		r.lost, r.duplicated, r.counted, seconds(r.detection), seconds(r.recovery), r.disconnects)
 	t.Logf("fault table row: %s (refusals while busy: %d; at the Brain: %+v)", row, r.refusals, r.arrived)
-	if path := os.Getenv("PHAROS_FAULT_TABLE"); path != "" {
+	if path := os.Getenv("FAULT_TABLE"); path != "" {
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		require.NoError(t, err)
 		defer f.Close()
