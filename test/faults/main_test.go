@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -47,17 +46,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildDaemon builds ./cmd/pharos-node into out with the go command that runs this test.
+// buildDaemon builds ./cmd/pharos-node into out with the go command ($GO, else go on PATH).
 func buildDaemon(out string) error {
 	root, err := erltest.RepoRoot()
 	if err != nil {
 		return err
 	}
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		if goCmd, err = exec.LookPath("go"); err != nil {
-			return fmt.Errorf("faults: no go command to build the daemon: %w", err)
-		}
+	goCmd := os.Getenv("GO") // as the Makefile's GO, when exported
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	if goCmd, err = exec.LookPath(goCmd); err != nil {
+		return fmt.Errorf("faults: no go command to build the daemon: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
