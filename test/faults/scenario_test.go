@@ -149,8 +149,8 @@ func runFault(t *testing.T, f fault, modes []mode) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }() // also when a check below ends the test early
 	watches := make([]*watch, len(senders))
 	feeds := make([]*feed, len(senders))
 	feedCtx, stopFeeds := context.WithCancel(ctx)
