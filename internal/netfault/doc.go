@@ -8,6 +8,7 @@
 //	ns := netfault.New(t)                        // sweeps stale objects, then creates; t.Cleanup removes
 //	cmd := exec.Command(ns.Command("erl", ...)...)  // runs inside: ip netns exec NAME erl ...
 //	conn, err := ns.DialContext(ctx, "tcp", "127.0.0.1:9000") // a socket inside (its loopback)
+//	l, err := ns.Listen("tcp", ns.Addr.String()+":0")   // also ListenPacket: sockets inside
 //	ns.Blackhole()                               // every packet on the link dropped, both ways, no RST
 //	ns.Loss(30)                                  // 30% of the packets dropped, each direction
 //	ns.Heal()                                    // the link clean again
