@@ -48,7 +48,10 @@ container-bases:
 ## detector. (Ergo v3.1.0 itself races in every node alive at a minute boundary: node/cron.go
 ## assigns its timer after time.AfterFunc, whose callback reads it; -race reports that at random
 ## in fsm, agent, node and cmd/pharos-node; of agent and fsm, the race pass runs tests that start
-## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.)
+## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.) The network-fault suite (test/faults, with
+## internal/netfault; docs/reliability.md) runs in each release's pass: it needs root, iproute2 and
+## nftables (deps installs them; without them it fails, never skips) and takes about a minute per
+## release. FAULT_TABLE=path collects its table rows.
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./tier
 RACE_AGENT_TESTS ?= ^(TestRecordArena)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestPropertyConfirmations)$$
@@ -56,7 +59,7 @@ CONTAINER_PKG := ./test/container
 test: otp deps container-bases lint
 	@set -e; pkgs=$$($(GO) list $(PKGS) | grep -v '/test/container$$'); for rel in $(OTP_RELEASES); do \
 	  echo "=== go test on OTP $$rel ($$(scripts/otp.sh root $$rel)/bin/erl)"; \
-	  PHAROS_OTP=$$rel $(GO) test $(GOTEST_FLAGS) $$pkgs; \
+	  PHAROS_OTP=$$rel FAULT_TABLE=$(if $(FAULT_TABLE),$(abspath $(FAULT_TABLE))) $(GO) test $(GOTEST_FLAGS) $$pkgs; \
 	done
 	@$(MAKE) --no-print-directory test-containers
 	@echo "=== go test -race $(RACE_PKGS)"

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,9 +28,11 @@ const ownerEnv = "PHAROS_ERLTEST_OWNER"
 // startTimeout bounds how long a Brain or epmd may take to come up.
 const startTimeout = 30 * time.Second
 
-// Epmd is a private epmd on a free loopback port.
+// Epmd is a private epmd on a free loopback port, or inside a network namespace (StartEpmdIn).
 type Epmd struct {
 	Port int
+	Host string // where peers reach it: 127.0.0.1, or the namespace's address
+	ns   Netns  // nil on the host
 	cmd  *exec.Cmd
 }
 
@@ -56,8 +56,8 @@ func StartEpmd(t testing.TB, rel Release) *Epmd {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("erltest: start epmd: %v", err)
 		}
-		e := &Epmd{Port: port, cmd: cmd}
-		if err := waitListening(port, 5*time.Second); err != nil {
+		e := &Epmd{Port: port, Host: "127.0.0.1", cmd: cmd}
+		if err := waitListening(nil, port, 5*time.Second); err != nil {
 			e.stop()
 			lastErr = fmt.Errorf("epmd on port %d: %w (%s)", port, err, out.String())
 			continue
@@ -83,15 +83,23 @@ type BrainOptions struct {
 	ErlFlags []string // extra flags for erl, e.g. "-kernel", "net_ticktime", "4"
 	StateDir string   // where acked-mode state survives restarts; default: none
 	DelayMs  int      // per-message delay (a slow Brain)
-	Epmd     *Epmd    // default: a private epmd started for this Brain
+	Epmd     *Epmd    // default: a private epmd started for this Brain (in Netns if set)
 	Env      []string // extra environment, "K=V"
-	Host     string   // host part of the Brain's node name; default "127.0.0.1"
+	// Netns runs the Brain inside a network namespace (package netfault makes one), at Host,
+	// the namespace's address: its node name is brain_…@Host and peers reach it and its epmd
+	// there. The control port stays on the namespace's loopback, reached from inside.
+	Netns Netns
+	Host  string // with Netns: required; without: 127.0.0.1
+	// TickTime is the Brain's net_ticktime (whole seconds, at least 1 s); 0 leaves OTP's 60 s.
+	// A peer must use the same (node.Options.TickTime).
+	TickTime time.Duration
 }
 
 // Brain is a running reference Brain node (test/erlang) on loopback.
 type Brain struct {
 	Release  Release
 	Node     string // full node name, e.g. brain_1a2b@127.0.0.1
+	Host     string // the host part of Node: 127.0.0.1, or the namespace's address
 	Name     string // registered name of the Brain process
 	Cookie   string
 	EpmdPort int
@@ -119,7 +127,12 @@ func StartBrain(t testing.TB, opts BrainOptions) *Brain {
 	if opts.Cookie == "" {
 		opts.Cookie = "c" + randomHex(12)
 	}
-	if opts.Epmd == nil {
+	if err := opts.placement(); err != nil {
+		t.Fatalf("erltest: %v", err)
+	}
+	if opts.Epmd == nil && opts.Netns != nil {
+		opts.Epmd = StartEpmdIn(t, rel, opts.Netns, opts.Host)
+	} else if opts.Epmd == nil {
 		opts.Epmd = StartEpmd(t, rel)
 	}
 	ebin, err := BuildBrain(rel)
@@ -136,6 +149,7 @@ func StartBrain(t testing.TB, opts BrainOptions) *Brain {
 	b := &Brain{
 		Release:  rel,
 		Node:     "brain_" + randomHex(4) + "@" + opts.Host,
+		Host:     opts.Host,
 		Name:     opts.Name,
 		Cookie:   opts.Cookie,
 		EpmdPort: opts.Epmd.Port,
@@ -148,7 +162,11 @@ func StartBrain(t testing.TB, opts BrainOptions) *Brain {
 	if err := b.start(); err != nil {
 		t.Fatalf("erltest: %v", err)
 	}
-	t.Logf("erltest: Brain %s (registered as %s) on OTP %s, epmd port %d", b.Node, b.Name, rel.Version, b.EpmdPort)
+	where := ""
+	if opts.Netns != nil {
+		where = " in a network namespace"
+	}
+	t.Logf("erltest: Brain %s (registered as %s) on OTP %s, epmd port %d%s", b.Node, b.Name, rel.Version, b.EpmdPort, where)
 	return b
 }
 
@@ -170,9 +188,12 @@ func (b *Brain) start() error {
 	if b.opts.StateDir != "" {
 		args = append(args, "-pharos_brain", "state_dir", fmt.Sprintf("%q", b.opts.StateDir))
 	}
+	if b.opts.TickTime > 0 {
+		args = append(args, "-kernel", "net_ticktime", strconv.Itoa(int(b.opts.TickTime/time.Second)))
+	}
 	args = append(args, b.opts.ErlFlags...)
 	args = append(args, "-eval", "{ok, _} = application:ensure_all_started(pharos_brain)")
-	cmd := exec.Command(b.Release.Erl, args...)
+	cmd := b.command(b.Release.Erl, args...)
 	cmd.Env = append(b.Environ(), b.opts.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &lockedBuffer{}
@@ -328,8 +349,7 @@ func (b *Brain) control(ctx context.Context, request string) (string, error) {
 	b.mu.Lock()
 	port := b.ctlPort
 	b.mu.Unlock()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	conn, err := dialer(b.opts.Netns)(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return "", fmt.Errorf("Brain control port: %w", err)
 	}
@@ -456,7 +476,7 @@ func (b *Brain) Client(exprs string) string {
 	defer cancel()
 	prelude := fmt.Sprintf("Brain = {%s, '%s'}, true = net_kernel:connect_node('%s'), ", b.Name, b.Node, b.Node)
 	full := fmt.Sprintf(`try begin %s %s end of _ -> erlang:halt(0) catch C:E:S -> io:format(standard_error, "~p:~p~n~p~n", [C, E, S]), erlang:halt(3) end.`, prelude, exprs)
-	cmd := exec.CommandContext(ctx, b.Release.Erl, "-noshell", "-noinput", "-hidden", "-name", "client_"+randomHex(4)+"@127.0.0.1", "-eval", full)
+	cmd := b.commandContext(ctx, b.Release.Erl, "-noshell", "-noinput", "-hidden", "-name", "client_"+randomHex(4)+"@"+b.Host, "-eval", full)
 	cmd.Env = b.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stdout, stderr bytes.Buffer
@@ -465,76 +485,6 @@ func (b *Brain) Client(exprs string) string {
 		b.t.Fatalf("erltest: client node failed: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
-}
-
-// BuildBrain compiles test/erlang with the release's own erlc (OTP 29 refuses BEAM files from
-// OTP 25) into _build/pharos/otp-<major>-<hash of the sources>/ebin and returns that directory.
-// A build is written to a temporary directory and renamed into place, so concurrent test
-// processes never see half a build.
-func BuildBrain(rel Release) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	srcDir := filepath.Join(root, "test", "erlang", "src")
-	files, err := filepath.Glob(filepath.Join(srcDir, "*"))
-	if err != nil {
-		return "", err
-	}
-	sort.Strings(files)
-	h := sha256.New()
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("read Brain source: %w", err)
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(data))
-		h.Write(data)
-	}
-	ebin := filepath.Join(root, "_build", "pharos", fmt.Sprintf("otp-%s-%s", rel.Major, hex.EncodeToString(h.Sum(nil))[:12]), "ebin")
-	if _, err := os.Stat(filepath.Join(ebin, "pharos_brain.app")); err == nil {
-		return ebin, nil
-	}
-	tmp, err := os.MkdirTemp(filepath.Join(root, "_build"), "brain-build-")
-	if err != nil {
-		if err := os.MkdirAll(filepath.Join(root, "_build"), 0o755); err != nil {
-			return "", err
-		}
-		if tmp, err = os.MkdirTemp(filepath.Join(root, "_build"), "brain-build-"); err != nil {
-			return "", err
-		}
-	}
-	defer os.RemoveAll(tmp)
-	var erls []string
-	for _, f := range files {
-		if strings.HasSuffix(f, ".erl") {
-			erls = append(erls, f)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, rel.Erlc, append([]string{"-Werror", "+debug_info", "-o", tmp}, erls...)...)
-	cmd.Env = rel.Environ(nil)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("erlc (OTP %s) of the reference Brain: %w\n%s", rel.Major, err, out)
-	}
-	app, err := os.ReadFile(filepath.Join(srcDir, "pharos_brain.app.src"))
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "pharos_brain.app"), app, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(ebin), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, ebin); err != nil {
-		if _, statErr := os.Stat(filepath.Join(ebin, "pharos_brain.app")); statErr == nil {
-			return ebin, nil // another test process won the race
-		}
-		return "", fmt.Errorf("install Brain build: %w", err)
-	}
-	return ebin, nil
 }
 
 func freePort() (int, error) {
@@ -546,11 +496,15 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func waitListening(port int, timeout time.Duration) error {
+// waitListening waits until 127.0.0.1:port (the namespace's loopback with ns) accepts.
+func waitListening(ns Netns, port int, timeout time.Duration) error {
+	dial := dialer(ns)
 	var err error
 	pollUntil(timeout, 20*time.Millisecond, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		var c net.Conn
-		if c, err = net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
+		if c, err = dial(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
 			c.Close()
 		}
 		return err == nil

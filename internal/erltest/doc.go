@@ -7,5 +7,11 @@
 // stops, continues and restarts them. Everything it starts is stopped in t.Cleanup, and
 // CheckNoLeaks reports any BEAM or epmd process a test left behind.
 //
+// For network-fault tests, BrainOptions.Netns runs the Brain and its epmd inside a network
+// namespace (package netfault makes one), named and reached at the namespace's address
+// (BrainOptions.Host), with BrainOptions.TickTime as its net_ticktime; the control port stays
+// on the namespace's loopback and is reached from inside it, so faults on the link never
+// block the harness.
+//
 // A missing Erlang installation fails the test: interop tests are never skipped.
 package erltest
