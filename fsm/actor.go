@@ -276,7 +276,7 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			if opts.Status != nil {
 				opts.Status.end(inc, m.Stats())
 			}
-			if reason != gen.TerminateReasonNormal && reason != gen.TerminateReasonShutdown {
+			if !errors.Is(reason, gen.TerminateReasonNormal) && !errors.Is(reason, gen.TerminateReasonShutdown) {
 				zl.Warn().Err(reason).Str("state", m.State().String()).Msg("connection manager crashed")
 			}
 		},

@@ -214,7 +214,7 @@ func (a AckedConfig) Validate() error {
 }
 
 // DefaultConfig returns the values the node starts with unless configured:
-// 1 s base, 60 s cap, 10,000 pending, 100 ms flush, DrainInterval = base,
+// 1 s base, 60 s cap, 10,000 pending, 100 ms flush, 100 ms drain interval,
 // DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s, the
 // unacknowledged delivery modes with DefaultConfirmConfig, and
 // DefaultAckedConfig for the acknowledged one.
@@ -224,7 +224,7 @@ func DefaultConfig() Config {
 		MaxBackoff:      time.Minute,
 		MaxPending:      10_000,
 		FlushInterval:   100 * time.Millisecond,
-		DrainInterval:   time.Second,
+		DrainInterval:   100 * time.Millisecond,
 		DrainBatch:      1_000,
 		ConnectTimeout:  5 * time.Second,
 		DeliverTimeout:  5 * time.Second,

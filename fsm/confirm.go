@@ -120,9 +120,11 @@ func (d *unackedMode) confirmTimedOut() error {
 }
 
 // onConfirmed releases the rounds up to id: the peer has their records.
-// In Streaming, room freed is used at once. An answer to a round trip of
-// a connection that was lost finds nothing (its rounds were settled at the
-// drop, and ids only grow).
+// In Streaming, room freed is used at once; in Throttled, the next drain
+// step leaves at once too: the backlog drains at the pace the peer's
+// answers come, not only one step per DrainInterval. An answer to a round
+// trip of a connection that was lost finds nothing (its rounds were settled
+// at the drop, and ids only grow).
 func (d *unackedMode) onConfirmed(state State, id uint64) step {
 	c := d.confirm
 	if c == nil {
@@ -150,13 +152,15 @@ func (d *unackedMode) onConfirmed(state State, id uint64) step {
 	}
 	d.stats.Confirmed += uint64(n)
 	d.metrics.addConfirmed(n)
-	if state != Streaming {
+	switch state {
+	case Streaming, Throttled:
+		if err := d.flushAndConfirm(state == Throttled); err != nil {
+			return d.goDisconnected(state, err)
+		}
+		return d.maybeThrottle(state)
+	default:
 		return keep()
 	}
-	if err := d.flushAndConfirm(false); err != nil {
-		return d.goDisconnected(state, err)
-	}
-	return d.maybeThrottle(state)
 }
 
 // settle deals with everything unconfirmed when the connection is gone:

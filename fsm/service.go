@@ -203,7 +203,7 @@ func (p *serviceSup) HandleChildTerminate(name gen.Atom, pid gen.PID, reason err
 func (p *serviceSup) Terminate(reason error) {
 	s := p.svc
 	var err error
-	if reason != gen.TerminateReasonShutdown && reason != gen.TerminateReasonNormal {
+	if !errors.Is(reason, gen.TerminateReasonShutdown) && !errors.Is(reason, gen.TerminateReasonNormal) {
 		err = fmt.Errorf("%w (last exit: %v): %w", ErrRestartIntensity, p.lastExit, reason)
 	}
 	hb := HandBack(s.opts)
