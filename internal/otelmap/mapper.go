@@ -19,6 +19,9 @@ var (
 	ErrDeltaUpDown = errors.New("otelmap: delta non-monotonic sum (an up-down counter's change) has no gauge form")
 	// ErrNoValue: the point carries the NoRecordedValue flag (a staleness marker) and no value.
 	ErrNoValue = errors.New("otelmap: data point has no recorded value")
+	// ErrTooManyBuckets: a histogram point with more buckets than Options.MaxBuckets (each
+	// bucket is a record).
+	ErrTooManyBuckets = errors.New("otelmap: histogram point has too many buckets")
 	// ErrMalformed: the point breaks OTLP's own rules (bucket counts that do not match the
 	// bounds, an empty or unknown data type).
 	ErrMalformed = errors.New("otelmap: malformed data point")
@@ -27,13 +30,14 @@ var (
 // Reasons: the values of the reason label of the refusal counters, a fixed set. Reason maps an
 // error to one of them.
 const (
-	ReasonNonFinite   = "non_finite"    // a NaN or infinite value, sum, bound, min or max
-	ReasonTooManyTags = "too_many_tags" // more attributes (point and resource) than RecordLimits.MaxTags
-	ReasonTooLong     = "too_long"      // a name, key, value or source over its RecordLimits length
-	ReasonInvalid     = "invalid"       // other Validate refusals: empty name or key, duplicate key, bad UTF-8
-	ReasonUnsupported = "unsupported"   // ErrDeltaUpDown
-	ReasonNoValue     = "no_value"      // ErrNoValue
-	ReasonMalformed   = "malformed"     // ErrMalformed
+	ReasonNonFinite   = "non_finite"       // a NaN or infinite value, sum, bound, min or max
+	ReasonTooManyTags = "too_many_tags"    // more attributes (point and resource) than RecordLimits.MaxTags
+	ReasonTooLong     = "too_long"         // a name, key, value or source over its RecordLimits length
+	ReasonInvalid     = "invalid"          // other Validate refusals: empty name or key, duplicate key, bad UTF-8
+	ReasonUnsupported = "unsupported"      // ErrDeltaUpDown
+	ReasonNoValue     = "no_value"         // ErrNoValue
+	ReasonMalformed   = "malformed"        // ErrMalformed
+	ReasonTooMany     = "too_many_buckets" // ErrTooManyBuckets
 )
 
 // Reason returns the refusal reason of err, one of the Reason constants.
@@ -51,6 +55,8 @@ func Reason(err error) string {
 		return ReasonNoValue
 	case errors.Is(err, ErrMalformed):
 		return ReasonMalformed
+	case errors.Is(err, ErrTooManyBuckets):
+		return ReasonTooMany
 	}
 	return ReasonInvalid
 }
@@ -63,15 +69,23 @@ type PointError struct {
 }
 
 func (e *PointError) Error() string {
-	return fmt.Sprintf("metric %q point %d: %v", e.Metric, e.Point, e.Err)
+	name := e.Metric
+	if len(name) > maxNameInError {
+		name = name[:maxNameInError] + "..."
+	}
+	return fmt.Sprintf("metric %q point %d: %v", name, e.Point, e.Err)
 }
+
+// maxNameInError is how much of a metric's name an error repeats.
+const maxNameInError = 64
 
 func (e *PointError) Unwrap() error { return e.Err }
 
 // Defaults of Options.
 const (
-	DefaultSource    = "unknown_service"
-	DefaultMaxErrors = 8
+	DefaultSource     = "unknown_service"
+	DefaultMaxErrors  = 8
+	DefaultMaxBuckets = 1024
 )
 
 // Options configure a Mapper. The zero value is usable.
@@ -88,6 +102,9 @@ type Options struct {
 	ResourceTags []string
 	// Now stamps points whose time is 0 (unknown). Nil: time.Now.
 	Now func() time.Time
+	// MaxBuckets bounds the buckets of one histogram point (explicit bounds, or populated
+	// exponential buckets on both sides), since each becomes a record. Default DefaultMaxBuckets.
+	MaxBuckets int
 	// MaxErrors is how many PointErrors a Batch keeps for its message (all are counted).
 	// Default DefaultMaxErrors.
 	MaxErrors int
@@ -101,11 +118,15 @@ type Mapper struct {
 	resourceKeys map[string]struct{} // nil: the default selection
 	now          func() time.Time
 	maxErrors    int
+	maxBuckets   int
 }
 
 // New returns a Mapper.
 func New(o Options) *Mapper {
-	m := &Mapper{limits: o.Limits, source: o.DefaultSource, now: o.Now, maxErrors: o.MaxErrors}
+	m := &Mapper{limits: o.Limits, source: o.DefaultSource, now: o.Now, maxErrors: o.MaxErrors, maxBuckets: o.MaxBuckets}
+	if m.maxBuckets <= 0 {
+		m.maxBuckets = DefaultMaxBuckets
+	}
 	if m.source == "" {
 		m.source = DefaultSource
 	}
@@ -192,6 +213,9 @@ type Batch struct {
 	ByReason        map[string]int
 	// Errors are the first MaxErrors refusals.
 	Errors []*PointError
+	// Ends has one entry per point that was not refused: the index in Records past its last
+	// record. A caller that delivers point by point walks it.
+	Ends []int
 
 	prev *etf.Metric // the last record validated, for ValidateAfter
 }

@@ -108,6 +108,11 @@ func (b *Batch) single(p Point, kind etf.MetricKind, v float64) {
 // le tag per bound and le="+Inf" (cumulative counts, as Prometheus), NAME_sum when the point
 // has a sum, NAME_count, and NAME_min, NAME_max when it has them.
 func (b *Batch) Histogram(p Point, h HistogramPoint) {
+	if len(h.Bounds) > b.m.maxBuckets {
+		b.Points++
+		b.refuse(p.Metric, p.Index, fmt.Errorf("%w: %d bounds, limit %d", ErrTooManyBuckets, len(h.Bounds), b.m.maxBuckets))
+		return
+	}
 	if len(h.Counts) != 0 && len(h.Counts) != len(h.Bounds)+1 {
 		b.Points++
 		b.refuse(p.Metric, p.Index, fmt.Errorf("%w: %d bucket counts for %d bounds", ErrMalformed, len(h.Counts), len(h.Bounds)))
@@ -143,6 +148,11 @@ func (b *Batch) Histogram(p Point, h HistogramPoint) {
 // zero bucket as le=ZeroThreshold, positive buckets up), each le the bucket's upper bound, then
 // le="+Inf".
 func (b *Batch) ExpHistogram(p Point, h ExpHistogramPoint) {
+	if n := populated(h.Positive) + populated(h.Negative); n > b.m.maxBuckets {
+		b.Points++
+		b.refuse(p.Metric, p.Index, fmt.Errorf("%w: %d populated buckets, limit %d", ErrTooManyBuckets, n, b.m.maxBuckets))
+		return
+	}
 	tags, ts, ok := b.begin(p)
 	if !ok {
 		return
@@ -185,6 +195,11 @@ func (b *Batch) ExpHistogram(p Point, h ExpHistogramPoint) {
 // Summary maps a summary point as ingest maps a scraped Prometheus summary: NAME with a
 // quantile tag per quantile (gauge), NAME_sum and NAME_count (counter).
 func (b *Batch) Summary(p Point, s SummaryPoint) {
+	if len(s.Quantiles) > b.m.maxBuckets {
+		b.Points++
+		b.refuse(p.Metric, p.Index, fmt.Errorf("%w: %d quantiles, limit %d", ErrTooManyBuckets, len(s.Quantiles), b.m.maxBuckets))
+		return
+	}
 	tags, ts, ok := b.begin(p)
 	if !ok {
 		return
@@ -267,6 +282,7 @@ func (b *Batch) finish(p Point, start int) {
 		}
 		b.prev = &b.Records[i]
 	}
+	b.Ends = append(b.Ends, len(b.Records))
 }
 
 // tags are the point's attributes in their order, then the resource's tags whose keys the
@@ -301,6 +317,17 @@ outer:
 		tags = append(tags, rt)
 	}
 	return tags, nil
+}
+
+// populated counts the buckets that hold values.
+func populated(counts []uint64) int {
+	n := 0
+	for _, c := range counts {
+		if c != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // withTag returns a new slice: tags and then {k, v}.
