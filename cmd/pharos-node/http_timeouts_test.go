@@ -12,6 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pharos-node/pharos-node/internal/httpsec"
 )
 
 // A client that sends its request body too slowly is cut off at the read timeout: the handler's
@@ -27,7 +29,9 @@ func TestHTTPServerCutsOffASlowBody(t *testing.T) {
 		handlerErr <- err
 	})
 	addr := freeTCP(t)
-	require.NoError(t, s.serveHTTP(ctx, "test.listen", addr, handler, zerolog.Nop()))
+	plain, err := httpsec.New(httpsec.Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.serveHTTP(ctx, "test.listen", addr, handler, plain, zerolog.Nop()))
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)

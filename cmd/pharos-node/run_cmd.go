@@ -35,6 +35,7 @@ import (
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/ingest"
 	"github.com/pharos-node/pharos-node/internal/config"
+	"github.com/pharos-node/pharos-node/internal/httpsec"
 	"github.com/pharos-node/pharos-node/node"
 	"github.com/pharos-node/pharos-node/spill"
 )
@@ -326,6 +327,7 @@ type sources struct {
 	servers  []*http.Server
 	failed   chan error // the first source that stopped on its own
 	timeouts httpTimeouts
+	guards   []*httpsec.Guard // of each HTTP listener (run_listeners.go)
 }
 
 // httpTimeouts bound the daemon's HTTP servers (ingest and admin): a client that sends its
@@ -371,12 +373,25 @@ func startSources(cfg config.Config, common ingest.Common, source string, a *age
 		if cfg.Admin.Listen == "" {
 			mux.Handle("/", admin)
 		}
-		if err := s.serveHTTP(ctx, "ingest.http.listen", l, mux, log); err != nil {
+		g, err := newGuard("ingest.http", cfg.Ingest.HTTP.TLS, cfg.Ingest.HTTP.Auth, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.serveHTTP(ctx, "ingest.http.listen", l, mux, g, log); err != nil {
 			return nil, err
 		}
 	}
 	if l := cfg.Admin.Listen; l != "" {
-		if err := s.serveHTTP(ctx, "admin.listen", l, admin, log); err != nil {
+		g, err := newGuard("admin", cfg.Admin.TLS, cfg.Admin.Auth, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.serveHTTP(ctx, "admin.listen", l, admin, g, log); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Ingest.OTLP.Listen != "" {
+		if err := s.startOTLP(ctx, cfg, common, source, reg, log); err != nil {
 			return nil, err
 		}
 	}
@@ -408,23 +423,24 @@ func startSources(cfg config.Config, common ingest.Common, source string, a *age
 		}
 		s.run(func() error { return hc.Run(ctx) })
 	}
+	s.watchGuards(ctx)
 	ok = true
 	return s, nil
 }
 
-// serveHTTP binds addr now and serves handler until stop.
-func (s *sources) serveHTTP(ctx context.Context, key, addr string, handler http.Handler, log zerolog.Logger) error {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", addr)
+// serveHTTP binds addr now and serves handler until stop, with g's TLS and token check.
+func (s *sources) serveHTTP(ctx context.Context, key, addr string, handler http.Handler, g *httpsec.Guard, log zerolog.Logger) error {
+	l, err := g.Listen(ctx, addr)
 	if err != nil {
 		return &config.KeyError{Key: key, Reason: err.Error()}
 	}
+	s.guards = append(s.guards, g)
 	t := s.timeouts
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read,
+	srv := &http.Server{Handler: g.Handler(handler), ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read,
 		WriteTimeout: t.write, IdleTimeout: t.idle,
 		ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return ctx }}
 	s.servers = append(s.servers, srv)
-	log.Info().Str("key", key).Str("addr", l.Addr().String()).Msg("listening")
+	log.Info().Str("key", key).Str("addr", l.Addr().String()).Bool("tls", g.TLS()).Msg("listening")
 	s.run(func() error {
 		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err

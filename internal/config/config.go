@@ -118,13 +118,38 @@ type Ingest struct {
 	StatsD StatsD `yaml:"statsd"`
 	Scrape Scrape `yaml:"scrape"`
 	Host   Host   `yaml:"host"`
+	OTLP   OTLP   `yaml:"otlp"`
 }
 
 // HTTP ingestion: POST /v1/metrics and /v1/alerts.
 type HTTP struct {
-	Listen       string   `yaml:"listen" help:"address of the HTTP ingest and admin endpoints (empty: off)"`
-	MaxBodyBytes ByteSize `yaml:"max_body_bytes" help:"largest request body"`
-	MaxRecords   int      `yaml:"max_records" help:"most records in one request"`
+	Listen       string       `yaml:"listen" help:"address of the HTTP ingest and admin endpoints (empty: off)"`
+	MaxBodyBytes ByteSize     `yaml:"max_body_bytes" help:"largest request body"`
+	MaxRecords   int          `yaml:"max_records" help:"most records in one request"`
+	TLS          ListenerTLS  `yaml:"tls"`
+	Auth         ListenerAuth `yaml:"auth"`
+}
+
+// OTLP is the OTLP/HTTP metrics receiver (package ingest/otlp), on a listener of its own.
+type OTLP struct {
+	Listen       string       `yaml:"listen" help:"address of the OTLP/HTTP receiver, POST /v1/metrics (empty: off; 127.0.0.1:4318 by convention)"`
+	MaxBodyBytes ByteSize     `yaml:"max_body_bytes" help:"largest OTLP request body, as sent and as inflated"`
+	MaxRecords   int          `yaml:"max_records" help:"most records one OTLP request may map to"`
+	ResourceTags []string     `yaml:"resource_tags" help:"resource attributes that become tags (default: all but service.name and telemetry.sdk.*)"`
+	TLS          ListenerTLS  `yaml:"tls"`
+	Auth         ListenerAuth `yaml:"auth"`
+}
+
+// ListenerTLS makes an HTTP listener serve TLS, and mutual TLS with a client CA file.
+type ListenerTLS struct {
+	CertFile     string `yaml:"cert_file" help:"PEM certificate: serve TLS (with key_file)"`
+	KeyFile      string `yaml:"key_file" help:"PEM private key of cert_file"`
+	ClientCAFile string `yaml:"client_ca_file" help:"PEM CAs: require client certificates they sign (mutual TLS)"`
+}
+
+// ListenerAuth makes an HTTP listener require a bearer token.
+type ListenerAuth struct {
+	TokenFile string `yaml:"token_file" help:"file of bearer tokens, one per line: require Authorization: Bearer <token> (reloaded on change and SIGHUP)"`
 }
 
 // StatsD ingestion over UDP.
@@ -148,7 +173,9 @@ type Host struct {
 
 // Admin endpoints: /metrics, /healthz, /readyz.
 type Admin struct {
-	Listen string `yaml:"listen" help:"address of /metrics, /healthz and /readyz (empty: on the HTTP ingest address)"`
+	Listen string       `yaml:"listen" help:"address of /metrics, /healthz and /readyz (empty: on the HTTP ingest address)"`
+	TLS    ListenerTLS  `yaml:"tls"`
+	Auth   ListenerAuth `yaml:"auth"`
 }
 
 // Log configures zerolog.
@@ -176,6 +203,7 @@ func Default() Config {
 			StatsD: StatsD{MaxPacketBytes: 8 << 10},
 			Scrape: Scrape{Interval: Duration(15 * time.Second), Timeout: Duration(5 * time.Second)},
 			Host:   Host{Interval: Duration(10 * time.Second)},
+			OTLP:   OTLP{MaxBodyBytes: 16 << 20, MaxRecords: 100_000},
 		},
 		Log:             Log{Level: "info", Format: "auto"},
 		ShutdownTimeout: Duration(10 * time.Second),
@@ -349,6 +377,7 @@ func (c Config) Validate() error {
 		{"ingest.statsd.max_packet_bytes", int64(c.Ingest.StatsD.MaxPacketBytes)},
 		{"ingest.scrape.interval", int64(c.Ingest.Scrape.Interval)}, {"ingest.scrape.timeout", int64(c.Ingest.Scrape.Timeout)},
 		{"ingest.host.interval", int64(c.Ingest.Host.Interval)}, {"node.net_ticktime", int64(c.Node.NetTick)},
+		{"ingest.otlp.max_body_bytes", int64(c.Ingest.OTLP.MaxBodyBytes)}, {"ingest.otlp.max_records", int64(c.Ingest.OTLP.MaxRecords)},
 		{"shutdown_timeout", int64(c.ShutdownTimeout)},
 	}
 	for _, p := range positives {
@@ -361,6 +390,18 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.StatsD.MaxPacketBytes > 65535 {
 		return bad("ingest.statsd.max_packet_bytes", "must be at most 65535 (a UDP datagram), got %d", c.Ingest.StatsD.MaxPacketBytes)
+	}
+	for _, lt := range []struct {
+		prefix string
+		l      ListenerTLS
+	}{{"ingest.http.tls", c.Ingest.HTTP.TLS}, {"ingest.otlp.tls", c.Ingest.OTLP.TLS}, {"admin.tls", c.Admin.TLS}} {
+		prefix, l := lt.prefix, lt.l
+		if (l.CertFile == "") != (l.KeyFile == "") {
+			return bad(prefix+".cert_file", "and %s.key_file go together", prefix)
+		}
+		if l.ClientCAFile != "" && l.CertFile == "" {
+			return bad(prefix+".client_ca_file", "needs %s.cert_file and %s.key_file", prefix, prefix)
+		}
 	}
 	if c.Spill.SegmentBytes > c.Spill.MaxBytes {
 		return bad("spill.segment_bytes", "must not exceed spill.max_bytes (%s)", c.Spill.MaxBytes)
