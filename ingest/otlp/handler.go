@@ -162,6 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body = nil // the request is decoded; let the bytes go
 
 	b := h.mapper.NewBatch()
+	b.Grow(min(req.Metrics().DataPointCount(), h.maxRecords))
 	if err := mapMetrics(h.mapper, b, req.Metrics(), h.maxRecords); err != nil {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, ReasonTooMany, err)
 		return

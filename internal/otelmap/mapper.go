@@ -223,9 +223,13 @@ type Batch struct {
 // NewBatch returns an empty Batch.
 func (m *Mapper) NewBatch() *Batch { return &Batch{m: m} }
 
-// Reset empties b for reuse; the records handed out before stay valid.
-func (b *Batch) Reset() {
-	*b = Batch{m: b.m}
+// Grow makes room for n more records (one per point of gauges and sums), so that a caller who
+// knows the number of points spares the batch its regrowing.
+func (b *Batch) Grow(n int) {
+	if n > 0 {
+		b.Records = append(make([]etf.Metric, 0, len(b.Records)+n), b.Records...)
+		b.Ends = append(make([]int, 0, len(b.Ends)+n), b.Ends...)
+	}
 }
 
 // Err summarises the refusals: nil when none, else an error naming the count and the first.
