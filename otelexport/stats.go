@@ -1,7 +1,6 @@
 package otelexport
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -63,11 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.points, m.delivered, m.pointsRefused, m.recordsRefused} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, fmt.Errorf("otelexport: one Registerer per exporter: %w", err)
-			}
+		if err := reg.Register(c); err != nil { // AlreadyRegisteredError: one exporter per Registerer
 			return nil, fmt.Errorf("otelexport: register counters: %w", err)
 		}
 	}

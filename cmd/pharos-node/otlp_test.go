@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.uber.org/goleak"
 
 	"github.com/pharos-node/pharos-node/internal/erltest"
@@ -68,11 +73,59 @@ func TestRunOTLPReceiver(t *testing.T) {
 		total += n
 		waitBrainRecords(t, b, total, before, time.Now().UnixMilli())
 	}
+	// Bad points beside good ones: the good ones reach the Brain, the bad ones are counted in
+	// partial_success.
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "otlp-bad")
+	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+	for i, v := range []float64{1, math.NaN(), 2} {
+		m := ms.AppendEmpty()
+		m.SetName(fmt.Sprintf("mixed.%d", i))
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetDoubleValue(v)
+		dp.Attributes().PutStr("seq", strconv.Itoa(i))
+		if i == 2 {
+			for k := range 10_000 {
+				dp.Attributes().PutInt(fmt.Sprintf("a%d", k), int64(k))
+			}
+			m.SetName("mixed.many")
+			ms.AppendEmpty().SetName("mixed.good")
+			ms.At(3).SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(3)
+		}
+	}
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	answer := pmetricotlp.NewExportResponse()
+	if err := answer.UnmarshalProto(out); resp.StatusCode != http.StatusOK || err != nil || answer.PartialSuccess().RejectedDataPoints() != 2 {
+		t.Fatalf("bad points beside good ones: %d %v %q", resp.StatusCode, err, answer.PartialSuccess().ErrorMessage())
+	}
+	total += 2
+	if st, ok := b.WaitStats(20*time.Second, func(s erltest.Stats) bool { return s.Received >= total }); !ok || st.Received != total || st.Invalid != 0 {
+		t.Fatalf("Brain stats %+v, want %d records", st, total)
+	}
+	last := b.LastRecords(2)
+	if last[0].Name != "mixed.0" || last[0].Value != 1 || last[1].Name != "mixed.good" || last[1].Value != 3 || last[1].Source != "otlp-bad" {
+		t.Fatalf("the Brain got %+v, want mixed.0 and mixed.good", last)
+	}
 	if status, resp := d.post("/v1/metrics", metricsJSON("json-beside", 0, 3)); status != http.StatusOK || resp.Accepted != 3 {
 		t.Fatalf("the Pharos JSON endpoint: %d %+v", status, resp)
 	}
-	if _, metrics := d.get("/metrics"); !strings.Contains(metrics, fmt.Sprintf(`pharos_ingest_records_accepted_total{source="otlp"} %d`, total)) {
-		t.Errorf("/metrics does not count %d OTLP records", total)
+	_, metrics := d.get("/metrics")
+	for _, want := range []string{fmt.Sprintf(`pharos_ingest_records_accepted_total{source="otlp"} %d`, total),
+		`pharos_ingest_records_refused_total{reason="non_finite",source="otlp"} 1`,
+		`pharos_ingest_records_refused_total{reason="too_many_tags",source="otlp"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 
