@@ -7,12 +7,24 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build deps test unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean
+.PHONY: all build package package-test deps test unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs
 
 all: build
 
+## build: bin/pharos-node, stamped with its version, commit and build date (pharos-node --version)
+VERSION = $(shell scripts/version.sh)
+LDFLAGS = -X main.version=$(VERSION) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 build:
-	$(GO) build -o bin/pharos-node ./cmd/pharos-node
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/pharos-node ./cmd/pharos-node
+
+## package: a static binary and a .deb in _build/package (scripts/package.sh)
+package:
+	GO=$(GO) scripts/package.sh
+
+## package-test: build the .deb, install it with dpkg, check it, purge it (scripts/package-test.sh)
+package-test:
+	GO=$(GO) scripts/package-test.sh
 
 ## otp: install OTP 25 (Debian packages) and build or reuse OTP 27 and 29 (scripts/otp.sh)
 otp:
@@ -40,6 +52,8 @@ test: otp deps lint
 	$(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_AGENT_TESTS)' ./agent
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_FSM_TESTS)' ./fsm
+	@echo "=== the .deb: built, installed, checked, purged"
+	GO=$(GO) scripts/package-test.sh
 
 ## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
 run:
@@ -77,6 +91,14 @@ lint:
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
 	  $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS); \
 	else echo "lint: staticcheck could not be installed from the Go module proxy; skipped"; fi
+
+## licenses: rewrite THIRD_PARTY_LICENSES.md from `go list -deps` (a test fails while it is out of date)
+licenses:
+	$(GO) run ./scripts/licenses > THIRD_PARTY_LICENSES.md
+
+## docs: rewrite docs/configuration.md from the settings table (a test fails while it is out of date)
+docs:
+	PHAROS_UPDATE_DOCS=1 $(GO) test -count=1 -run '^TestConfigurationDocInSync$$' ./internal/config
 
 clean:
 	rm -rf bin _build

@@ -5,8 +5,11 @@
 # receives every second until Ctrl-C, which stops everything: pharos-node first (it delivers what
 # it holds, or spills it), then the Brain and epmd.
 #
-# The children run in sessions of their own, so the terminal's Ctrl-C reaches only this script,
-# which then signals each of them exactly once (a second signal would cut pharos-node's drain).
+# The children run in sessions of their own, so the terminal's Ctrl-C never reaches them; this
+# script signals each of them exactly once (a second signal would cut pharos-node's drain). On a
+# terminal the wait runs as a foreground job of its own (job control), so that Ctrl-C reaches
+# only it and not make, which would report the interrupt as an error: Ctrl-C stops everything
+# and `make run` exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/otp.sh install 25
@@ -56,7 +59,7 @@ cleanup() {
   stop_group "$epmd_pid" TERM 2
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM
 
 if ! epmd -port "$EPMD_PORT" -names >/dev/null 2>&1; then
   setsid epmd -port "$EPMD_PORT" </dev/null & epmd_pid=$!
@@ -64,8 +67,8 @@ if ! epmd -port "$EPMD_PORT" -names >/dev/null 2>&1; then
 fi
 export ERL_EPMD_PORT="$EPMD_PORT"
 echo "run.sh: starting the reference Brain $BRAIN_NAME on $BRAIN_NODE (OTP $OTP, epmd port $EPMD_PORT)"
-setsid erl +Bd -noshell -noinput -name "$BRAIN_NODE" -pa "$EBIN" \
-  -pharos_brain name "$BRAIN_NAME" -pharos_brain report_interval_ms 1000 \
+setsid erl +Bd -noshell -noinput -name "$BRAIN_NODE" -pa "$EBIN" -kernel logger_level warning \
+  -pharos_brain name "$BRAIN_NAME" -pharos_brain report_interval_ms 1000 -pharos_brain announce false \
   -eval '{ok, _} = application:ensure_all_started(pharos_brain)' </dev/null & brain_pid=$!
 
 # The Brain writes ~/.erlang.cookie if there is none; pharos-node reads it once the Brain is up.
@@ -82,9 +85,19 @@ echo "run.sh: its state: curl http://127.0.0.1:9180/readyz; metrics: curl http:/
 echo "run.sh: Ctrl-C stops everything"
 setsid "$RUN_DIR/pharos-node" run --config "$CONFIG" </dev/null >>"$NODE_LOG" 2>&1 & node_pid=$!
 
-# Until Ctrl-C, or until one of them stops on its own.
-while kill -0 "$brain_pid" 2>/dev/null && kill -0 "$node_pid" 2>/dev/null; do
-  sleep 0.5
-done
-echo "run.sh: a process stopped on its own; see $NODE_LOG" >&2
-exit 1
+# Until Ctrl-C (the subshell exits 0), or until one of them stops on its own (1).
+[ -t 0 ] && set -m
+status=0
+(
+  trap 'exit 0' INT TERM
+  while kill -0 "$brain_pid" 2>/dev/null && kill -0 "$node_pid" 2>/dev/null; do
+    sleep 0.5
+  done
+  exit 1
+) || status=$?
+set +m
+if [ "$status" != 0 ]; then
+  echo "run.sh: a process stopped on its own; see $NODE_LOG" >&2
+  exit 1
+fi
+exit 0

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,16 +11,13 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pharos-node/pharos-node/internal/httpsec"
 )
 
 // A client that sends its request body too slowly is cut off at the read timeout: the handler's
 // read fails and the connection is closed, instead of a handler held until shutdown.
 func TestHTTPServerCutsOffASlowBody(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sources{cancel: cancel, failed: make(chan error, 8),
-		timeouts: httpTimeouts{readHeader: time.Second, read: 300 * time.Millisecond, write: time.Second, idle: time.Second}}
+	s := newSources(nil, nil, zerolog.Nop())
+	s.timeouts = httpTimeouts{readHeader: time.Second, read: 300 * time.Millisecond, write: time.Second, idle: time.Second}
 	defer s.stop()
 	handlerErr := make(chan error, 1)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,9 +25,9 @@ func TestHTTPServerCutsOffASlowBody(t *testing.T) {
 		handlerErr <- err
 	})
 	addr := freeTCP(t)
-	plain, err := httpsec.New(httpsec.Options{})
+	l, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
-	require.NoError(t, s.serveHTTP(ctx, "test.listen", addr, handler, plain, zerolog.Nop()))
+	s.serveHTTP("test.listen", addr, l, handler)
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)

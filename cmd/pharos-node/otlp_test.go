@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +248,25 @@ func TestRunListenersTLSAndToken(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// SIGHUP reads every listener's files again (here unchanged: Watch would not reload them).
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, metrics := d.do(t, server, http.MethodGet, d.admin+"/metrics", "Bearer "+token, "")
+		if strings.Contains(metrics, `pharos_http_reloads_total{listener="ingest.otlp",result="ok"} 1`) &&
+			strings.Contains(metrics, `pharos_http_reloads_total{listener="admin",result="ok"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload of the listeners' files after SIGHUP:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, body := d.do(t, server, http.MethodGet, d.admin+"/healthz", "Bearer "+token, ""); status != http.StatusOK {
+		t.Errorf("after SIGHUP: %d %s", status, body)
 	}
 	if strings.Contains(log.String(), token) {
 		t.Errorf("the token is in the log")

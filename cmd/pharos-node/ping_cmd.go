@@ -6,107 +6,71 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"ergo.services/ergo/gen"
 
+	"github.com/pharos-node/pharos-node/internal/config"
 	"github.com/pharos-node/pharos-node/node"
 )
 
-// distFlags are the flags of every command that talks to a Brain.
+// distFlags are the flags of every command that talks to a Brain: the settings run takes from
+// its configuration, spelled as their keys (--brain.node), plus a timeout and -v.
 type distFlags struct {
-	brainNode   string
-	brainName   string
-	name        string
-	brainAddr   string
-	cookieFile  string
-	epmdPort    int
-	tickTime    time.Duration
-	timeout     time.Duration
-	tls         bool
-	tlsCA       string
-	tlsCert     string
-	tlsKey      string
-	tlsInsecure bool
-	tlsServer   string
-	verbose     bool
+	cfg     config.Config
+	timeout time.Duration
+	verbose bool
+}
+
+// distKeys are the settings ping and send take as flags.
+func distKeys() []string {
+	return []string{"brain.node", "brain.name", "brain.addr", "node.name", "node.cookie_file", "node.epmd_port",
+		"node.net_ticktime", "tls.enabled", "tls.ca_file", "tls.cert_file", "tls.key_file", "tls.insecure_skip_verify",
+		"tls.server_name"}
+}
+
+// distAliases are the spellings ping and send had before they took the keys' names; kept, hidden
+// from help, for one release.
+func distAliases() map[string]string {
+	return map[string]string{"brain-node": "brain.node", "brain-name": "brain.name", "brain-addr": "brain.addr",
+		"name": "node.name", "cookie-file": "node.cookie_file", "epmd-port": "node.epmd_port", "tick-time": "node.net_ticktime",
+		"tls": "tls.enabled", "tls-ca": "tls.ca_file", "tls-cert": "tls.cert_file", "tls-key": "tls.key_file",
+		"tls-insecure-skip-verify": "tls.insecure_skip_verify", "tls-server-name": "tls.server_name"}
 }
 
 func (d *distFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.brainNode, "brain-node", "", "the Brain's node name, name@host (required)")
-	fs.StringVar(&d.brainName, "brain-name", "", "the Brain's registered process name (required)")
-	fs.StringVar(&d.name, "name", "", "this node's name (default pharos@<host>)")
-	fs.StringVar(&d.brainAddr, "brain-addr", "", "the Brain's distribution address host:port; skips EPMD")
-	fs.StringVar(&d.cookieFile, "cookie-file", "", "file holding the cookie, when PHAROS_COOKIE is unset (default ~/.erlang.cookie)")
-	fs.IntVar(&d.epmdPort, "epmd-port", 0, "EPMD port (default $ERL_EPMD_PORT or 4369)")
-	fs.DurationVar(&d.tickTime, "tick-time", 60*time.Second, "the cluster's net_ticktime")
-	fs.DurationVar(&d.timeout, "timeout", 10*time.Second, "bound on connecting and on the final round trip")
-	fs.BoolVar(&d.tls, "tls", false, "distribution over TLS (the Brain runs -proto_dist inet_tls)")
-	fs.StringVar(&d.tlsCA, "tls-ca", "", "PEM file of the CA that signs the Brain's certificate")
-	fs.StringVar(&d.tlsCert, "tls-cert", "", "PEM certificate of this node (when the Brain verifies peers)")
-	fs.StringVar(&d.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.BoolVar(&d.tlsInsecure, "tls-insecure-skip-verify", false, "do not verify the Brain's certificate (testing only)")
-	fs.StringVar(&d.tlsServer, "tls-server-name", "", "name expected in the Brain's certificate (default: its host)")
+	d.cfg = config.Default()
+	if err := config.Bind(fs, &d.cfg, distKeys(), distAliases()); err != nil {
+		panic(err) // the keys above are constants of this file
+	}
+	fs.DurationVar(&d.timeout, "timeout", 10*time.Second, "bound on connecting and on the final round trip (`DURATION`; in acked mode on the whole run)")
 	fs.BoolVar(&d.verbose, "v", false, "log the node's connection events to stderr")
 }
 
-// errUsage marks a command-line mistake (exit code 2).
-var errUsage = errors.New("usage")
-
-// cookieSource reads the cookie: $PHAROS_COOKIE, else --cookie-file, else ~/.erlang.cookie. A
-// cookie file others can read is refused, as erl refuses it. The cookie is never printed.
+// cookie reads the cookie: $PHAROS_COOKIE, else node.cookie_file, else ~/.erlang.cookie
+// (config.CookieFromEnv, as run). A cookie file others can read is refused, as erl refuses it.
+// The cookie is never printed.
 func (d *distFlags) cookie(getenv func(string) string) (string, error) {
-	if c := strings.TrimSpace(getenv("PHAROS_COOKIE")); c != "" {
-		return c, nil
-	}
-	path := d.cookieFile
-	if path == "" {
-		home := getenv("HOME")
-		if home == "" {
-			var err error
-			if home, err = os.UserHomeDir(); err != nil {
-				return "", fmt.Errorf("no PHAROS_COOKIE, no --cookie-file and no home directory: %w", err)
-			}
-		}
-		path = filepath.Join(home, ".erlang.cookie")
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("cookie file: %w", err)
-	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("cookie file %s has mode %o: it must be accessible by its owner only (chmod 400)", path, info.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("cookie file: %w", err)
-	}
-	c := strings.TrimSpace(string(b))
-	if c == "" {
-		return "", fmt.Errorf("cookie file %s is empty", path)
-	}
-	return c, nil
+	return config.CookieFromEnv(getenv, d.cfg.Node.CookieFile, os.Stat, os.ReadFile)
 }
 
 func (d *distFlags) tlsConfig() (*tls.Config, error) {
-	if !d.tls {
-		if d.tlsCA != "" || d.tlsCert != "" || d.tlsKey != "" {
-			return nil, fmt.Errorf("%w: --tls-ca, --tls-cert and --tls-key need --tls", errUsage)
+	t := d.cfg.TLS
+	if !t.Enabled {
+		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" {
+			return nil, fmt.Errorf("%w: --tls.ca_file, --tls.cert_file and --tls.key_file need --tls.enabled", errUsage)
 		}
 		return nil, nil
 	}
 	return node.TLSConfig(node.TLSFiles{
-		CAFile: d.tlsCA, CertFile: d.tlsCert, KeyFile: d.tlsKey,
-		ServerName: d.tlsServer, InsecureSkipVerify: d.tlsInsecure,
+		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify,
 	}, false)
 }
 
@@ -124,11 +88,11 @@ type session struct {
 func (s *session) close() { s.node.Stop() }
 
 func (d *distFlags) validate() error {
-	if d.brainNode == "" || d.brainName == "" {
-		return fmt.Errorf("%w: --brain-node and --brain-name are required", errUsage)
+	if d.cfg.Brain.Node == "" || d.cfg.Brain.Name == "" {
+		return fmt.Errorf("%w: --brain.node and --brain.name are required", errUsage)
 	}
-	if _, _, err := node.SplitNodeName(d.brainNode); err != nil {
-		return fmt.Errorf("%w: --brain-node: %v", errUsage, err)
+	if _, _, err := node.SplitNodeName(d.cfg.Brain.Node); err != nil {
+		return fmt.Errorf("%w: --brain.node: %v", errUsage, err)
 	}
 	return nil
 }
@@ -139,7 +103,7 @@ func (d *distFlags) connect(ctx context.Context, stderr io.Writer) (*session, er
 	if err != nil {
 		return nil, err
 	}
-	brain := gen.Atom(d.brainNode)
+	brain := gen.Atom(d.cfg.Brain.Node)
 	n, err := node.Start(name, opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting node %s: %w", name, err)
@@ -151,7 +115,7 @@ func (d *distFlags) connect(ctx context.Context, stderr io.Writer) (*session, er
 		n.Stop()
 		return nil, err
 	}
-	return &session{node: n, conn: c, brain: brain, target: gen.Atom(d.brainName)}, nil
+	return &session{node: n, conn: c, brain: brain, target: gen.Atom(d.cfg.Brain.Name)}, nil
 }
 
 // nodeConfig is this node's name and options from the flags: cookie, TLS, EPMD, tick time, a
@@ -165,69 +129,62 @@ func (d *distFlags) nodeConfig(stderr io.Writer) (gen.Atom, node.Options, error)
 	if err != nil {
 		return "", node.Options{}, err
 	}
-	epmdPort := d.epmdPort
+	epmdPort := d.cfg.Node.EpmdPort
 	if epmdPort == 0 {
 		if epmdPort, err = node.EPMDPortFromEnv(os.Getenv); err != nil {
 			return "", node.Options{}, err
 		}
 	}
-	name := d.name
+	name := d.cfg.Node.Name
 	if name == "" {
 		host, err := os.Hostname()
 		if err != nil {
-			return "", node.Options{}, fmt.Errorf("--name not given and no host name: %w", err)
+			return "", node.Options{}, fmt.Errorf("--node.name not given and no host name: %w", err)
 		}
 		name = "pharos@" + host
 	}
 	if _, _, err := node.SplitNodeName(name); err != nil {
-		return "", node.Options{}, fmt.Errorf("%w: --name: %v", errUsage, err)
+		return "", node.Options{}, fmt.Errorf("%w: --node.name: %v", errUsage, err)
 	}
-	brain := gen.Atom(d.brainNode)
+	brain := gen.Atom(d.cfg.Brain.Node)
 	opts := node.Options{
 		Cookie:    cookie,
 		EPMDPort:  epmdPort,
-		TickTime:  d.tickTime,
+		TickTime:  d.cfg.Node.NetTick.D(),
 		ClientTLS: tlsCfg,
 		Log: gen.LogOptions{Level: gen.LogLevelError, DefaultLogger: gen.DefaultLoggerOptions{
-			Output: stderr, TimeFormat: time.RFC3339,
+			Output: stderr, TimeFormat: "2006-01-02T15:04:05.000Z07:00",
 		}},
 	}
 	if d.verbose {
 		opts.Log.Level = gen.LogLevelInfo
 	}
-	if d.brainAddr != "" {
-		host, portText, err := net.SplitHostPort(d.brainAddr)
+	if addr := d.cfg.Brain.Addr; addr != "" {
+		host, portText, err := net.SplitHostPort(addr)
 		if err != nil {
-			return "", node.Options{}, fmt.Errorf("%w: --brain-addr: %v", errUsage, err)
+			return "", node.Options{}, fmt.Errorf("%w: --brain.addr: %v", errUsage, err)
 		}
 		port, err := strconv.ParseUint(portText, 10, 16)
 		if err != nil || port == 0 {
-			return "", node.Options{}, fmt.Errorf("%w: --brain-addr: bad port %q", errUsage, portText)
+			return "", node.Options{}, fmt.Errorf("%w: --brain.addr: bad port %q", errUsage, portText)
 		}
 		opts.Static = map[gen.Atom]node.StaticRoute{brain: {Host: host, Port: uint16(port)}}
 	}
 	return gen.Atom(name), opts, nil
 }
 
-// exitCode maps an error to the command's exit code: 2 for usage, 1 otherwise.
-func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
-		return 2
-	}
-	return 1
-}
-
 func runPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("ping")
 	var d distFlags
 	d.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags("ping", fs, args, stdout, stderr); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "ping", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	if err := d.validate(); err != nil {
-		fmt.Fprintf(stderr, "pharos-node ping: %v\n", err)
-		return 2
+		return usageError(stderr, "ping", err)
 	}
 	s, err := d.connect(ctx, stderr)
 	if err != nil {

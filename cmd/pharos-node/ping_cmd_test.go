@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pharos-node/pharos-node/internal/config"
 	"github.com/pharos-node/pharos-node/internal/erltest"
 )
 
@@ -86,7 +87,7 @@ func TestCookieFileRules(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cookie")
 	require.NoError(t, os.WriteFile(path, []byte("s3cret\n"), 0o644))
-	d := distFlags{cookieFile: path}
+	d := distFlags{cfg: config.Config{Node: config.Node{CookieFile: path}}}
 	noEnv := func(string) string { return "" }
 	_, err := d.cookie(noEnv)
 	require.Error(t, err, "a cookie file others can read is refused")

@@ -1,18 +1,19 @@
 package main
 
-// The daemon's listeners fit to face a network (internal/httpsec: TLS, mutual TLS, bearer
-// tokens, reloaded on SIGHUP and when a file changes) and its OTLP/HTTP receiver (ingest/otlp),
-// on a listener of its own.
+// The daemon's HTTP listeners fit to face a network (internal/httpsec: TLS, mutual TLS, bearer
+// tokens) and its OTLP/HTTP receiver (ingest/otlp), on a listener of its own.
+//
+// Each listener (ingest.http, ingest.otlp, admin) has a guard built once, at start, from its
+// tls.* and auth.* keys (restart keys); the guard's files are read again on SIGHUP (reload) and
+// when they change (Watch). A listener bound by apply, at start or at a reload, is wrapped in its
+// guard's TLS, and its handler in the guard's token check.
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
+	"strings"
 
 	"github.com/pharos-node/pharos-node/ingest"
 	"github.com/pharos-node/pharos-node/ingest/otlp"
@@ -20,67 +21,78 @@ import (
 	"github.com/pharos-node/pharos-node/internal/httpsec"
 )
 
-// newGuard builds the guard of the listener whose settings are under prefix (ingest.http,
-// ingest.otlp, admin); with none of them set it does nothing.
-func newGuard(prefix string, t config.ListenerTLS, a config.ListenerAuth, reg prometheus.Registerer, log zerolog.Logger) (*httpsec.Guard, error) {
-	g, err := httpsec.New(httpsec.Options{Listener: prefix, CertFile: t.CertFile, KeyFile: t.KeyFile,
-		ClientCAFile: t.ClientCAFile, TokenFile: a.TokenFile, Registerer: reg, Logger: log})
-	if err != nil {
-		key := prefix + ".tls"
-		if a.TokenFile != "" && t.CertFile == "" {
-			key = prefix + ".auth.token_file"
+// secure builds the guards of the three HTTP listeners from cfg and starts watching their files.
+// It runs once, before the first apply; an error names the key.
+func (s *sources) secure(cfg config.Config) error {
+	s.guards = map[string]*httpsec.Guard{}
+	for _, l := range []struct {
+		prefix string
+		t      config.ListenerTLS
+		a      config.ListenerAuth
+	}{
+		{"ingest.http", cfg.Ingest.HTTP.TLS, cfg.Ingest.HTTP.Auth},
+		{"ingest.otlp", cfg.Ingest.OTLP.TLS, cfg.Ingest.OTLP.Auth},
+		{"admin", cfg.Admin.TLS, cfg.Admin.Auth},
+	} {
+		g, err := httpsec.New(httpsec.Options{Listener: l.prefix, CertFile: l.t.CertFile, KeyFile: l.t.KeyFile,
+			ClientCAFile: l.t.ClientCAFile, TokenFile: l.a.TokenFile, Registerer: s.reg, Logger: s.log})
+		if err != nil {
+			key := l.prefix + ".tls.cert_file"
+			if l.t.CertFile == "" {
+				key = l.prefix + ".auth.token_file"
+			}
+			return &config.KeyError{Key: key, Reason: err.Error()}
 		}
-		return nil, &config.KeyError{Key: key, Reason: err.Error()}
+		s.guards[l.prefix] = g
 	}
-	return g, nil
+	for _, g := range s.guards {
+		if g.Enabled() {
+			s.start(func(ctx context.Context) error { g.Watch(ctx, 0); return nil })
+		}
+	}
+	return nil
 }
 
-// startOTLP serves the OTLP/HTTP receiver on ingest.otlp.listen. Records whose resource has no
-// service.name get the daemon's source.
-func (s *sources) startOTLP(ctx context.Context, cfg config.Config, common ingest.Common, source string, reg prometheus.Registerer, log zerolog.Logger) error {
-	c := cfg.Ingest.OTLP
-	h, err := otlp.NewHandler(otlp.Options{Common: common, Source: source, ResourceTags: c.ResourceTags,
-		MaxBodyBytes: int64(c.MaxBodyBytes), MaxRecords: c.MaxRecords})
-	if err != nil {
-		return &config.KeyError{Key: "ingest.otlp", Reason: err.Error()}
+// guard is the guard of the listener whose key is key (ingest.http.listen, ...), nil if none.
+func (s *sources) guard(key string) *httpsec.Guard {
+	return s.guards[strings.TrimSuffix(key, ".listen")]
+}
+
+// guarded wraps h in the token check of key's listener.
+func (s *sources) guarded(key string, h http.Handler) http.Handler {
+	if g := s.guard(key); g != nil {
+		return g.Handler(h)
 	}
-	g, err := newGuard("ingest.otlp", c.TLS, c.Auth, reg, log)
+	return h
+}
+
+// secureListener wraps l in the TLS of key's listener.
+func (s *sources) secureListener(key string, l net.Listener) net.Listener {
+	if g := s.guard(key); g != nil && g.TLS() {
+		return tls.NewListener(l, g.TLSConfig())
+	}
+	return l
+}
+
+// reloadGuards reads the guards' files again (SIGHUP); a guard that cannot keeps what it had
+// and logs why.
+func (s *sources) reloadGuards() {
+	for _, g := range s.guards {
+		if g.Enabled() {
+			_ = g.Reload()
+		}
+	}
+}
+
+// otlpHandler is the OTLP/HTTP receiver of in.OTLP. Records whose resource has no service.name
+// get the daemon's source.
+func otlpHandler(in config.Ingest, common ingest.Common, source string) (http.Handler, error) {
+	h, err := otlp.NewHandler(otlp.Options{Common: common, Source: source, ResourceTags: in.OTLP.ResourceTags,
+		MaxBodyBytes: int64(in.OTLP.MaxBodyBytes), MaxRecords: in.OTLP.MaxRecords})
 	if err != nil {
-		return err
+		return nil, &config.KeyError{Key: "ingest.otlp", Reason: err.Error()}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", h)
-	return s.serveHTTP(ctx, "ingest.otlp.listen", c.Listen, mux, g, log)
-}
-
-// watchGuards reloads the guards' files on SIGHUP and when they change, until ctx is done;
-// with no guard that reads a file, it does nothing (and SIGHUP keeps its default action).
-func (s *sources) watchGuards(ctx context.Context) {
-	var active []*httpsec.Guard
-	for _, g := range s.guards {
-		if g.Enabled() {
-			active = append(active, g)
-		}
-	}
-	if len(active) == 0 {
-		return
-	}
-	for _, g := range active {
-		s.run(func() error { g.Watch(ctx, 0); return nil })
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	s.run(func() error {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-hup:
-				for _, g := range active {
-					_ = g.Reload() // logged and counted by the guard
-				}
-			}
-		}
-	})
+	return mux, nil
 }

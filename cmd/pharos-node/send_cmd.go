@@ -25,6 +25,7 @@ import (
 	"github.com/pharos-node/pharos-node/agent"
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
+	"github.com/pharos-node/pharos-node/internal/config"
 	"github.com/pharos-node/pharos-node/node"
 	"github.com/pharos-node/pharos-node/spill"
 )
@@ -90,26 +91,31 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 			return dst, nil
 		}, nil
 	}
-	return nil, fmt.Errorf("%w: --mode %q: want payload, term, subject or acked", errUsage, mode)
+	return nil, fmt.Errorf("%w: --brain.mode %q: want payload, term, subject or acked", errUsage, mode)
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("send")
 	var d distFlags
 	d.register(fs)
-	count := fs.Int("count", 0, "number of metrics to send (required)")
-	rate := fs.Float64("rate", 0, "metrics per second; 0 means as fast as possible")
-	mode := fs.String("mode", "payload", "delivery mode: payload, term, subject or acked (acked: --timeout bounds the whole run)")
-	source := fs.String("source", "pharos-send", "the metrics' source field")
+	count := fs.Int("count", 0, "number of metrics to send: `N` (required)")
+	rate := fs.Float64("rate", 0, "metrics per second (`RATE`); 0 means as fast as possible")
+	source := fs.String("source", "pharos-send", "the metrics' source field (`NAME`)")
 	var ack ackedSendFlags
-	ack.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	ack.register(fs, &d.cfg)
+	if code, done := parseFlags("send", fs, args, stdout, stderr); done {
+		return code
 	}
+	mode := &d.cfg.Brain.Mode
 	fail := func(err error) int {
+		if errors.Is(err, errUsage) {
+			return usageError(stderr, "send", err)
+		}
 		fmt.Fprintf(stderr, "pharos-node send: %v\n", err)
 		return exitCode(err)
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0)))
 	}
 	if err := d.validate(); err != nil {
 		return fail(err)
@@ -126,7 +132,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Tags:   []etf.Tag{{Key: "host", Value: "pharos-send"}, {Key: "seq", Value: ""}},
 		Source: *source,
 	}
-	appendMetric, err := metricAppender(*mode, gen.Atom(d.brainName), m)
+	appendMetric, err := metricAppender(*mode, gen.Atom(d.cfg.Brain.Name), m)
 	if err != nil {
 		return fail(err)
 	}
@@ -136,12 +142,12 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *mode == "acked" {
 		if *rate > 0 {
-			return fail(fmt.Errorf("%w: --rate is not supported with --mode acked", errUsage))
+			return fail(fmt.Errorf("%w: --rate is not supported with --brain.mode acked", errUsage))
 		}
 		return runSendAcked(ctx, &d, &ack, *count, m, stdout, stderr)
 	}
-	if ack.spillDir != "" {
-		return fail(fmt.Errorf("%w: --spill-dir needs --mode acked", errUsage))
+	if d.cfg.Spill.Dir != "" {
+		return fail(fmt.Errorf("%w: --spill.dir needs --brain.mode acked", errUsage))
 	}
 
 	s, err := d.connect(ctx, stderr)
@@ -195,30 +201,33 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// ackedSendFlags are the flags of `send --mode acked`.
+// ackedSendFlags are the flags of `send --brain.mode acked` that are not settings of run.
 type ackedSendFlags struct {
-	spillDir    string
-	spillSync   string
-	batchSize   int
-	batchDelay  time.Duration
-	window      int
-	ackTimeout  time.Duration
-	baseBackoff time.Duration
-	maxBackoff  time.Duration
-	maxUnacked  int
+	maxUnacked int
 }
 
-func (f *ackedSendFlags) register(fs *flag.FlagSet) {
+// ackedKeys are the settings of run that `send --brain.mode acked` takes, with the spellings it
+// had before (hidden aliases for a release).
+func ackedKeys() ([]string, map[string]string) {
+	return []string{"brain.mode", "spill.dir", "spill.sync", "delivery.batch_size", "delivery.batch_delay", "delivery.window",
+			"delivery.ack_timeout", "delivery.base_backoff", "delivery.max_backoff"},
+		map[string]string{"mode": "brain.mode", "spill-dir": "spill.dir", "spill-sync": "spill.sync",
+			"batch-size": "delivery.batch_size", "batch-delay": "delivery.batch_delay", "window": "delivery.window",
+			"ack-timeout": "delivery.ack_timeout", "base-backoff": "delivery.base_backoff", "max-backoff": "delivery.max_backoff"}
+}
+
+// register binds the acked flags into cfg, with send's own defaults: a short reconnect backoff
+// and fsm's acked defaults.
+func (f *ackedSendFlags) register(fs *flag.FlagSet, cfg *config.Config) {
 	def := fsm.DefaultAckedConfig()
-	fs.StringVar(&f.spillDir, "spill-dir", "", "acked mode: spill directory holding the records until acknowledged; a restart on it resumes (default: RAM only)")
-	fs.StringVar(&f.spillSync, "spill-sync", "interval", "acked mode: spill sync policy: always, interval or never")
-	fs.IntVar(&f.batchSize, "batch-size", def.BatchSize, "acked mode: records per pharos_batch")
-	fs.DurationVar(&f.batchDelay, "batch-delay", def.BatchDelay, "acked mode: longest wait to fill a batch")
-	fs.IntVar(&f.window, "window", def.Window, "acked mode: batches in flight")
-	fs.DurationVar(&f.ackTimeout, "ack-timeout", def.AckTimeout, "acked mode: a Brain that acknowledges nothing for this long counts as lost")
-	fs.DurationVar(&f.baseBackoff, "base-backoff", 100*time.Millisecond, "acked mode: first reconnect backoff")
-	fs.DurationVar(&f.maxBackoff, "max-backoff", 2*time.Second, "acked mode: longest reconnect backoff")
-	fs.IntVar(&f.maxUnacked, "max-unacked", 0, "acked mode: hand over no more records while this many wait for an ack (0: no bound but the spill directory's)")
+	cfg.Delivery.BatchSize, cfg.Delivery.Window = def.BatchSize, def.Window
+	cfg.Delivery.BatchDelay, cfg.Delivery.AckTimeout = config.Duration(def.BatchDelay), config.Duration(def.AckTimeout)
+	cfg.Delivery.BaseBackoff, cfg.Delivery.MaxBackoff = config.Duration(100*time.Millisecond), config.Duration(2*time.Second)
+	keys, aliases := ackedKeys()
+	if err := config.Bind(fs, cfg, keys, aliases); err != nil {
+		panic(err) // the keys above are constants of this file
+	}
+	fs.IntVar(&f.maxUnacked, "max-unacked", 0, "acked mode: hand over no more records while `N` wait for an ack (0: no bound but the spill directory's)")
 }
 
 // ackedSendSummary is the JSON line `send --mode acked` prints, on success and on timeout.
@@ -276,14 +285,15 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 		fmt.Fprintf(stderr, "pharos-node send: %v\n", err)
 		return exitCode(err)
 	}
-	syncPolicy, err := spill.ParseSyncPolicy(f.spillSync)
+	dc := d.cfg.Delivery
+	syncPolicy, err := spill.ParseSyncPolicy(d.cfg.Spill.Sync)
 	if err != nil {
-		return fail(fmt.Errorf("%w: --spill-sync: %v", errUsage, err))
+		return fail(fmt.Errorf("%w: --spill.sync: %v", errUsage, err))
 	}
 	cfg := fsm.DefaultConfig()
-	cfg.BaseBackoff, cfg.MaxBackoff = f.baseBackoff, f.maxBackoff
+	cfg.BaseBackoff, cfg.MaxBackoff = dc.BaseBackoff.D(), dc.MaxBackoff.D()
 	cfg.ConnectTimeout = min(cfg.ConnectTimeout, d.timeout)
-	cfg.Acked = fsm.AckedConfig{BatchSize: f.batchSize, BatchDelay: f.batchDelay, Window: f.window, AckTimeout: f.ackTimeout}
+	cfg.Acked = fsm.AckedConfig{BatchSize: dc.BatchSize, BatchDelay: dc.BatchDelay.D(), Window: dc.Window, AckTimeout: dc.AckTimeout.D()}
 	cfg.Delivery = fsm.DeliveryAcked
 	if err := cfg.Validate(); err != nil {
 		return fail(fmt.Errorf("%w: %w", errUsage, err))
@@ -304,10 +314,10 @@ func runSendAcked(ctx context.Context, d *distFlags, f *ackedSendFlags, count in
 	a, err := agent.Start(deadline, agent.Options{
 		NodeName:     name,
 		NodeOptions:  nopts,
-		Brain:        agent.Target{Node: gen.Atom(d.brainNode), Name: gen.Atom(d.brainName)},
+		Brain:        agent.Target{Node: gen.Atom(d.cfg.Brain.Node), Name: gen.Atom(d.cfg.Brain.Name)},
 		Mode:         agent.ModeAcked,
 		Delivery:     cfg,
-		SpillDir:     f.spillDir,
+		SpillDir:     d.cfg.Spill.Dir,
 		SpillOptions: []spill.Option{spill.WithSync(syncPolicy)},
 		RingRecords:  max(count, 1), // the RAM log's capacity without --spill-dir
 		Logger:       logger,

@@ -18,7 +18,7 @@ import (
 	"github.com/pharos-node/pharos-node/spill"
 )
 
-const spillUsage = `usage: pharos-node spill <inspect|verify|repair> DIR [--json]
+const spillDescription = `The format is docs/spill-format.md.
 
   inspect DIR   what the spill directory holds: segments, records, sequence numbers, source id,
                 damaged regions and what they cost. Changes nothing; safe beside a running node.
@@ -28,45 +28,42 @@ const spillUsage = `usage: pharos-node spill <inspect|verify|repair> DIR [--json
                 file. Stop the node first: repair takes the directory's lock. Exit 0 once the
                 directory verifies.
 
-flags:
-  --json        print the report as JSON
-  -v            (repair) log each change to stderr
+The exit codes: 0 ok, 1 problems found or the operation failed, 2 usage.`
 
-exit codes: 0 ok, 1 problems found or the operation failed, 2 usage.
-`
+// spillFlags are the flags of every spill subcommand.
+func spillFlags(name string) (fs *flag.FlagSet, asJSON, verbose *bool) {
+	fs = newFlagSet(name)
+	asJSON = fs.Bool("json", false, "print the report as JSON")
+	verbose = fs.Bool("v", false, "(repair) log each change to stderr")
+	return fs, asJSON, verbose
+}
 
 // runSpill is `pharos-node spill`; args are what follows "spill".
 func runSpill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func(format string, a ...any) int {
-		if format != "" {
-			fmt.Fprintf(stderr, "pharos-node spill: "+format+"\n", a...)
-		}
-		fmt.Fprint(stderr, spillUsage)
-		return 2
+		return usageError(stderr, "spill", fmt.Errorf(format, a...))
 	}
 	if len(args) == 0 {
-		return usage("missing subcommand")
+		return usage("missing subcommand (inspect, verify or repair)")
 	}
 	sub := args[0]
 	switch sub {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, spillUsage)
+	case "-h", "--help", "-help", "help":
+		fs, _, _ := spillFlags("spill")
+		printHelp(stdout, "spill", fs)
 		return 0
 	case "inspect", "verify", "repair":
 	default:
 		return usage("unknown subcommand %q", sub)
 	}
-	fs := flag.NewFlagSet("spill "+sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	verbose := fs.Bool("v", false, "log changes to stderr")
+	fs, asJSON, verbose := spillFlags("spill " + sub)
 	// Flags may come before or after DIR.
 	var pos []string
 	rest := args[1:]
 	for {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(stdout, spillUsage)
+				printHelp(stdout, "spill", fs)
 				return 0
 			}
 			return usage("%v", err)

@@ -62,15 +62,15 @@ func TestRefusesUnknownKeysAndImpossibleValuesNamingTheKey(t *testing.T) {
 		file    string
 		wantKey string
 	}{
-		"unknown file key":   {file: "brain:\n  node: a@b\n  nmae: x\n", wantKey: "nmae"},
+		"unknown file key":   {file: "brain:\n  node: a@b\n  nmae: x\n", wantKey: "brain.nmae"},
 		"unknown env":        {env: []string{"PHAROS_BRAIN_NOD=a@b"}, wantKey: "PHAROS_BRAIN_NOD"},
 		"unknown flag":       {args: []string{"--brain.nod", "x"}, wantKey: "flags"},
 		"bad mode":           {args: []string{"--brain.mode", "carrier-pigeon"}, wantKey: "brain.mode"},
 		"negative pending":   {args: []string{"--delivery.max_pending", "-1"}, wantKey: "delivery.max_pending"},
 		"zero flush":         {file: "brain: {node: a@b}\ndelivery: {flush_interval: 0s}\n", wantKey: "delivery.flush_interval"},
 		"bad duration":       {env: []string{"PHAROS_DELIVERY_BASE_BACKOFF=soon"}, wantKey: "delivery.base_backoff"},
-		"bad size":           {file: "brain: {node: a@b}\nbuffer: {max_bytes: lots}\n", wantKey: "config"},
-		"backoff inverted":   {args: []string{"--delivery.base_backoff", "2m"}, wantKey: "delivery.max_backoff"},
+		"bad size":           {file: "brain: {node: a@b}\nbuffer: {max_bytes: lots}\n", wantKey: "buffer.max_bytes"},
+		"backoff inverted":   {args: []string{"--delivery.base_backoff", "2m"}, wantKey: "delivery.base_backoff"},
 		"missing brain":      {args: []string{"--brain.node", ""}, wantKey: "brain.node"},
 		"brain without host": {args: []string{"--brain.node", "brain"}, wantKey: "brain.node"},
 		"bad sync":           {args: []string{"--spill.sync", "sometimes"}, wantKey: "spill.sync"},
@@ -98,12 +98,12 @@ func TestRefusesUnknownKeysAndImpossibleValuesNamingTheKey(t *testing.T) {
 func TestEveryKeyHasFlagEnvAndHelp(t *testing.T) {
 	cfg := Default()
 	for _, s := range settings(&cfg) {
-		assert.NotEmpty(t, s.help, s.key)
-		assert.True(t, strings.HasPrefix(s.env, "PHAROS_"), s.key)
+		assert.NotEmpty(t, s.Help, s.Key)
+		assert.True(t, strings.HasPrefix(s.Env, "PHAROS_"), s.Key)
 	}
 	var b strings.Builder
 	Usage(&b)
-	assert.Contains(t, b.String(), "--brain.node (PHAROS_BRAIN_NODE)")
+	assert.Contains(t, b.String(), "--brain.node NAME@HOST  (PHAROS_BRAIN_NODE)")
 }
 
 func TestByteSizeAndDuration(t *testing.T) {

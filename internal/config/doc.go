@@ -7,10 +7,17 @@
 //     underscores (PHAROS_BRAIN_NODE);
 //  3. a command-line flag: -- plus the path (--brain.node).
 //
-// Defaults fill what none of them sets. Unknown keys in the file, unknown PHAROS_ variables that
-// look like settings, and impossible values are refused at start with an error that names the key
-// (errors.Is(err, ErrInvalid); errors.As gives *KeyError). The cookie is never a setting: it comes
-// from PHAROS_COOKIE or from node.cookie_file, and is never logged.
+// Defaults fill what none of them sets. Load reports every problem it finds (unknown keys, with
+// the closest known one; values that do not parse; impossible values and conflicts), each a
+// *KeyError naming the key and where the value came from ("file F line N", "env X", "flag --x");
+// errors.Is(err, ErrInvalid) holds and KeyErrors lists them. A conflict between two keys blames
+// the one that was set. Warnings lists valid settings that do nothing (no ingest source; acked
+// mode without a spill directory). The cookie is never a setting: CookieFromEnv reads it from
+// PHAROS_COOKIE or node.cookie_file (mode 0400 or 0600), and it is never logged.
+//
+// Settings is the one table of keys behind run's --help, docs/configuration.md (WriteMarkdown),
+// the flags of the other commands (Bind, which also keeps old spellings as aliases) and each
+// key's reload class (live, restart, agent: what a SIGHUP does with a change).
 //
 // Load is a pure function of its arguments (file system, arguments, environment): no package state.
 package config

@@ -44,7 +44,7 @@ admin:
 		args []string
 		key  string
 	}{
-		{[]string{"--admin.tls.cert_file", "/c.pem"}, "admin.tls.cert_file"},
+		{[]string{"--admin.tls.cert_file", "/c.pem"}, "admin.tls.key_file"},
 		{[]string{"--ingest.http.tls.client_ca_file", "/ca.pem"}, "ingest.http.tls.client_ca_file"},
 		{[]string{"--ingest.otlp.max_records", "0"}, "ingest.otlp.max_records"},
 	} {

@@ -15,11 +15,25 @@ type Duration time.Duration
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+// String writes the duration as Go does, without zero trailing units ("1m", not "1m0s").
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 func (d *Duration) parse(text string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(text))
+	t := strings.TrimSpace(text)
+	v, err := time.ParseDuration(t)
 	if err != nil {
+		if _, numErr := strconv.ParseFloat(t, 64); numErr == nil && t != "0" {
+			return fmt.Errorf("%q has no unit: write it as %ss, %sms or %sm", text, t, t, t)
+		}
 		return fmt.Errorf("not a duration (like 250ms or 1m): %q", text)
 	}
 	*d = Duration(v)
@@ -69,3 +83,9 @@ func (b *ByteSize) parse(text string) error {
 
 // UnmarshalYAML reads a size.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error { return b.parse(n.Value) }
+
+// MarshalYAML writes the duration as Go writes it ("100ms").
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// MarshalYAML writes the size with its unit where it has a whole one ("64MiB").
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }

@@ -112,8 +112,27 @@ func New(o Options) (*Guard, error) {
 		return nil, err
 	}
 	g.state.Store(st)
+	g.initSeries()
 	g.stamps = g.stat()
 	return g, nil
+}
+
+// initSeries makes the counters of what the guard does visible at 0 before anything happens.
+func (g *Guard) initSeries() {
+	var reasons []string
+	if g.opts.TokenFile != "" {
+		reasons = append(reasons, ReasonNoToken, ReasonBadScheme, ReasonWrongToken)
+	}
+	if g.opts.ClientCAFile != "" {
+		reasons = append(reasons, ReasonNoClientCert, ReasonBadClientCert)
+	}
+	for _, r := range reasons {
+		g.refused.WithLabelValues(g.opts.Listener, r)
+	}
+	if g.Enabled() {
+		g.reloads.WithLabelValues(g.opts.Listener, "ok")
+		g.reloads.WithLabelValues(g.opts.Listener, "failed")
+	}
 }
 
 // Enabled reports whether the Guard does anything (TLS or tokens).

@@ -9,8 +9,9 @@
 %%   eval EXPRS         -> ok TERM | error TERM   (Erlang expressions, evaluated on the Brain node;
 %%                                              TERM printed with ~0p on one line)
 %%   ping               -> pong
-%% At start it prints "PHAROS_BRAIN_READY control_port=PORT node=NODE name=NAME" on stdout (and
-%% writes PORT to control_port_file when that is set).
+%% At start it prints "PHAROS_BRAIN_READY control_port=PORT node=NODE name=NAME" on stdout for the
+%% harness, unless the application env announce is false (`make run`), and writes PORT to
+%% control_port_file when that is set.
 -module(pharos_brain_ctl).
 -export([start_link/3, init/4]).
 
@@ -27,7 +28,10 @@ init(Parent, Name, Port, PortFile) ->
         _ -> ok = file:write_file(PortFile, integer_to_list(Actual))
     end,
     proc_lib:init_ack(Parent, {ok, self()}),
-    io:format("PHAROS_BRAIN_READY control_port=~b node=~s name=~s~n", [Actual, node(), Name]),
+    case application:get_env(pharos_brain, announce, true) of
+        false -> ok;
+        _ -> io:format("PHAROS_BRAIN_READY control_port=~b node=~s name=~s~n", [Actual, node(), Name])
+    end,
     accept(L, Name).
 
 accept(L, Name) ->

@@ -1,0 +1,232 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Validate refuses impossible values. It reports every problem (errors.Join of *KeyError), each
+// naming its key and, for a configuration from Load, where the value came from; when two
+// settings conflict it blames the one that was set over the one left at its default.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		src := ""
+		if o, ok := c.origin[key]; ok {
+			src = o
+		}
+		errs = append(errs, &KeyError{Key: key, Source: src, Reason: fmt.Sprintf(format, args...)})
+	}
+	set := func(key string) bool { _, ok := c.origin[key]; return ok }
+
+	if c.Brain.Node == "" {
+		bad("brain.node", "is required (name@host)")
+	} else if err := checkNodeName(c.Brain.Node); err != nil {
+		bad("brain.node", "%v", err)
+	}
+	if c.Node.Name != "" {
+		if err := checkNodeName(c.Node.Name); err != nil {
+			bad("node.name", "%v", err)
+		}
+	}
+	if c.Brain.Name == "" {
+		bad("brain.name", "is required")
+	} else if strings.ContainsAny(c.Brain.Name, " @'\"") {
+		bad("brain.name", "must be a registered name (an atom such as pharos_brain), got %q", c.Brain.Name)
+	}
+	oneOf := func(key, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(key, "must be %s, got %q", orList(allowed), v)
+	}
+	oneOf("brain.mode", c.Brain.Mode, "payload", "term", "subject", "acked")
+	oneOf("spill.sync", c.Spill.Sync, "always", "interval", "never")
+	oneOf("spill.overflow", c.Spill.Overflow, "drop_oldest", "refuse")
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "console", "auto")
+	if c.TLS.Enabled && (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		if c.TLS.CertFile == "" {
+			bad("tls.cert_file", "is required with tls.key_file")
+		} else {
+			bad("tls.key_file", "is required with tls.cert_file")
+		}
+	}
+	if c.Brain.QueueLimit < 0 {
+		bad("brain.queue_limit", "must be 0 (off) or positive, got %d", c.Brain.QueueLimit)
+	}
+	if c.Node.EpmdPort < 0 || c.Node.EpmdPort > 65535 {
+		bad("node.epmd_port", "must be a port number, got %d", c.Node.EpmdPort)
+	}
+	for _, a := range []struct{ key, addr string }{
+		{"brain.addr", c.Brain.Addr}, {"ingest.http.listen", c.Ingest.HTTP.Listen},
+		{"ingest.statsd.listen", c.Ingest.StatsD.Listen}, {"admin.listen", c.Admin.Listen},
+		{"ingest.otlp.listen", c.Ingest.OTLP.Listen},
+	} {
+		if a.addr != "" {
+			if err := checkAddr(a.addr); err != nil {
+				bad(a.key, "%v", err)
+			}
+		}
+	}
+	if l := c.Ingest.HTTP.Listen; l != "" && l == c.Admin.Listen {
+		bad("admin.listen", "is ingest.http.listen (%s): leave admin.listen empty to serve both there", l)
+	}
+	if l := c.Ingest.OTLP.Listen; l != "" && (l == c.Ingest.HTTP.Listen || l == c.Admin.Listen) {
+		bad("ingest.otlp.listen", "must be a listener of its own, not ingest.http.listen or admin.listen (%s)", l)
+	}
+	for _, lt := range []struct {
+		prefix string
+		l      ListenerTLS
+	}{{"ingest.http.tls", c.Ingest.HTTP.TLS}, {"ingest.otlp.tls", c.Ingest.OTLP.TLS}, {"admin.tls", c.Admin.TLS}} {
+		switch {
+		case lt.l.CertFile != "" && lt.l.KeyFile == "":
+			bad(lt.prefix+".key_file", "is required with %s.cert_file", lt.prefix)
+		case lt.l.CertFile == "" && lt.l.KeyFile != "":
+			bad(lt.prefix+".cert_file", "is required with %s.key_file", lt.prefix)
+		case lt.l.CertFile == "" && lt.l.ClientCAFile != "":
+			bad(lt.prefix+".client_ca_file", "needs %s.cert_file and %s.key_file (mutual TLS is TLS)", lt.prefix, lt.prefix)
+		}
+	}
+	for i, target := range c.Ingest.Scrape.Targets {
+		u, err := url.Parse(target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("ingest.scrape.targets", "item %d: not an http(s) URL: %q", i, target)
+		}
+	}
+	for _, p := range []struct {
+		key string
+		v   int64
+	}{
+		{"buffer.max_records", int64(c.Buffer.MaxRecords)}, {"buffer.max_bytes", int64(c.Buffer.MaxBytes)},
+		{"spill.max_bytes", int64(c.Spill.MaxBytes)}, {"spill.segment_bytes", int64(c.Spill.SegmentBytes)},
+		{"spill.sync_interval", int64(c.Spill.SyncInterval)},
+		{"delivery.base_backoff", int64(c.Delivery.BaseBackoff)}, {"delivery.max_backoff", int64(c.Delivery.MaxBackoff)},
+		{"delivery.max_pending", int64(c.Delivery.MaxPending)}, {"delivery.flush_interval", int64(c.Delivery.FlushInterval)},
+		{"delivery.drain_interval", int64(c.Delivery.DrainInterval)}, {"delivery.drain_batch", int64(c.Delivery.DrainBatch)},
+		{"delivery.batch_size", int64(c.Delivery.BatchSize)}, {"delivery.batch_delay", int64(c.Delivery.BatchDelay)},
+		{"delivery.window", int64(c.Delivery.Window)}, {"delivery.ack_timeout", int64(c.Delivery.AckTimeout)},
+		{"ingest.http.max_body_bytes", int64(c.Ingest.HTTP.MaxBodyBytes)}, {"ingest.http.max_records", int64(c.Ingest.HTTP.MaxRecords)},
+		{"ingest.statsd.max_packet_bytes", int64(c.Ingest.StatsD.MaxPacketBytes)},
+		{"ingest.scrape.interval", int64(c.Ingest.Scrape.Interval)}, {"ingest.scrape.timeout", int64(c.Ingest.Scrape.Timeout)},
+		{"ingest.host.interval", int64(c.Ingest.Host.Interval)}, {"node.net_ticktime", int64(c.Node.NetTick)},
+		{"ingest.otlp.max_body_bytes", int64(c.Ingest.OTLP.MaxBodyBytes)}, {"ingest.otlp.max_records", int64(c.Ingest.OTLP.MaxRecords)},
+		{"shutdown_timeout", int64(c.ShutdownTimeout)},
+	} {
+		if p.v <= 0 {
+			s, _ := Lookup(p.key)
+			bad(p.key, "must be positive, got %s", zeroText(s.Arg, p.v))
+		}
+	}
+	// Conflicts between two keys blame the one that was set (the other kept its default).
+	conflict := func(a, b string, format string, args ...any) {
+		if set(b) && !set(a) {
+			bad(b, format, args...)
+			return
+		}
+		bad(a, format, args...)
+	}
+	if c.Delivery.BaseBackoff > 0 && c.Delivery.MaxBackoff < c.Delivery.BaseBackoff {
+		conflict("delivery.max_backoff", "delivery.base_backoff", "delivery.max_backoff (%s) must be at least delivery.base_backoff (%s)",
+			c.Delivery.MaxBackoff, c.Delivery.BaseBackoff)
+	}
+	if c.Ingest.StatsD.MaxPacketBytes > 65535 {
+		bad("ingest.statsd.max_packet_bytes", "must be at most 65535 (a UDP datagram), got %d", c.Ingest.StatsD.MaxPacketBytes)
+	}
+	if c.Spill.MaxBytes > 0 && c.Spill.SegmentBytes > c.Spill.MaxBytes {
+		conflict("spill.segment_bytes", "spill.max_bytes", "spill.segment_bytes (%s%s) must not exceed spill.max_bytes (%s%s)",
+			c.Spill.SegmentBytes, c.defaultNote("spill.segment_bytes"), c.Spill.MaxBytes, c.defaultNote("spill.max_bytes"))
+	}
+	if c.Brain.Mode != "acked" && c.Delivery.MaxPending > 0 && c.Buffer.MaxRecords <= c.Delivery.MaxPending {
+		conflict("buffer.max_records", "delivery.max_pending", "buffer.max_records (%d%s) must exceed delivery.max_pending (%d%s)",
+			c.Buffer.MaxRecords, c.defaultNote("buffer.max_records"), c.Delivery.MaxPending, c.defaultNote("delivery.max_pending"))
+	}
+	return errors.Join(errs...)
+}
+
+// defaultNote is ", the default" for a key Load did not set.
+func (c Config) defaultNote(key string) string {
+	if _, ok := c.origin[key]; ok || c.origin == nil {
+		return ""
+	}
+	return ", the default"
+}
+
+// Warnings lists settings that are valid but do nothing or probably not what was meant.
+func (c Config) Warnings() []Warning {
+	var w []Warning
+	if !c.Ingesting() {
+		w = append(w, Warning{"ingest", "no ingest source is configured (ingest.http.listen, ingest.statsd.listen, ingest.scrape.targets, ingest.host.enabled, ingest.otlp.listen): the daemon will deliver nothing"})
+	}
+	if c.Brain.Mode == "acked" && c.Spill.Dir == "" {
+		w = append(w, Warning{"spill.dir", "acked mode without a spill directory keeps unacknowledged records in RAM only: a restart loses them and starts a new source id"})
+	}
+	if c.TLS.Enabled && c.TLS.InsecureSkipVerify {
+		w = append(w, Warning{"tls.insecure_skip_verify", "the Brain's certificate is not verified: anyone on the path can pose as the Brain"})
+	}
+	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "" || c.TLS.ServerName != "") {
+		w = append(w, Warning{"tls.enabled", "is false: the other tls.* settings are ignored"})
+	}
+	if c.Spill.Dir == "" && c.Spill.Overflow == "refuse" {
+		w = append(w, Warning{"spill.overflow", "refuse has no effect without spill.dir"})
+	}
+	if len(c.Ingest.Scrape.Targets) > 0 && c.Ingest.Scrape.Timeout > c.Ingest.Scrape.Interval {
+		w = append(w, Warning{"ingest.scrape.timeout", fmt.Sprintf("is longer than ingest.scrape.interval (%s): the interval bounds it", c.Ingest.Scrape.Interval)})
+	}
+	return w
+}
+
+// checkNodeName checks an Erlang node name: name@host, the name of letters, digits, _ and -.
+func checkNodeName(n string) error {
+	name, host, ok := strings.Cut(n, "@")
+	if !ok || name == "" || host == "" {
+		return fmt.Errorf("must be name@host, got %q", n)
+	}
+	for _, r := range name {
+		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("the name part of %q may hold letters, digits, _ and - only", n)
+		}
+	}
+	if strings.ContainsAny(host, "@ /") {
+		return fmt.Errorf("the host part of %q is not a host name", n)
+	}
+	return nil
+}
+
+// checkAddr checks a host:port address (the host may be empty: every interface).
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("not host:port: %q", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("bad port in %q", addr)
+	}
+	return nil
+}
+
+// orList writes "a, b or c".
+func orList(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// zeroText prints a non-positive value in its unit.
+func zeroText(arg string, v int64) string {
+	switch arg {
+	case "DURATION":
+		return Duration(v).String()
+	case "SIZE":
+		return strconv.FormatInt(v, 10) + " bytes"
+	}
+	return strconv.FormatInt(v, 10)
+}
