@@ -12,8 +12,9 @@
 //
 // POST /v1/metrics with Content-Type application/x-protobuf or application/json (OTLP's JSON:
 // lowerCamelCase fields, 64-bit integers as strings, enums as numbers), optionally
-// Content-Encoding gzip; the body is an ExportMetricsServiceRequest, decoded by the Collector's
-// pdata (go.opentelemetry.io/collector/pdata, pmetricotlp). The body is bounded as sent and as
+// Content-Encoding gzip; the body is an ExportMetricsServiceRequest, decoded into OTLP's own
+// generated types (go.opentelemetry.io/proto/slim/otlp) by protobuf-go, protojson for JSON
+// (docs/otel.md says why not the Collector's pdata). The body is bounded as sent and as
 // inflated (MaxBodyBytes, default 16 MiB), the records one request maps to too (MaxRecords,
 // default 100,000), and the buckets of one histogram point (MaxBuckets).
 //

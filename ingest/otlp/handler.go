@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 
 	"github.com/pharos-node/pharos-node/ingest"
 	"github.com/pharos-node/pharos-node/internal/otelmap"
@@ -149,12 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, status, reason, err)
 		return
 	}
-	req := pmetricotlp.NewExportRequest()
-	if jsonBody {
-		err = req.UnmarshalJSON(body)
-	} else {
-		err = req.UnmarshalProto(body)
-	}
+	req, err := decodeRequest(body, jsonBody)
 	if err != nil {
 		h.fail(w, r, http.StatusBadRequest, ReasonMalformed, fmt.Errorf("%w: %w", ErrMalformed, err))
 		return
@@ -162,8 +157,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body = nil // the request is decoded; let the bytes go
 
 	b := h.mapper.NewBatch()
-	b.Grow(min(req.Metrics().DataPointCount(), h.maxRecords))
-	if err := mapMetrics(h.mapper, b, req.Metrics(), h.maxRecords); err != nil {
+	b.Grow(min(pointCount(req), h.maxRecords))
+	if err := mapRequest(h.mapper, b, req, h.maxRecords); err != nil {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, ReasonTooMany, err)
 		return
 	}
@@ -179,7 +174,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusServiceUnavailable, ReasonSinkFull, fmt.Errorf("%w: %w", ErrSinkFull, sinkErr))
 		return
 	}
-	resp := pmetricotlp.NewExportResponse()
+	resp := &colmetricspb.ExportMetricsServiceResponse{}
 	if rejected := b.Refused + sinkRefused; rejected > 0 {
 		msg := b.Message()
 		if sinkRefused > 0 {
@@ -188,15 +183,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			msg += fmt.Sprintf("%d data points not taken by the sink: %v", sinkRefused, sinkErr)
 		}
-		resp.PartialSuccess().SetRejectedDataPoints(int64(rejected))
-		resp.PartialSuccess().SetErrorMessage(strings.ToValidUTF8(msg, "\uFFFD"))
+		resp.PartialSuccess = &colmetricspb.ExportMetricsPartialSuccess{RejectedDataPoints: int64(rejected),
+			ErrorMessage: strings.ToValidUTF8(msg, "\uFFFD")}
 	}
-	var out []byte
-	if jsonBody {
-		out, err = resp.MarshalJSON()
-	} else {
-		out, err = resp.MarshalProto()
-	}
+	out, err := encodeResponse(resp, jsonBody)
 	if err != nil { // a response always marshals
 		h.fail(w, r, http.StatusInternalServerError, "", err)
 		return

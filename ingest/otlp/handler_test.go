@@ -251,7 +251,8 @@ func TestBadPointsBesideGoodOnes(t *testing.T) {
 }
 
 // OTLP/JSON as the specification writes it (its example), by hand: 64-bit integers as strings,
-// enums as numbers, hex-free metrics.
+// enums as numbers, an exemplar with hex trace and span ids (OTLP/JSON's, not protobuf JSON's
+// base64; exemplars are not mapped), a field this receiver does not know (ignored, as OTLP asks).
 func TestSpecificationJSON(t *testing.T) {
 	s := &sink{}
 	srv := newServer(t, s, otlp.Options{})
@@ -259,6 +260,9 @@ func TestSpecificationJSON(t *testing.T) {
 	 "scopeMetrics":[{"scope":{"name":"my.library","version":"1.0.0"},"metrics":[
 	  {"name":"my.counter","unit":"1","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[
 	    {"asDouble":5,"startTimeUnixNano":"1544712660300000000","timeUnixNano":"1544712660300000000",
+	     "exemplars":[{"timeUnixNano":"1544712660300000000","asDouble":1,
+	       "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}],
+	     "someFieldOfALaterVersion":{"x":1},
 	     "attributes":[{"key":"my.counter.attr","value":{"stringValue":"some value"}}]}]}},
 	  {"name":"my.gauge","gauge":{"dataPoints":[{"asInt":"10","timeUnixNano":"1544712660300000000"}]}},
 	  {"name":"my.histogram","histogram":{"aggregationTemporality":1,"dataPoints":[
