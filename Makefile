@@ -49,7 +49,7 @@ container-bases:
 ## assigns its timer after time.AfterFunc, whose callback reads it; -race reports that at random
 ## in fsm, agent, node and cmd/pharos-node; of agent and fsm, the race pass runs tests that start
 ## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.)
-RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config
+RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./ingest/otlp ./internal/otelmap ./internal/httpsec
 RACE_AGENT_TESTS ?= ^(TestRecordArena|TestSeqTier)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestMemoryLogModel)$$
 CONTAINER_PKG := ./test/container
