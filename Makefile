@@ -52,7 +52,7 @@ container-bases:
 ## internal/netfault; docs/reliability.md) runs in each release's pass: it needs root, iproute2 and
 ## nftables (deps installs them; without them it fails, never skips) and takes about a minute per
 ## release. FAULT_TABLE=path collects its table rows.
-RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./tier
+RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./tier ./ingest/otlp ./internal/otelmap ./internal/httpsec
 RACE_AGENT_TESTS ?= ^(TestRecordArena)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestPropertyConfirmations)$$
 CONTAINER_PKG := ./test/container

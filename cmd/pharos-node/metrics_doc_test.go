@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -58,7 +59,12 @@ func TestReadmeMetricsMatchExport(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) }) // registered first, runs last
 	b := erltest.StartBrain(t, erltest.BrainOptions{})
 	httpAddr, statsdAddr := freeTCP(t), freeUDP(t)
-	cfg := runConfig(t, b, httpAddr, t.TempDir(), "  statsd:\n    listen: "+statsdAddr+"\n")
+	tokens := filepath.Join(t.TempDir(), "tokens") // the OTLP listener with a token: pharos_http_*
+	if err := os.WriteFile(tokens, []byte("doc-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := runConfig(t, b, httpAddr, t.TempDir(), "  statsd:\n    listen: "+statsdAddr+"\n"+
+		"  otlp:\n    listen: "+freeTCP(t)+"\n    auth:\n      token_file: "+tokens+"\n")
 	t.Setenv("PHAROS_BRAIN_MODE", "acked")
 	d := startDaemon(t, context.Background(), b.Cookie, cfg, httpAddr)
 	d.post("/v1/metrics", metricsJSON("doc", 0, 100))

@@ -55,6 +55,7 @@ type reloadOutcome struct {
 func (d *service) reload() reloadOutcome {
 	log := d.log
 	log.Info().Msg("SIGHUP: reloading the configuration")
+	d.sources.reloadGuards() // the listeners' token and certificate files, changed or not
 	next, err := config.Load(d.args, d.environ, os.ReadFile)
 	if err == nil {
 		pf := preflight(next, os.Getenv)

@@ -178,7 +178,11 @@ func runDaemon(ctx context.Context, d *service) int {
 	runCtx, hard, releaseSignals := watchSignals(ctx, sigs)
 	defer releaseSignals()
 	d.sources = newSources(a, d.reg, log)
-	if err := d.sources.apply(cfg.Ingest, cfg.Admin.Listen); err != nil {
+	err = d.sources.secure(cfg)
+	if err == nil {
+		err = d.sources.apply(cfg.Ingest, cfg.Admin.Listen)
+	}
+	if err != nil {
 		logConfigErrors(log, "cannot start ingestion", err)
 		d.sources.stop()
 		closeAgent(a, cfg.ShutdownTimeout.D(), hard, log)

@@ -25,6 +25,7 @@ import (
 	"github.com/pharos-node/pharos-node/agent"
 	"github.com/pharos-node/pharos-node/ingest"
 	"github.com/pharos-node/pharos-node/internal/config"
+	"github.com/pharos-node/pharos-node/internal/httpsec"
 )
 
 // stopGrace bounds how long stopping the HTTP servers may take.
@@ -48,7 +49,8 @@ type sources struct {
 	host    *runner
 	cur     config.Ingest // what runs
 	admin   string
-	started bool // apply ran once
+	started bool                      // apply ran once
+	guards  map[string]*httpsec.Guard // by listener (run_listeners.go)
 }
 
 // httpServer is one HTTP listener whose handler a reload can swap.
@@ -137,6 +139,13 @@ func (s *sources) apply(in config.Ingest, adminListen string) error {
 	if l := adminListen; l != "" {
 		want[l], keys[l] = s.adminHandler(), "admin.listen"
 	}
+	if l := in.OTLP.Listen; l != "" {
+		h, err := otlpHandler(in, common, source)
+		if err != nil {
+			return err
+		}
+		want[l], keys[l] = h, "ingest.otlp.listen"
+	}
 	bound := map[string]net.Listener{}
 	closeBound := func() {
 		for _, l := range bound {
@@ -153,7 +162,7 @@ func (s *sources) apply(in config.Ingest, adminListen string) error {
 			closeBound()
 			return &config.KeyError{Key: keys[addr], Reason: err.Error()}
 		}
-		bound[addr] = l
+		bound[addr] = s.secureListener(keys[addr], l)
 	}
 
 	// 2. Build StatsD, the scraper and the host collector where their settings changed.
@@ -209,6 +218,7 @@ func (s *sources) apply(in config.Ingest, adminListen string) error {
 
 	// 3. Nothing can fail from here on: switch.
 	for addr, h := range want {
+		h = s.guarded(keys[addr], h)
 		if hs, running := s.servers[addr]; running {
 			hs.handler.Store(&h)
 			continue

@@ -167,6 +167,7 @@ type Ingest struct {
 	StatsD StatsD `yaml:"statsd"`
 	Scrape Scrape `yaml:"scrape"`
 	Host   Host   `yaml:"host"`
+	OTLP   OTLP   `yaml:"otlp"`
 }
 
 // HTTP ingestion: POST /v1/metrics and /v1/alerts.
@@ -175,8 +176,33 @@ type HTTP struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes" reload:"live" help:"largest request body"`
 	MaxRecords   int      `yaml:"max_records" reload:"live" help:"most records in one request"`
 	// MaxInflightBytes bounds the request bodies all HTTP requests hold at once (ingest.HTTPOptions).
-	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes" reload:"live" help:"request bodies held at once by all HTTP requests; a request over it gets 429 with Retry-After"`
-	BodyTimeout      Duration `yaml:"body_timeout" reload:"live" help:"longest wait for one request body (408 after it)"`
+	MaxInflightBytes ByteSize     `yaml:"max_inflight_bytes" reload:"live" help:"request bodies held at once by all HTTP requests; a request over it gets 429 with Retry-After"`
+	BodyTimeout      Duration     `yaml:"body_timeout" reload:"live" help:"longest wait for one request body (408 after it)"`
+	TLS              ListenerTLS  `yaml:"tls"`
+	Auth             ListenerAuth `yaml:"auth"`
+}
+
+// OTLP is the OTLP/HTTP metrics receiver (package ingest/otlp), on a listener of its own.
+type OTLP struct {
+	Listen       string       `yaml:"listen" arg:"HOST:PORT" def:"off" reload:"live" help:"address of the OTLP/HTTP metrics receiver, POST /v1/metrics (127.0.0.1:4318 by convention)"`
+	MaxBodyBytes ByteSize     `yaml:"max_body_bytes" reload:"live" help:"largest OTLP request body, as sent and as inflated"`
+	MaxRecords   int          `yaml:"max_records" reload:"live" help:"most records one OTLP request may map to"`
+	ResourceTags []string     `yaml:"resource_tags" arg:"KEY,..." def:"all but service.name and telemetry.sdk.*" reload:"live" help:"resource attributes that become tags (a YAML list; [] for none)"`
+	TLS          ListenerTLS  `yaml:"tls"`
+	Auth         ListenerAuth `yaml:"auth"`
+}
+
+// ListenerTLS makes an HTTP listener serve TLS, and mutual TLS with a client CA file. The files
+// are read again on SIGHUP and when they change; the keys themselves take effect at a restart.
+type ListenerTLS struct {
+	CertFile     string `yaml:"cert_file" arg:"FILE" help:"PEM certificate: the listener serves TLS (with key_file)"`
+	KeyFile      string `yaml:"key_file" arg:"FILE" help:"PEM private key of cert_file"`
+	ClientCAFile string `yaml:"client_ca_file" arg:"FILE" help:"PEM CAs: clients need a certificate they sign (mutual TLS)"`
+}
+
+// ListenerAuth makes an HTTP listener require a bearer token.
+type ListenerAuth struct {
+	TokenFile string `yaml:"token_file" arg:"FILE" help:"bearer tokens, one per line: requests need Authorization: Bearer <token> (read again on SIGHUP and on change)"`
 }
 
 // StatsD ingestion over UDP.
@@ -202,7 +228,9 @@ type Host struct {
 
 // Admin endpoints: /metrics, /healthz, /readyz.
 type Admin struct {
-	Listen string `yaml:"listen" arg:"HOST:PORT" def:"on ingest.http.listen" reload:"live" help:"address of /metrics, /healthz and /readyz"`
+	Listen string       `yaml:"listen" arg:"HOST:PORT" def:"on ingest.http.listen" reload:"live" help:"address of /metrics, /healthz and /readyz"`
+	TLS    ListenerTLS  `yaml:"tls"`
+	Auth   ListenerAuth `yaml:"auth"`
 }
 
 // Log configures zerolog.
@@ -233,6 +261,7 @@ func Default() Config {
 			StatsD: StatsD{MaxPacketBytes: 8 << 10, FlushInterval: Duration(10 * time.Second), MaxSeries: 10_000},
 			Scrape: Scrape{Interval: Duration(15 * time.Second), Timeout: Duration(5 * time.Second)},
 			Host:   Host{Interval: Duration(10 * time.Second)},
+			OTLP:   OTLP{MaxBodyBytes: 16 << 20, MaxRecords: 100_000},
 		},
 		Log:             Log{Level: "info", Format: "auto"},
 		ShutdownTimeout: Duration(10 * time.Second),
@@ -242,5 +271,5 @@ func Default() Config {
 // Ingesting reports whether any ingest source is configured.
 func (c Config) Ingesting() bool {
 	i := c.Ingest
-	return i.HTTP.Listen != "" || i.StatsD.Listen != "" || len(i.Scrape.Targets) > 0 || i.Host.Enabled
+	return i.HTTP.Listen != "" || i.StatsD.Listen != "" || len(i.Scrape.Targets) > 0 || i.Host.Enabled || i.OTLP.Listen != ""
 }

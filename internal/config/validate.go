@@ -67,6 +67,7 @@ func (c Config) Validate() error {
 	for _, a := range []struct{ key, addr string }{
 		{"brain.addr", c.Brain.Addr}, {"ingest.http.listen", c.Ingest.HTTP.Listen},
 		{"ingest.statsd.listen", c.Ingest.StatsD.Listen}, {"admin.listen", c.Admin.Listen},
+		{"ingest.otlp.listen", c.Ingest.OTLP.Listen},
 	} {
 		if a.addr != "" {
 			if err := checkAddr(a.addr); err != nil {
@@ -76,6 +77,22 @@ func (c Config) Validate() error {
 	}
 	if l := c.Ingest.HTTP.Listen; l != "" && l == c.Admin.Listen {
 		bad("admin.listen", "is ingest.http.listen (%s): leave admin.listen empty to serve both there", l)
+	}
+	if l := c.Ingest.OTLP.Listen; l != "" && (l == c.Ingest.HTTP.Listen || l == c.Admin.Listen) {
+		bad("ingest.otlp.listen", "must be a listener of its own, not ingest.http.listen or admin.listen (%s)", l)
+	}
+	for _, lt := range []struct {
+		prefix string
+		l      ListenerTLS
+	}{{"ingest.http.tls", c.Ingest.HTTP.TLS}, {"ingest.otlp.tls", c.Ingest.OTLP.TLS}, {"admin.tls", c.Admin.TLS}} {
+		switch {
+		case lt.l.CertFile != "" && lt.l.KeyFile == "":
+			bad(lt.prefix+".key_file", "is required with %s.cert_file", lt.prefix)
+		case lt.l.CertFile == "" && lt.l.KeyFile != "":
+			bad(lt.prefix+".cert_file", "is required with %s.key_file", lt.prefix)
+		case lt.l.CertFile == "" && lt.l.ClientCAFile != "":
+			bad(lt.prefix+".client_ca_file", "needs %s.cert_file and %s.key_file (mutual TLS is TLS)", lt.prefix, lt.prefix)
+		}
 	}
 	for i, target := range c.Ingest.Scrape.Targets {
 		u, err := url.Parse(target)
@@ -103,6 +120,7 @@ func (c Config) Validate() error {
 		{"ingest.statsd.flush_interval", int64(c.Ingest.StatsD.FlushInterval)}, {"ingest.statsd.max_series", int64(c.Ingest.StatsD.MaxSeries)},
 		{"ingest.scrape.interval", int64(c.Ingest.Scrape.Interval)}, {"ingest.scrape.timeout", int64(c.Ingest.Scrape.Timeout)},
 		{"ingest.host.interval", int64(c.Ingest.Host.Interval)}, {"node.net_ticktime", int64(c.Node.NetTick)},
+		{"ingest.otlp.max_body_bytes", int64(c.Ingest.OTLP.MaxBodyBytes)}, {"ingest.otlp.max_records", int64(c.Ingest.OTLP.MaxRecords)},
 		{"shutdown_timeout", int64(c.ShutdownTimeout)},
 	} {
 		if p.v <= 0 {
@@ -159,7 +177,7 @@ func (c Config) defaultNote(key string) string {
 func (c Config) Warnings() []Warning {
 	var w []Warning
 	if !c.Ingesting() {
-		w = append(w, Warning{"ingest", "no ingest source is configured (ingest.http.listen, ingest.statsd.listen, ingest.scrape.targets, ingest.host.enabled): the daemon will deliver nothing"})
+		w = append(w, Warning{"ingest", "no ingest source is configured (ingest.http.listen, ingest.statsd.listen, ingest.scrape.targets, ingest.host.enabled, ingest.otlp.listen): the daemon will deliver nothing"})
 	}
 	if c.Brain.Mode == "acked" && c.Spill.Dir == "" {
 		w = append(w, Warning{"spill.dir", "acked mode without a spill directory keeps unacknowledged records in RAM only: a restart loses them and starts a new source id"})

@@ -215,6 +215,12 @@ func main() {
 		}
 	}
 
+	for _, c := range []struct{ sub, label string }{
+		{"otlp-protobuf", "OTLP/HTTP receiver, protobuf"}, {"otlp-json", "OTLP/HTTP receiver, OTLP/JSON"},
+		{"pharos-json", "Pharos JSON endpoint"},
+	} {
+		t.goOnly("ingest", c.label+", 1000 points per request", "ingest/otlp", "BenchmarkIngest/"+c.sub, "points/s", "cpu-ns/point")
+	}
 	if j, ok := t.get("fsm", "BenchmarkFleetReconnectStorm", "peak/100ms-jitter"); ok {
 		if n, ok := t.get("fsm", "BenchmarkFleetReconnectStorm", "peak/100ms-nojitter"); ok {
 			t.add("fsm", "10,000 nodes reconnect: peak attempts per 100 ms",
