@@ -412,6 +412,10 @@ func (b *Brain) WaitMonitored(timeout time.Duration) bool {
 // Crash kills the Brain process (not the node); its supervisor restarts it.
 func (b *Brain) Crash() { b.t.Helper(); b.mustControl("crash") }
 
+// ExitReplyTo makes the Brain send exit(ReplyTo, reason) once, to the ReplyTo of the next
+// acknowledged batch, after acknowledging it: normal, shutdown, kill or any other atom.
+func (b *Brain) ExitReplyTo(reason string) { b.t.Helper(); b.mustControl("exit_reply_to " + reason) }
+
 // SetDelay makes every message cost ms milliseconds in the Brain.
 func (b *Brain) SetDelay(ms int) { b.t.Helper(); b.mustControl("delay " + strconv.Itoa(ms)) }
 

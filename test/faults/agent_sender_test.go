@@ -20,14 +20,11 @@ import (
 )
 
 // suiteDelivery is the manager's configuration in the suite: the defaults, but reconnect
-// backoff capped at 1 s, so recovery shows the fault, not a long backoff drawn during it, and
-// the daemon's drain interval (delivery.drain_interval, 100 ms) instead of fsm.DefaultConfig's
-// 1 s, whose 1,000 records/s would drain a 20 s backlog slower than the suite feeds it.
+// backoff capped at 1 s, so recovery shows the fault, not a long backoff drawn during it.
 func suiteDelivery() fsm.Config {
 	c := fsm.DefaultConfig()
 	c.BaseBackoff = 100 * time.Millisecond
 	c.MaxBackoff = time.Second
-	c.DrainInterval = 100 * time.Millisecond
 	return c
 }
 

@@ -11,11 +11,13 @@ import (
 )
 
 // payloadModes: the payload mode (the default), embedded and in the daemon, each with a spill
-// directory, as configured out of the box and with delivery.resend_unconfirmed.
+// directory, as configured out of the box (delivery.resend_unconfirmed: what a drop left
+// unconfirmed is sent again, at least once) and at most once (resend_unconfirmed off: it is
+// counted in possibly_lost).
 func payloadModes() []mode {
 	counted := func(t *testing.T, r result) {
 		assert.Zero(t, r.refusals, "a spill directory takes everything at this rate")
-		assert.Zero(t, r.duplicated, "payload mode, by default, delivers at most once")
+		assert.Zero(t, r.duplicated, "without resend_unconfirmed, payload mode delivers at most once")
 		require.LessOrEqualf(t, r.lost, int(r.counted),
 			"every record missing at the Brain is counted in possibly_lost: accepted %d, at the Brain %+v", r.accepted, r.arrived)
 	}
@@ -25,23 +27,23 @@ func payloadModes() []mode {
 		t.Logf("duplicates at the Brain: %d (possibly_lost %d)", r.duplicated, r.counted)
 	}
 	return []mode{
-		{label: "payload", check: counted, start: func(t *testing.T, e env) sender {
+		{label: "payload", check: resent, start: func(t *testing.T, e env) sender {
 			return startAgent(t, e, agent.ModePayload, nil)
 		}},
-		{label: "payload resend", check: resent, start: func(t *testing.T, e env) sender {
-			return startAgent(t, e, agent.ModePayload, func(c *fsm.Config) { c.Confirm.ResendUnconfirmed = true })
+		{label: "payload at most once", check: counted, start: func(t *testing.T, e env) sender {
+			return startAgent(t, e, agent.ModePayload, func(c *fsm.Config) { c.Confirm.ResendUnconfirmed = false })
 		}},
-		{label: "daemon payload", check: counted, start: func(t *testing.T, e env) sender {
+		{label: "daemon payload", check: resent, start: func(t *testing.T, e env) sender {
 			return startDaemon(t, e, "payload", "")
 		}},
-		{label: "daemon payload resend", check: resent, start: func(t *testing.T, e env) sender {
-			return startDaemon(t, e, "payload", "  resend_unconfirmed: true\n")
+		{label: "daemon payload at most once", check: counted, start: func(t *testing.T, e env) sender {
+			return startDaemon(t, e, "payload", "  resend_unconfirmed: false\n")
 		}},
 	}
 }
 
-// TestPayloadFaults: through each fault, the payload mode counts every record it lost in
-// possibly_lost, and with resend_unconfirmed loses none.
+// TestPayloadFaults: through each fault, the payload mode loses none (resend_unconfirmed, the
+// default), or counts every record it lost in possibly_lost (at most once).
 func TestPayloadFaults(t *testing.T) {
 	eachFault(t, payloadModes)
 }

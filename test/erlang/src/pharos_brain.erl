@@ -57,11 +57,24 @@ handle({pharos_batch, _ReplyTo, _SourceId, _FirstSeq, _Payloads} = Batch) ->
     %% server: a crash here never leaves a batch half counted with its NextSeq not moved (the
     %% resend would then count the first half twice).
     case pharos_brain_store:acked_batch(Batch) of
-        {ok, {ReplyTo, Ack}} -> ReplyTo ! Ack;
+        {ok, {ReplyTo, Ack}} ->
+            ReplyTo ! Ack,
+            exit_reply_to(ReplyTo);
         {error, Reason} -> pharos_brain_store:invalid(acked, Reason)
     end;
 handle({Tag, Bin}) when is_atom(Tag), is_binary(Bin) -> payload(subject, Bin);
 handle(_Other) -> pharos_brain_store:invalid(unknown, unknown_message).
+
+%% @doc The control port's exit_reply_to REASON: the next acked batch's ReplyTo gets
+%% exit(ReplyTo, Reason) once, after its acknowledgement (a Brain that sends exit signals to the
+%% sender, as a test wants one).
+exit_reply_to(ReplyTo) ->
+    case persistent_term:get({?MODULE, exit_reply_to}, none) of
+        none -> ok;
+        Reason ->
+            persistent_term:erase({?MODULE, exit_reply_to}),
+            exit(ReplyTo, Reason)
+    end.
 
 payload(Mode, Bin) ->
     case pharos_brain_wire:decode(Bin) of

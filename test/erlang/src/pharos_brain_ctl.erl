@@ -6,6 +6,7 @@
 %%   reset              -> ok
 %%   delay MS           -> ok              (every message then costs MS milliseconds)
 %%   crash              -> ok              (kills the Brain server; its supervisor restarts it)
+%%   exit_reply_to R    -> ok              (the next acked batch's ReplyTo gets exit(ReplyTo, R), once)
 %%   eval EXPRS         -> ok TERM | error TERM   (Erlang expressions, evaluated on the Brain node;
 %%                                              TERM printed with ~0p on one line)
 %%   ping               -> pong
@@ -59,6 +60,9 @@ command(<<"reset">>, _) ->
     "ok";
 command(<<"crash">>, Name) ->
     exit(whereis(Name), kill),
+    "ok";
+command(<<"exit_reply_to ", Reason/binary>>, _) ->
+    persistent_term:put({pharos_brain, exit_reply_to}, binary_to_atom(Reason)),
     "ok";
 command(<<"delay ", Ms/binary>>, Name) ->
     ok = pharos_brain:set_delay(Name, binary_to_integer(Ms)),
