@@ -25,30 +25,10 @@
 //
 // # Go values and terms
 //
-// Encoding is a type switch (no reflection). Decoding returns one fixed Go type per kind of term, so
-// that equal terms decode to equal values whatever encoding carried them:
-//
-//	Erlang term            Go, encoding (accepted)                    Go, decoded
-//	integer                int, int8..int64, uint..uint64, *big.Int   int64 if it fits, else *big.Int
-//	float                  float64, float32 (finite only)             float64
-//	atom                   Atom, gen.Atom, bool (true/false)          Atom (gen.Atom with WithErgoTypes)
-//	binary                 []byte, string, BitBinary with Bits 8      []byte (never nil)
-//	bitstring              BitBinary                                  BitBinary (Bits 1..7)
-//	tuple                  Tuple                                      Tuple (never nil)
-//	[]                     List(nil), List{}, []any{}                 List(nil)
-//	proper list            List, []any                                List
-//	improper list          ImproperList                               ImproperList
-//	charlist (STRING_EXT)  List of integers 0..255, up to 65535       List of int64
-//	map                    Map ([]MapEntry, any keys, given order)    Map (wire order)
-//	pid                    Pid, gen.PID                               Pid (gen.PID with WithErgoTypes)
-//	reference              Ref, gen.Ref, gen.Alias                    Ref (gen.Ref with WithErgoTypes)
-//	port                   Port                                       Port
-//	fun M:F/A              Export                                     Export
-//	local fun              Fun (as decoded)                           Fun, opaque
-//
-// Any other Go type, and a nil interface, gives ErrUnsupportedType. A Go string is always a binary, never
-// an atom: records never grow a Brain's atom table. Booleans decode as the atoms true and false. Use
-// Equal to compare terms as Erlang does (int64 vs *big.Int, map order, string vs []byte).
+// Encoding is a type switch (no reflection); decoding returns one fixed Go type per kind of term
+// (int64 or *big.Int, float64, Atom, []byte, Tuple, List, Map, Pid, Ref, ...), so equal terms
+// decode to equal values. A Go string is always a binary, never an atom. docs/etf.md has the
+// table.
 //
 // # Tags
 //
@@ -86,44 +66,25 @@
 //	120  V4_PORT_EXT           every port                           yes
 //	121  LOCAL_EXT             no                                   refused (ErrLocalExt)
 //
-// The encoder makes the choices OTP 26 and later make by default (minor version 2: UTF-8 atoms,
-// NEW_FLOAT_EXT, V4_PORT_EXT), so Marshal's bytes are those of term_to_binary(T, [{minor_version, 2}])
-// except for the order of map entries, which is the Map's (BEAM orders them its own way) and, on OTP 25,
-// ports (written there as NEW_PORT_EXT). TestInteropEncode checks this byte for byte. Every release
-// from OTP 24 on decodes all of them.
-//
-// Like BEAM, the decoder checks what binary_to_term checks: atoms of at most 255 characters, valid
-// UTF-8 in UTF-8 atoms, creation of at most 2 bits in PID_EXT, PORT_EXT and the old references, 18 bits
-// in the first word of the old references, 1..5 reference words, bit counts 1..8 (0 only for an empty
-// bitstring), a bignum sign of 0 or 1, distinct map keys, finite floats.
+// The encoder writes what term_to_binary(T, [{minor_version, 2}]) writes (TestInteropEncode
+// checks it byte for byte); the decoder checks what binary_to_term checks (docs/etf.md).
 //
 // # Limits
 //
-// Limits bound each decode call: MaxInputSize, MaxDepth, MaxBigIntBytes and MaxDecompressedSize (see
-// Limits for defaults). A violation is an error wrapping ErrLimit. Independently of them, no length field
-// is trusted: a count of elements, bytes or digits is checked against the bytes left before anything is
-// allocated, and a compressed term's size against MaxDecompressedSize and the 1032:1 ratio zlib cannot
-// exceed. Memory used by a decode is therefore proportional to its input: every element takes at least
-// one input byte and costs at most an interface slot and a small boxed value, some 20 bytes per input
-// byte at worst (TestAllocationProportional measures it), so MaxInputSize and MaxDecompressedSize bound
-// memory too: with the 16 MiB defaults, one hostile input costs at most a few hundred MiB; lower them for
-// a peer that only sends small terms. Map key uniqueness is checked in time linear in
-// the input (hash.go), and nesting is bounded by MaxDepth before any recursion. Bad input never panics.
+// Limits bound each decode call (MaxInputSize, MaxDepth, MaxBigIntBytes, MaxDecompressedSize);
+// a violation wraps ErrLimit. No length field is trusted before the bytes are there, so memory is
+// proportional to the input; bad input never panics (docs/etf.md).
 //
 // # Errors
 //
-// Decoding errors are *DecodeError{Offset, Tag, InCompressed, Err}; Err is a sentinel (ErrInvalid,
-// ErrUnknownTag, ErrLimit and its refinements, ...) or io.ErrUnexpectedEOF. The truncation contract: an
-// empty input gives io.EOF (no term started), and every other prefix of a valid term gives an error that
-// errors.Is io.ErrUnexpectedEOF. A length field that claims more bytes than are left counts as
-// truncation. Encoding errors are *EncodeError{Type, Err}; record errors are *ValidationError{Record,
-// Field, Err}.
+// Decoding errors are *DecodeError{Offset, Tag, InCompressed, Err}; an empty input gives io.EOF,
+// every other prefix of a valid term an error that errors.Is io.ErrUnexpectedEOF. Encoding errors
+// are *EncodeError, record errors *ValidationError, acknowledgement errors *AckError.
 //
 // # Ergo
 //
-// gen.Atom, gen.PID, gen.Ref and gen.Alias of ergo.services/ergo v3 encode directly, and a Decoder made
-// with WithErgoTypes returns gen types; ergo.go documents how their fields map onto the wire (a gen.PID's
-// uint64 ID is the ID word in its low 32 bits and the Serial word in its high 32 bits).
+// gen.Atom, gen.PID, gen.Ref and gen.Alias encode directly; a Decoder made WithErgoTypes returns
+// gen types (ergo.go documents the mapping).
 //
 // # Concurrency
 //
