@@ -61,7 +61,7 @@ func (d *Decoder) Unmarshal(data []byte) (any, error) {
 	if len(data) > d.limits.MaxInputSize {
 		return nil, &DecodeError{Offset: 0, Tag: data[0], Err: ErrInputTooLarge}
 	}
-	if data[0] != tagVersion {
+	if data[0] != TagVersion {
 		return nil, &DecodeError{Offset: 0, Tag: data[0], Err: ErrVersion}
 	}
 	s := decodeState{data: data, lim: d.limits, ergo: d.ergo}
@@ -142,7 +142,7 @@ func (s *decodeState) top(pos int) (any, int, error) {
 	if pos >= len(s.data) {
 		return nil, pos, s.eof(pos)
 	}
-	if s.data[pos] != tagCompressed {
+	if s.data[pos] != TagCompressed {
 		v, _, next, err := s.term(pos, 0, false)
 		return v, next, err
 	}
@@ -155,7 +155,7 @@ func (s *decodeState) top(pos int) (any, int, error) {
 		return nil, pos, s.fail(pos, err)
 	}
 	inner := decodeState{data: inflated, lim: s.lim, atoms: s.atoms, ergo: s.ergo, inflated: true}
-	if inflated[0] == tagCompressed {
+	if inflated[0] == TagCompressed {
 		return nil, pos, inner.fail(0, ErrUnknownTag)
 	}
 	v, _, next, err := inner.term(0, 0, false)
@@ -181,7 +181,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 	tag := s.data[pos]
 	p := pos + 1
 	switch tag {
-	case tagSmallInteger:
+	case TagSmallInteger:
 		if !s.need(p, 1) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -191,7 +191,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return x, h, p + 1, nil
 
-	case tagInteger:
+	case TagInteger:
 		if !s.need(p, 4) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -201,10 +201,10 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return x, h, p + 4, nil
 
-	case tagSmallBig, tagLargeBig:
+	case TagSmallBig, TagLargeBig:
 		var n uint64
 		var ok bool
-		n, p, ok = s.length(p, tag == tagSmallBig)
+		n, p, ok = s.length(p, tag == TagSmallBig)
 		if !ok {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -225,7 +225,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return v, h, p + 1 + int(n), nil
 
-	case tagNewFloat:
+	case TagNewFloat:
 		if !s.need(p, 8) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -238,7 +238,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return f, h, p + 8, nil
 
-	case tagFloat:
+	case TagFloat:
 		if !s.need(p, 31) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -251,7 +251,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return f, h, p + 31, nil
 
-	case tagAtom, tagSmallAtom, tagAtomUTF8, tagSmallAtomUTF8, tagAtomCacheRef:
+	case TagAtom, TagSmallAtom, TagAtomUTF8, TagSmallAtomUTF8, TagAtomCacheRef:
 		a, next, err := s.atom(pos)
 		if err != nil {
 			return nil, 0, pos, err
@@ -264,7 +264,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return a, h, next, nil
 
-	case tagBinary:
+	case TagBinary:
 		if !s.need(p, 4) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -280,7 +280,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return b, h, p + int(n), nil
 
-	case tagBitBinary:
+	case TagBitBinary:
 		if !s.need(p, 5) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -308,10 +308,10 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return BitBinary{Bytes: b, Bits: nbits}, h, next, nil
 
-	case tagSmallTuple, tagLargeTuple:
+	case TagSmallTuple, TagLargeTuple:
 		var n uint64
 		var ok bool
-		n, p, ok = s.length(p, tag == tagSmallTuple)
+		n, p, ok = s.length(p, tag == TagSmallTuple)
 		if !ok {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -336,10 +336,10 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return t, h, p, nil
 
-	case tagNil:
+	case TagNil:
 		return List(nil), hashNil, p, nil
 
-	case tagString:
+	case TagString:
 		if !s.need(p, 2) {
 			return nil, 0, pos, s.eof(pos)
 		}
@@ -367,13 +367,13 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return l, h, p + int(n), nil
 
-	case tagList:
+	case TagList:
 		return s.list(pos, depth, wantHash)
 
-	case tagMap:
+	case TagMap:
 		return s.mapTerm(pos, depth, wantHash)
 
-	case tagPid, tagNewPid:
+	case TagPid, TagNewPid:
 		pid, next, err := s.pid(pos)
 		if err != nil {
 			return nil, 0, pos, err
@@ -386,7 +386,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return pid, h, next, nil
 
-	case tagPort, tagNewPort, tagV4Port:
+	case TagPort, TagNewPort, TagV4Port:
 		port, next, err := s.port(pos)
 		if err != nil {
 			return nil, 0, pos, err
@@ -396,7 +396,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return port, h, next, nil
 
-	case tagReference, tagNewReference, tagNewerRef:
+	case TagReference, TagNewReference, TagNewerRef:
 		ref, next, err := s.ref(pos)
 		if err != nil {
 			return nil, 0, pos, err
@@ -409,7 +409,7 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return ref, h, next, nil
 
-	case tagExport:
+	case TagExport:
 		x, next, err := s.export(pos)
 		if err != nil {
 			return nil, 0, pos, err
@@ -419,10 +419,10 @@ func (s *decodeState) term(pos, depth int, wantHash bool) (v any, h uint64, next
 		}
 		return x, h, next, nil
 
-	case tagNewFun, tagFun:
+	case TagNewFun, TagFun:
 		return s.fun(pos, depth, wantHash)
 
-	case tagLocal:
+	case TagLocal:
 		return nil, 0, pos, s.fail(pos, ErrLocalExt)
 	}
 	return nil, 0, pos, s.fail(pos, ErrUnknownTag)

@@ -15,7 +15,7 @@ func (s *decodeState) list(pos, depth int, wantHash bool) (any, uint64, int, err
 	if n == 0 {
 		// A list of no elements is its tail, as BEAM reads it. Skip a run of such headers here rather
 		// than by recursion, which the depth limit would not bound.
-		for s.need(p, 5) && s.data[p] == tagList && binary.BigEndian.Uint32(s.data[p+1:]) == 0 {
+		for s.need(p, 5) && s.data[p] == TagList && binary.BigEndian.Uint32(s.data[p+1:]) == 0 {
 			p += 5
 		}
 		return s.term(p, depth, wantHash)
@@ -111,7 +111,7 @@ func (s *decodeState) fun(pos, depth int, wantHash bool) (any, uint64, int, erro
 	var nfree uint64
 	var err error
 	var x int64
-	if s.data[pos] == tagNewFun {
+	if s.data[pos] == TagNewFun {
 		// Size is ignored, as BEAM ignores it: releases since OTP 23 may write it too large.
 		if !s.need(p, 4+1+16+4+4) {
 			return nil, 0, pos, s.eof(pos)

@@ -16,17 +16,17 @@ func (s *decodeState) atom(pos int) (Atom, int, error) {
 	p := pos + 1
 	var n int
 	switch tag {
-	case tagAtom, tagAtomUTF8:
+	case TagAtom, TagAtomUTF8:
 		if !s.need(p, 2) {
 			return "", pos, s.eof(pos)
 		}
 		n, p = int(binary.BigEndian.Uint16(s.data[p:])), p+2
-	case tagSmallAtom, tagSmallAtomUTF8:
+	case TagSmallAtom, TagSmallAtomUTF8:
 		if !s.need(p, 1) {
 			return "", pos, s.eof(pos)
 		}
 		n, p = int(s.data[p]), p+1
-	case tagAtomCacheRef:
+	case TagAtomCacheRef:
 		if !s.need(p, 1) {
 			return "", pos, s.eof(pos)
 		}
@@ -35,12 +35,12 @@ func (s *decodeState) atom(pos int) (Atom, int, error) {
 			return "", pos, s.fail(pos, ErrAtomCache)
 		}
 		return s.atoms[i], p + 1, nil
-	case tagLocal:
+	case TagLocal:
 		return "", pos, s.fail(pos, ErrLocalExt)
 	default:
 		return "", pos, s.fail(pos, ErrUnknownTag)
 	}
-	latin1 := tag == tagAtom || tag == tagSmallAtom
+	latin1 := tag == TagAtom || tag == TagSmallAtom
 	if (latin1 && n > maxAtomRunes) || n > maxAtomBytes {
 		return "", pos, s.fail(pos, ErrInvalid)
 	}
@@ -82,12 +82,12 @@ func (s *decodeState) smallInt(pos int) (int64, int, error) {
 		return 0, pos, s.eof(pos)
 	}
 	switch s.data[pos] {
-	case tagSmallInteger:
+	case TagSmallInteger:
 		if !s.need(pos+1, 1) {
 			return 0, pos, s.eof(pos)
 		}
 		return int64(s.data[pos+1]), pos + 2, nil
-	case tagInteger:
+	case TagInteger:
 		if !s.need(pos+1, 4) {
 			return 0, pos, s.eof(pos)
 		}
@@ -102,7 +102,7 @@ func (s *decodeState) pid(pos int) (Pid, int, error) {
 		return Pid{}, pos, s.eof(pos)
 	}
 	tag := s.data[pos]
-	if tag != tagPid && tag != tagNewPid {
+	if tag != TagPid && tag != TagNewPid {
 		return Pid{}, pos, s.fail(pos, ErrUnknownTag)
 	}
 	node, q, err := s.atom(pos + 1)
@@ -110,7 +110,7 @@ func (s *decodeState) pid(pos int) (Pid, int, error) {
 		return Pid{}, pos, err
 	}
 	pid := Pid{Node: node}
-	if tag == tagPid {
+	if tag == TagPid {
 		if !s.need(q, 9) {
 			return Pid{}, pos, s.eof(pos)
 		}
@@ -126,7 +126,7 @@ func (s *decodeState) pid(pos int) (Pid, int, error) {
 	}
 	pid.ID = binary.BigEndian.Uint32(s.data[q:])
 	pid.Serial = binary.BigEndian.Uint32(s.data[q+4:])
-	if tag == tagPid {
+	if tag == TagPid {
 		return pid, q + 9, nil
 	}
 	return pid, q + 12, nil
@@ -137,7 +137,7 @@ func (s *decodeState) ref(pos int) (Ref, int, error) {
 	tag := s.data[pos]
 	p := pos + 1
 	var ref Ref
-	if tag == tagReference {
+	if tag == TagReference {
 		node, q, err := s.atom(p)
 		if err != nil {
 			return Ref{}, pos, err
@@ -163,7 +163,7 @@ func (s *decodeState) ref(pos int) (Ref, int, error) {
 		return Ref{}, pos, err
 	}
 	ref.Node, ref.Len = node, uint8(n)
-	if tag == tagNewReference {
+	if tag == TagNewReference {
 		if !s.need(q, 1+4*uint64(n)) {
 			return Ref{}, pos, s.eof(pos)
 		}
@@ -180,7 +180,7 @@ func (s *decodeState) ref(pos int) (Ref, int, error) {
 	for i := range int(n) {
 		ref.ID[i], q = binary.BigEndian.Uint32(s.data[q:]), q+4
 	}
-	if tag == tagNewReference && ref.ID[0] >= 1<<18 {
+	if tag == TagNewReference && ref.ID[0] >= 1<<18 {
 		return Ref{}, pos, s.fail(pos, ErrInvalid)
 	}
 	return ref, q, nil
@@ -195,7 +195,7 @@ func (s *decodeState) port(pos int) (Port, int, error) {
 	}
 	port := Port{Node: node}
 	switch tag {
-	case tagPort:
+	case TagPort:
 		if !s.need(q, 5) {
 			return Port{}, pos, s.eof(pos)
 		}
@@ -203,7 +203,7 @@ func (s *decodeState) port(pos int) (Port, int, error) {
 		if port.Creation > 3 {
 			return Port{}, pos, s.fail(pos, ErrInvalid)
 		}
-	case tagNewPort:
+	case TagNewPort:
 		if !s.need(q, 8) {
 			return Port{}, pos, s.eof(pos)
 		}

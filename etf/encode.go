@@ -15,7 +15,7 @@ import (
 // Marshal returns the external term format of v with the version byte 131, as term_to_binary/1 does
 // (up to encoding choices BEAM accepts, see doc.go). The Go types it accepts are listed in doc.go.
 func Marshal(v any) ([]byte, error) {
-	out, err := encoder{maxDepth: DefaultMaxDepth}.term(append(make([]byte, 0, 64), tagVersion), v, 0)
+	out, err := encoder{maxDepth: DefaultMaxDepth}.term(append(make([]byte, 0, 64), TagVersion), v, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -50,9 +50,9 @@ func (e encoder) term(dst []byte, v any, depth int) ([]byte, error) {
 		return appendAtomValue(dst, string(x), v)
 	case bool:
 		if x {
-			return append(dst, tagSmallAtomUTF8, 4, 't', 'r', 'u', 'e'), nil
+			return append(dst, TagSmallAtomUTF8, 4, 't', 'r', 'u', 'e'), nil
 		}
-		return append(dst, tagSmallAtomUTF8, 5, 'f', 'a', 'l', 's', 'e'), nil
+		return append(dst, TagSmallAtomUTF8, 5, 'f', 'a', 'l', 's', 'e'), nil
 	case string:
 		if uint64(len(x)) > math.MaxUint32 {
 			return dst, encodeError(v, ErrTooLarge)
@@ -98,12 +98,12 @@ func (e encoder) term(dst []byte, v any, depth int) ([]byte, error) {
 		return e.tuple(dst, x, depth)
 	case List:
 		if len(x) == 0 {
-			return append(dst, tagNil), nil
+			return append(dst, TagNil), nil
 		}
 		return e.list(dst, x, nil, depth)
 	case []any:
 		if len(x) == 0 {
-			return append(dst, tagNil), nil
+			return append(dst, TagNil), nil
 		}
 		return e.list(dst, x, nil, depth)
 	case ImproperList:
@@ -160,19 +160,19 @@ func appendAtom(dst []byte, s string) ([]byte, error) {
 		return dst, ErrInvalidUTF8
 	}
 	if n <= 255 {
-		dst = append(dst, tagSmallAtomUTF8, byte(n))
+		dst = append(dst, TagSmallAtomUTF8, byte(n))
 		return append(dst, s...), nil
 	}
 	if utf8.RuneCountInString(s) > maxAtomRunes {
 		return dst, ErrAtomTooLong
 	}
-	dst = append(dst, tagAtomUTF8, byte(n>>8), byte(n))
+	dst = append(dst, TagAtomUTF8, byte(n>>8), byte(n))
 	return append(dst, s...), nil
 }
 
 // appendBinary writes BINARY_EXT; the caller has checked the length fits 32 bits.
 func appendBinary[T string | []byte](dst []byte, b T) []byte {
-	dst = append(dst, tagBinary)
+	dst = append(dst, TagBinary)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
 	return append(dst, b...)
 }
@@ -189,7 +189,7 @@ func appendBitBinary(dst []byte, b BitBinary) ([]byte, error) {
 	case b.Bits == 8:
 		return appendBinary(dst, b.Bytes), nil
 	}
-	dst = append(dst, tagBitBinary)
+	dst = append(dst, TagBitBinary)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	dst = append(dst, b.Bits)
 	dst = append(dst, b.Bytes...)
@@ -200,10 +200,10 @@ func appendBitBinary(dst []byte, b BitBinary) ([]byte, error) {
 // appendInt writes the smallest of SMALL_INTEGER_EXT, INTEGER_EXT and SMALL_BIG_EXT, as BEAM does.
 func appendInt(dst []byte, x int64) []byte {
 	if uint64(x) <= 255 {
-		return append(dst, tagSmallInteger, byte(x))
+		return append(dst, TagSmallInteger, byte(x))
 	}
 	if x >= math.MinInt32 && x <= math.MaxInt32 {
-		return binary.BigEndian.AppendUint32(append(dst, tagInteger), uint32(x))
+		return binary.BigEndian.AppendUint32(append(dst, TagInteger), uint32(x))
 	}
 	if x < 0 {
 		return appendBig64(dst, 1, -uint64(x))
@@ -220,7 +220,7 @@ func appendUint(dst []byte, x uint64) []byte {
 
 func appendBig64(dst []byte, sign byte, mag uint64) []byte {
 	n := (bits.Len64(mag) + 7) / 8
-	dst = append(dst, tagSmallBig, byte(n), sign)
+	dst = append(dst, TagSmallBig, byte(n), sign)
 	for i := 0; i < n; i++ {
 		dst = append(dst, byte(mag>>(8*i)))
 	}
@@ -238,9 +238,9 @@ func appendBig(dst []byte, x *big.Int) ([]byte, error) {
 	n := (x.BitLen() + 7) / 8
 	switch {
 	case n <= 255:
-		dst = append(dst, tagSmallBig, byte(n), sign)
+		dst = append(dst, TagSmallBig, byte(n), sign)
 	case uint64(n) <= math.MaxUint32:
-		dst = append(dst, tagLargeBig)
+		dst = append(dst, TagLargeBig)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 		dst = append(dst, sign)
 	default:
@@ -259,7 +259,7 @@ func appendFloat(dst []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return dst, encodeError(f, ErrNonFinite)
 	}
-	return binary.BigEndian.AppendUint64(append(dst, tagNewFloat), math.Float64bits(f)), nil
+	return binary.BigEndian.AppendUint64(append(dst, TagNewFloat), math.Float64bits(f)), nil
 }
 
 // tooDeep reports whether a container at depth would nest deeper than maxDepth.
@@ -272,9 +272,9 @@ func (e encoder) tuple(dst []byte, t Tuple, depth int) ([]byte, error) {
 	n := len(t)
 	switch {
 	case n <= 255:
-		dst = append(dst, tagSmallTuple, byte(n))
+		dst = append(dst, TagSmallTuple, byte(n))
 	case uint64(n) <= math.MaxUint32:
-		dst = binary.BigEndian.AppendUint32(append(dst, tagLargeTuple), uint32(n))
+		dst = binary.BigEndian.AppendUint32(append(dst, TagLargeTuple), uint32(n))
 	default:
 		return dst, encodeError(t, ErrTooLarge)
 	}
@@ -312,7 +312,7 @@ func (e encoder) list(dst []byte, elems []any, tail any, depth int) ([]byte, err
 	}
 	if total == 0 {
 		if end == nil {
-			return append(dst, tagNil), nil
+			return append(dst, TagNil), nil
 		}
 		return e.term(dst, end, depth)
 	}
@@ -323,10 +323,10 @@ func (e encoder) list(dst []byte, elems []any, tail any, depth int) ([]byte, err
 		return dst, encodeError(List(elems), ErrTooLarge)
 	}
 	if end == nil && total <= math.MaxUint16 && allBytes(elems, tail) {
-		dst = append(dst, tagString, byte(total>>8), byte(total))
+		dst = append(dst, TagString, byte(total>>8), byte(total))
 		return appendByteElems(dst, elems, tail), nil
 	}
-	dst = binary.BigEndian.AppendUint32(append(dst, tagList), uint32(total))
+	dst = binary.BigEndian.AppendUint32(append(dst, TagList), uint32(total))
 	var err error
 	seg, rest := elems, tail
 	for {
@@ -349,7 +349,7 @@ func (e encoder) list(dst []byte, elems []any, tail any, depth int) ([]byte, err
 		break
 	}
 	if end == nil {
-		return append(dst, tagNil), nil
+		return append(dst, TagNil), nil
 	}
 	return e.term(dst, end, depth+1)
 }
@@ -449,7 +449,7 @@ func (e encoder) mapTerm(dst []byte, m Map, depth int) ([]byte, error) {
 	if uint64(len(m)) > math.MaxUint32 {
 		return dst, encodeError(m, ErrTooLarge)
 	}
-	dst = binary.BigEndian.AppendUint32(append(dst, tagMap), uint32(len(m)))
+	dst = binary.BigEndian.AppendUint32(append(dst, TagMap), uint32(len(m)))
 	var err error
 	if !e.canonical || len(m) < 2 {
 		for _, en := range m {
@@ -481,7 +481,7 @@ func (e encoder) mapTerm(dst []byte, m Map, depth int) ([]byte, error) {
 }
 
 func appendPid(dst []byte, p Pid) ([]byte, error) {
-	dst = append(dst, tagNewPid)
+	dst = append(dst, TagNewPid)
 	dst, err := appendAtom(dst, string(p.Node))
 	if err != nil {
 		return dst, encodeError(p, err)
@@ -495,7 +495,7 @@ func appendRef(dst []byte, r Ref) ([]byte, error) {
 	if r.Len == 0 || r.Len > maxRefWords {
 		return dst, encodeError(r, ErrInvalidValue)
 	}
-	dst = append(dst, tagNewerRef, 0, r.Len)
+	dst = append(dst, TagNewerRef, 0, r.Len)
 	dst, err := appendAtom(dst, string(r.Node))
 	if err != nil {
 		return dst, encodeError(r, err)
@@ -508,7 +508,7 @@ func appendRef(dst []byte, r Ref) ([]byte, error) {
 }
 
 func appendPort(dst []byte, p Port) ([]byte, error) {
-	dst = append(dst, tagV4Port)
+	dst = append(dst, TagV4Port)
 	dst, err := appendAtom(dst, string(p.Node))
 	if err != nil {
 		return dst, encodeError(p, err)
@@ -518,7 +518,7 @@ func appendPort(dst []byte, p Port) ([]byte, error) {
 }
 
 func appendExport(dst []byte, x Export) ([]byte, error) {
-	dst = append(dst, tagExport)
+	dst = append(dst, TagExport)
 	dst, err := appendAtom(dst, string(x.Module))
 	if err != nil {
 		return dst, encodeError(x, err)
@@ -526,7 +526,7 @@ func appendExport(dst []byte, x Export) ([]byte, error) {
 	if dst, err = appendAtom(dst, string(x.Function)); err != nil {
 		return dst, encodeError(x, err)
 	}
-	return append(dst, tagSmallInteger, x.Arity), nil
+	return append(dst, TagSmallInteger, x.Arity), nil
 }
 
 func (e encoder) fun(dst []byte, f Fun, depth int) ([]byte, error) {
@@ -539,7 +539,7 @@ func (e encoder) fun(dst []byte, f Fun, depth int) ([]byte, error) {
 	var err error
 	sizeAt := -1
 	if f.Old {
-		dst = binary.BigEndian.AppendUint32(append(dst, tagFun), uint32(len(f.Free)))
+		dst = binary.BigEndian.AppendUint32(append(dst, TagFun), uint32(len(f.Free)))
 		if dst, err = appendPid(dst, f.Pid); err != nil {
 			return dst, err
 		}
@@ -549,7 +549,7 @@ func (e encoder) fun(dst []byte, f Fun, depth int) ([]byte, error) {
 		dst = appendInt(dst, int64(f.OldIndex))
 		dst = appendInt(dst, int64(f.OldUniq))
 	} else {
-		dst = append(dst, tagNewFun)
+		dst = append(dst, TagNewFun)
 		sizeAt = len(dst)
 		dst = append(dst, 0, 0, 0, 0, f.Arity)
 		dst = append(dst, f.Uniq[:]...)

@@ -150,19 +150,19 @@ func TestInteropDecode(t *testing.T) {
 			unique[string(e.data)] = e
 		}
 	}
-	if !kinds[tagCompressed] {
+	if !kinds[TagCompressed] {
 		t.Errorf("the corpus holds no compressed term")
 	}
 	// The releases differ in term_to_binary/1's atoms: ATOM_EXT (Latin-1) up to OTP 25, UTF-8 after.
-	wantAtomTag := byte(tagSmallAtomUTF8)
+	wantAtomTag := byte(TagSmallAtomUTF8)
 	if rel.Major == "25" {
-		wantAtomTag = tagAtom
+		wantAtomTag = TagAtom
 	}
 	for _, e := range encs {
 		if e.file == "otp"+rel.Major+"-atom_ascii-t2b" && e.data[1] != wantAtomTag {
 			t.Errorf("OTP %s encodes atoms with tag %d, expected %d", rel.Major, e.data[1], wantAtomTag)
 		}
-		if e.file == "otp"+rel.Major+"-float_pi-m0" && e.data[1] != tagFloat {
+		if e.file == "otp"+rel.Major+"-float_pi-m0" && e.data[1] != TagFloat {
 			t.Errorf("{minor_version, 0} did not give FLOAT_EXT: tag %d", e.data[1])
 		}
 	}

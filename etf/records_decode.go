@@ -60,9 +60,9 @@ func (r *recReader) atom() ([]byte, bool) {
 	}
 	var n int
 	switch r.b[r.p] {
-	case tagSmallAtomUTF8, tagSmallAtom:
+	case TagSmallAtomUTF8, TagSmallAtom:
 		n, r.p = int(r.b[r.p+1]), r.p+2
-	case tagAtom, tagAtomUTF8:
+	case TagAtom, TagAtomUTF8:
 		if r.left() < 3 {
 			return nil, false
 		}
@@ -80,7 +80,7 @@ func (r *recReader) atom() ([]byte, bool) {
 
 // binary appends the span of a BINARY_EXT to spans.
 func (r *recReader) binary(spans []span) ([]span, bool) {
-	if r.left() < 5 || r.b[r.p] != tagBinary {
+	if r.left() < 5 || r.b[r.p] != TagBinary {
 		return spans, false
 	}
 	n := uint64(binary.BigEndian.Uint32(r.b[r.p+1:]))
@@ -94,7 +94,7 @@ func (r *recReader) binary(spans []span) ([]span, bool) {
 }
 
 func (r *recReader) float() (float64, bool) {
-	if r.left() < 9 || r.b[r.p] != tagNewFloat {
+	if r.left() < 9 || r.b[r.p] != TagNewFloat {
 		return 0, false
 	}
 	f := math.Float64frombits(binary.BigEndian.Uint64(r.b[r.p+1:]))
@@ -107,16 +107,16 @@ func (r *recReader) integer() (int64, bool) {
 		return 0, false
 	}
 	switch r.b[r.p] {
-	case tagSmallInteger:
+	case TagSmallInteger:
 		r.p += 2
 		return int64(r.b[r.p-1]), true
-	case tagInteger:
+	case TagInteger:
 		if r.left() < 5 {
 			return 0, false
 		}
 		r.p += 5
 		return int64(int32(binary.BigEndian.Uint32(r.b[r.p-4:]))), true
-	case tagSmallBig:
+	case TagSmallBig:
 		n := int(r.b[r.p+1])
 		if n > 8 || r.left() < 3+n || r.b[r.p+2] > 1 {
 			return 0, false
@@ -151,11 +151,11 @@ func (r *recReader) tags(spans []span) ([]span, int, bool) {
 	if r.left() < 1 {
 		return spans, 0, false
 	}
-	if r.b[r.p] == tagNil {
+	if r.b[r.p] == TagNil {
 		r.p++
 		return spans, 0, true
 	}
-	if r.left() < 5 || r.b[r.p] != tagList {
+	if r.left() < 5 || r.b[r.p] != TagList {
 		return spans, 0, false
 	}
 	n := binary.BigEndian.Uint32(r.b[r.p+1:])
@@ -165,7 +165,7 @@ func (r *recReader) tags(spans []span) ([]span, int, bool) {
 	}
 	var ok bool
 	for range n {
-		if r.left() < 2 || r.b[r.p] != tagSmallTuple || r.b[r.p+1] != 2 {
+		if r.left() < 2 || r.b[r.p] != TagSmallTuple || r.b[r.p+1] != 2 {
 			return spans, 0, false
 		}
 		r.p += 2
@@ -176,7 +176,7 @@ func (r *recReader) tags(spans []span) ([]span, int, bool) {
 			return spans, 0, false
 		}
 	}
-	if r.left() < 1 || r.b[r.p] != tagNil {
+	if r.left() < 1 || r.b[r.p] != TagNil {
 		return spans, 0, false
 	}
 	r.p++
@@ -185,7 +185,7 @@ func (r *recReader) tags(spans []span) ([]span, int, bool) {
 
 // head checks the version byte, a 7-tuple and its record atom.
 func (r *recReader) head(record string) bool {
-	if len(r.b) < 3 || r.b[0] != tagVersion || r.b[1] != tagSmallTuple || r.b[2] != 7 {
+	if len(r.b) < 3 || r.b[0] != TagVersion || r.b[1] != TagSmallTuple || r.b[2] != 7 {
 		return false
 	}
 	r.p = 3

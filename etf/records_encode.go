@@ -12,13 +12,13 @@ import (
 // buffer with room allocates nothing.
 
 var (
-	metricHead = []byte{tagVersion, tagSmallTuple, 7, tagSmallAtomUTF8, 6, 'm', 'e', 't', 'r', 'i', 'c'}
-	alertHead  = []byte{tagVersion, tagSmallTuple, 7, tagSmallAtomUTF8, 5, 'a', 'l', 'e', 'r', 't'}
+	metricHead = []byte{TagVersion, TagSmallTuple, 7, TagSmallAtomUTF8, 6, 'm', 'e', 't', 'r', 'i', 'c'}
+	alertHead  = []byte{TagVersion, TagSmallTuple, 7, TagSmallAtomUTF8, 5, 'a', 'l', 'e', 'r', 't'}
 )
 
 // atomBytes is the SMALL_ATOM_UTF8_EXT encoding of a short ASCII atom.
 func atomBytes(name string) []byte {
-	return append([]byte{tagSmallAtomUTF8, byte(len(name))}, name...)
+	return append([]byte{TagSmallAtomUTF8, byte(len(name))}, name...)
 }
 
 var (
@@ -46,7 +46,7 @@ func AppendMetric(dst []byte, m *Metric) ([]byte, error) {
 	dst = append(dst, metricHead...)
 	dst = appendBinary(dst, m.Name)
 	dst = append(dst, kind...)
-	dst = binary.BigEndian.AppendUint64(append(dst, tagNewFloat), math.Float64bits(m.Value))
+	dst = binary.BigEndian.AppendUint64(append(dst, TagNewFloat), math.Float64bits(m.Value))
 	dst = appendTags(dst, m.Tags)
 	dst = appendInt(dst, m.TimestampMs)
 	return appendBinary(dst, m.Source), nil
@@ -126,13 +126,13 @@ func recordSize(fixed int, name string, tags []Tag, source, message string) (int
 
 func appendTags(dst []byte, tags []Tag) []byte {
 	if len(tags) == 0 {
-		return append(dst, tagNil)
+		return append(dst, TagNil)
 	}
-	dst = binary.BigEndian.AppendUint32(append(dst, tagList), uint32(len(tags)))
+	dst = binary.BigEndian.AppendUint32(append(dst, TagList), uint32(len(tags)))
 	for i := range tags {
-		dst = append(dst, tagSmallTuple, 2)
+		dst = append(dst, TagSmallTuple, 2)
 		dst = appendBinary(dst, tags[i].Key)
 		dst = appendBinary(dst, tags[i].Value)
 	}
-	return append(dst, tagNil)
+	return append(dst, TagNil)
 }

@@ -17,10 +17,6 @@ import (
 //	acked:    {pharos_batch, ReplyTo, SourceId, FirstSeq, [Bin]}     AppendBatchHead, AppendBatch
 //	          {pharos_ack, SourceId, NextSeq} back to ReplyTo        ParseAck
 
-// Version is the byte that starts a term_to_binary result, and every distribution message's
-// control term and payload.
-const Version = tagVersion
-
 // Atoms of the acknowledged mode.
 const (
 	BatchTag = "pharos_batch"
@@ -129,7 +125,7 @@ func AppendPayload(dst, record []byte) []byte { return appendBinary(dst, record)
 // SubjectHead.
 func AppendMetricPayload(dst []byte, m *Metric) ([]byte, error) {
 	start := len(dst)
-	dst = append(dst, tagBinary, 0, 0, 0, 0)
+	dst = append(dst, TagBinary, 0, 0, 0, 0)
 	dst, err := AppendMetric(dst, m)
 	if err != nil {
 		return dst[:start], err
@@ -141,7 +137,7 @@ func AppendMetricPayload(dst []byte, m *Metric) ([]byte, error) {
 // SubjectHead is the fixed front of the subject mode's message {Name, Body} for the atom name:
 // the version byte, the tuple's header and the atom. Encode it once per target.
 func SubjectHead(name string) ([]byte, error) {
-	dst := []byte{tagVersion, tagSmallTuple, 2}
+	dst := []byte{TagVersion, TagSmallTuple, 2}
 	return appendAtom(dst, name)
 }
 
@@ -153,7 +149,7 @@ func AppendSubject(dst, head, record []byte) []byte {
 // AppendBatchHead appends the front of {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads}, the
 // version byte included, up to the list of payloads. replyTo is a Pid or a gen.PID.
 func AppendBatchHead(dst []byte, replyTo any, sourceID string, firstSeq uint64) ([]byte, error) {
-	dst = append(dst, tagVersion, tagSmallTuple, 5)
+	dst = append(dst, TagVersion, TagSmallTuple, 5)
 	var err error
 	if dst, err = appendAtom(dst, BatchTag); err != nil {
 		return dst, err
@@ -170,11 +166,11 @@ func AppendBatchHead(dst []byte, replyTo any, sourceID string, firstSeq uint64) 
 func AppendBatch(dst, head []byte, payloads [][]byte) []byte {
 	dst = append(dst, head...)
 	if len(payloads) > 0 {
-		dst = append(dst, tagList)
+		dst = append(dst, TagList)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(payloads)))
 		for _, p := range payloads {
 			dst = AppendPayload(dst, p)
 		}
 	}
-	return append(dst, tagNil)
+	return append(dst, TagNil)
 }

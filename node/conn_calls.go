@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 type pendingCall struct {
@@ -32,7 +34,7 @@ func (c *Conn) completeCall(from gen.PID, msg []byte) bool {
 	if arity, err := r.tupleHeader(); err != nil || arity != 2 {
 		return false
 	}
-	if tag, err := r.peek(); err != nil || (tag != etfNewerReference && tag != etfNewReference) {
+	if tag, err := r.peek(); err != nil || (tag != etf.TagNewerRef && tag != etf.TagNewReference) {
 		return false
 	}
 	ref, err := r.ref()
@@ -52,7 +54,7 @@ func (c *Conn) completeCall(from gen.PID, msg []byte) bool {
 	if !ok {
 		return false
 	}
-	reply := append([]byte{etfVersion}, msg[r.off:]...)
+	reply := append([]byte{etf.TagVersion}, msg[r.off:]...)
 	value, err := c.opts.decode(reply)
 	if err != nil {
 		c.core.RouteSendResponseError(from, call.caller, gen.MessageOptions{Ref: ref}, err)
@@ -91,14 +93,14 @@ type genCallTerm struct {
 }
 
 func (c *Conn) appendGenCall(dst []byte, g genCallTerm) ([]byte, error) {
-	dst = append(dst, etfVersion)
+	dst = append(dst, etf.TagVersion)
 	dst = appendTupleHeader(dst, 3)
 	dst = appendAtom(dst, "$gen_call")
 	dst = appendTupleHeader(dst, 2)
 	dst = appendPid(dst, g.from)
 	dst = appendRef(dst, g.ref)
 	if raw, ok := g.message.(RawTerm); ok {
-		if len(raw) < 2 || raw[0] != etfVersion {
+		if len(raw) < 2 || raw[0] != etf.TagVersion {
 			return dst, fmt.Errorf("node: RawTerm must start with the version byte 131")
 		}
 		return append(dst, raw[1:]...), nil
@@ -157,7 +159,7 @@ func (c *Conn) answerIsAuth(msg []byte) bool {
 	if a, err := r.atom(); err != nil || a != "is_auth" {
 		return false
 	}
-	reply := appendTupleHeader([]byte{etfVersion}, 2)
+	reply := appendTupleHeader([]byte{etf.TagVersion}, 2)
 	reply = append(reply, tag...)
 	reply = appendAtom(reply, "yes")
 	// From the reading goroutine: without waiting for room. A failure means the connection

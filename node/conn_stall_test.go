@@ -12,6 +12,8 @@ import (
 	"ergo.services/ergo/gen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // tickEvery makes the fake peer tick until the test ends (writes that cannot go through are
@@ -106,7 +108,7 @@ func TestConnReaderDoesNotWaitForRoomToAnswerIsAuth(t *testing.T) {
 		o.tickTime = 3 * time.Second
 	})
 	fillBuffer(t, c, p)
-	isAuth := appendTupleHeader([]byte{etfVersion}, 3)
+	isAuth := appendTupleHeader([]byte{etf.TagVersion}, 3)
 	isAuth = appendAtom(isAuth, "$gen_call")
 	isAuth = appendTupleHeader(isAuth, 2)
 	isAuth = appendPid(isAuth, remote)

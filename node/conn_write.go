@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // enqueue appends one frame built by build to the pending buffer. It waits while more than the
@@ -122,12 +124,12 @@ func (c *Conn) sendToPID(from, to gen.PID) Control {
 
 func (c *Conn) appendMessage(dst []byte, msg any) ([]byte, error) {
 	if raw, ok := msg.(RawTerm); ok {
-		if len(raw) < 2 || raw[0] != etfVersion {
+		if len(raw) < 2 || raw[0] != etf.TagVersion {
 			return dst, fmt.Errorf("node: RawTerm must start with the version byte 131")
 		}
 		return append(dst, raw...), nil
 	}
-	dst = append(dst, etfVersion)
+	dst = append(dst, etf.TagVersion)
 	return c.opts.encode(dst, msg)
 }
 

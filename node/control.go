@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // Op is a control message's operation code, the first element of its tuple.
@@ -166,7 +168,7 @@ func (UnlinkIDAck) Op() Op  { return OpUnlinkIDAck }
 func (u Unknown) Op() Op    { return u.Code }
 
 func head(dst []byte, arity int, op Op) []byte {
-	dst = append(dst, etfVersion)
+	dst = append(dst, etf.TagVersion)
 	dst = appendTupleHeader(dst, arity)
 	return appendInt(dst, int64(op))
 }
@@ -456,7 +458,7 @@ func (r *termReader) proc() (Proc, error) {
 		return Proc{}, err
 	}
 	switch tag {
-	case etfNewPid, etfPid:
+	case etf.TagNewPid, etf.TagPid:
 		p, err := r.pid()
 		return Proc{PID: p}, err
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // SendRaw sends the pre-encoded term (term_to_binary output, starting with 131) to the process
@@ -26,7 +28,7 @@ func (c *Conn) SendRaw(ctx context.Context, from gen.PID, to gen.Atom, term RawT
 // "payload" delivery mode) to the process registered as to on the peer.
 func (c *Conn) SendBinary(ctx context.Context, from gen.PID, to gen.Atom, payload []byte) error {
 	return c.SendAppend(ctx, from, to, func(dst []byte) ([]byte, error) {
-		dst = append(dst, etfVersion, etfBinary)
+		dst = append(dst, etf.TagVersion, etf.TagBinary)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
 		return append(dst, payload...), nil
 	})
@@ -45,7 +47,7 @@ func (c *Conn) SendAppend(ctx context.Context, from gen.PID, to gen.Atom, append
 		if err != nil {
 			return dst, err
 		}
-		if len(dst) <= msgStart || dst[msgStart] != etfVersion {
+		if len(dst) <= msgStart || dst[msgStart] != etf.TagVersion {
 			return dst, fmt.Errorf("node: SendAppend: the message must start with the version byte 131")
 		}
 		return finishFrame(dst, start), nil
@@ -60,7 +62,7 @@ func (c *Conn) SendAppend(ctx context.Context, from gen.PID, to gen.Atom, append
 // bytes; the caller appends the n bytes. With PatchBinaryLength it lets a payload be encoded in
 // place: header first, payload after, length fixed once known.
 func AppendBinaryHeader(dst []byte, n int) []byte {
-	dst = append(dst, etfVersion, etfBinary)
+	dst = append(dst, etf.TagVersion, etf.TagBinary)
 	return binary.BigEndian.AppendUint32(dst, uint32(n))
 }
 

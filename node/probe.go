@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // ErrNoSuchProcess: no process is registered under the name on the peer.
@@ -70,7 +72,7 @@ func (c *Conn) Probe(ctx context.Context, name gen.Atom) (time.Duration, error) 
 	if err := c.sendControl(ctx, MonitorP{From: from, To: target, Ref: monRef}, nil, false); err != nil {
 		return fail(err)
 	}
-	request := RawTerm(append([]byte{etfVersion}, appendAtom(appendTupleHeader(nil, 2), "is_auth")...))
+	request := RawTerm(append([]byte{etf.TagVersion}, appendAtom(appendTupleHeader(nil, 2), "is_auth")...))
 	request = append(request, appendAtom(nil, string(c.self))...)
 	if err := c.enqueue(ctx, func(dst []byte) ([]byte, error) {
 		dst, fs := beginFrame(dst)

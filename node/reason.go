@@ -18,6 +18,8 @@ import (
 	"errors"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
 // ExitReason is an Erlang exit reason with no Ergo counterpart. Term is the decoded reason (a
@@ -48,7 +50,7 @@ func encodeReason(err error) []byte {
 		return er.Raw // an Erlang reason, passed on as it came (Ergo may have wrapped it)
 	}
 	s := err.Error()
-	dst := append([]byte(nil), etfBinary)
+	dst := append([]byte(nil), etf.TagBinary)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
 	return append(dst, s...)
 }

@@ -14,41 +14,11 @@ import (
 	"unicode/utf8"
 
 	"ergo.services/ergo/gen"
+
+	"github.com/pharos-node/pharos-node/etf"
 )
 
-const (
-	etfVersion        = 131
-	etfNewFloat       = 70
-	etfBitBinary      = 77
-	etfAtomCacheRef   = 82
-	etfNewPid         = 88
-	etfNewPort        = 89
-	etfNewerReference = 90
-	etfSmallInteger   = 97
-	etfInteger        = 98
-	etfFloat          = 99
-	etfAtom           = 100
-	etfReference      = 101
-	etfPort           = 102
-	etfPid            = 103
-	etfSmallTuple     = 104
-	etfLargeTuple     = 105
-	etfNil            = 106
-	etfString         = 107
-	etfList           = 108
-	etfBinary         = 109
-	etfSmallBig       = 110
-	etfLargeBig       = 111
-	etfNewFun         = 112
-	etfExport         = 113
-	etfNewReference   = 114
-	etfSmallAtom      = 115
-	etfMap            = 116
-	etfFun            = 117
-	etfAtomUTF8       = 118
-	etfSmallAtomUTF8  = 119
-	etfV4Port         = 120
-)
+// The tags are etf's (etf/tags.go): defined once.
 
 // errBadTerm is wrapped by every decoding error of this file.
 var errBadTerm = errors.New("malformed term")
@@ -57,9 +27,9 @@ var errBadTerm = errors.New("malformed term")
 
 func appendAtom(dst []byte, a string) []byte {
 	if len(a) < 256 {
-		dst = append(dst, etfSmallAtomUTF8, byte(len(a)))
+		dst = append(dst, etf.TagSmallAtomUTF8, byte(len(a)))
 	} else {
-		dst = append(dst, etfAtomUTF8)
+		dst = append(dst, etf.TagAtomUTF8)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(a)))
 	}
 	return append(dst, a...)
@@ -67,18 +37,18 @@ func appendAtom(dst []byte, a string) []byte {
 
 func appendTupleHeader(dst []byte, arity int) []byte {
 	if arity < 256 {
-		return append(dst, etfSmallTuple, byte(arity))
+		return append(dst, etf.TagSmallTuple, byte(arity))
 	}
-	dst = append(dst, etfLargeTuple)
+	dst = append(dst, etf.TagLargeTuple)
 	return binary.BigEndian.AppendUint32(dst, uint32(arity))
 }
 
 func appendInt(dst []byte, v int64) []byte {
 	switch {
 	case v >= 0 && v < 256:
-		return append(dst, etfSmallInteger, byte(v))
+		return append(dst, etf.TagSmallInteger, byte(v))
 	case v >= -1<<31 && v < 1<<31:
-		dst = append(dst, etfInteger)
+		dst = append(dst, etf.TagInteger)
 		return binary.BigEndian.AppendUint32(dst, uint32(int32(v)))
 	}
 	sign := byte(0)
@@ -87,7 +57,7 @@ func appendInt(dst []byte, v int64) []byte {
 		sign, u = 1, uint64(-v)
 	}
 	n := (64 - leadingZeros(u) + 7) / 8
-	dst = append(dst, etfSmallBig, byte(n), sign)
+	dst = append(dst, etf.TagSmallBig, byte(n), sign)
 	for i := 0; i < n; i++ {
 		dst = append(dst, byte(u>>(8*i)))
 	}
@@ -105,7 +75,7 @@ func leadingZeros(u uint64) int {
 // appendPid writes a gen.PID as NEW_PID_EXT: the low 32 bits of ID are the Erlang "ID", the high
 // 32 bits the "Serial" (a v4 node container pid number is 64 bits wide).
 func appendPid(dst []byte, p gen.PID) []byte {
-	dst = append(dst, etfNewPid)
+	dst = append(dst, etf.TagNewPid)
 	dst = appendAtom(dst, string(p.Node))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(p.ID))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(p.ID>>32))
@@ -128,7 +98,7 @@ func refWords(r gen.Ref) ([5]uint32, int) {
 
 func appendRef(dst []byte, r gen.Ref) []byte {
 	w, n := refWords(r)
-	dst = append(dst, etfNewerReference)
+	dst = append(dst, etf.TagNewerRef)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
 	dst = appendAtom(dst, string(r.Node))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(r.Creation))
@@ -200,7 +170,7 @@ func (r *termReader) version() error {
 	if err != nil {
 		return err
 	}
-	if v != etfVersion {
+	if v != etf.TagVersion {
 		return r.fail("version byte %d, want 131", v)
 	}
 	return nil
@@ -219,10 +189,10 @@ func (r *termReader) tupleHeader() (int, error) {
 		return 0, err
 	}
 	switch tag {
-	case etfSmallTuple:
+	case etf.TagSmallTuple:
 		n, err := r.u8()
 		return int(n), err
-	case etfLargeTuple:
+	case etf.TagLargeTuple:
 		n, err := r.u32()
 		if err == nil && int64(n) > int64(len(r.b)-r.off) {
 			return 0, fmt.Errorf("%w at byte %d: tuple arity %d exceeds the bytes left: %w", errBadTerm, r.off, n, io.ErrUnexpectedEOF)
@@ -239,13 +209,13 @@ func (r *termReader) atom() (string, error) {
 	}
 	var n int
 	switch tag {
-	case etfSmallAtomUTF8, etfSmallAtom:
+	case etf.TagSmallAtomUTF8, etf.TagSmallAtom:
 		b, err := r.u8()
 		if err != nil {
 			return "", err
 		}
 		n = int(b)
-	case etfAtomUTF8, etfAtom:
+	case etf.TagAtomUTF8, etf.TagAtom:
 		if n, err = r.u16(); err != nil {
 			return "", err
 		}
@@ -256,7 +226,7 @@ func (r *termReader) atom() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if tag == etfAtom || tag == etfSmallAtom {
+	if tag == etf.TagAtom || tag == etf.TagSmallAtom {
 		return latin1(b), nil
 	}
 	if !utf8.Valid(b) {
@@ -280,13 +250,13 @@ func (r *termReader) integer() (int64, error) {
 		return 0, err
 	}
 	switch tag {
-	case etfSmallInteger:
+	case etf.TagSmallInteger:
 		v, err := r.u8()
 		return int64(v), err
-	case etfInteger:
+	case etf.TagInteger:
 		v, err := r.u32()
 		return int64(int32(v)), err
-	case etfSmallBig:
+	case etf.TagSmallBig:
 		n, err := r.u8()
 		if err != nil {
 			return 0, err
@@ -322,7 +292,7 @@ func (r *termReader) pid() (gen.PID, error) {
 	if err != nil {
 		return gen.PID{}, err
 	}
-	if tag != etfNewPid && tag != etfPid {
+	if tag != etf.TagNewPid && tag != etf.TagPid {
 		return gen.PID{}, r.fail("tag %d, want a pid", tag)
 	}
 	node, err := r.atom()
@@ -337,7 +307,7 @@ func (r *termReader) pid() (gen.PID, error) {
 	if err != nil {
 		return gen.PID{}, err
 	}
-	creation, err := r.creation(tag == etfNewPid)
+	creation, err := r.creation(tag == etf.TagNewPid)
 	if err != nil {
 		return gen.PID{}, err
 	}
@@ -359,7 +329,7 @@ func (r *termReader) ref() (gen.Ref, error) {
 	if err != nil {
 		return gen.Ref{}, err
 	}
-	if tag != etfNewerReference && tag != etfNewReference {
+	if tag != etf.TagNewerRef && tag != etf.TagNewReference {
 		return gen.Ref{}, r.fail("tag %d, want a reference", tag)
 	}
 	n, err := r.u16()
@@ -373,7 +343,7 @@ func (r *termReader) ref() (gen.Ref, error) {
 	if err != nil {
 		return gen.Ref{}, err
 	}
-	creation, err := r.creation(tag == etfNewerReference)
+	creation, err := r.creation(tag == etf.TagNewerRef)
 	if err != nil {
 		return gen.Ref{}, err
 	}
@@ -405,86 +375,86 @@ func (r *termReader) skip() ([]byte, error) {
 		}
 		fixed := 0
 		switch tag {
-		case etfNewFloat:
+		case etf.TagNewFloat:
 			fixed = 8
-		case etfAtomCacheRef, etfSmallInteger:
+		case etf.TagAtomCacheRef, etf.TagSmallInteger:
 			fixed = 1
-		case etfInteger:
+		case etf.TagInteger:
 			fixed = 4
-		case etfFloat:
+		case etf.TagFloat:
 			fixed = 31
-		case etfAtom, etfAtomUTF8, etfString:
+		case etf.TagAtom, etf.TagAtomUTF8, etf.TagString:
 			n, err := r.u16()
 			if err != nil {
 				return nil, err
 			}
 			fixed = n
-		case etfSmallAtom, etfSmallAtomUTF8:
+		case etf.TagSmallAtom, etf.TagSmallAtomUTF8:
 			n, err := r.u8()
 			if err != nil {
 				return nil, err
 			}
 			fixed = int(n)
-		case etfBinary:
+		case etf.TagBinary:
 			n, err := r.u32()
 			if err != nil {
 				return nil, err
 			}
 			fixed = int(n)
-		case etfBitBinary:
+		case etf.TagBitBinary:
 			n, err := r.u32()
 			if err != nil {
 				return nil, err
 			}
 			fixed = int(n) + 1
-		case etfSmallBig:
+		case etf.TagSmallBig:
 			n, err := r.u8()
 			if err != nil {
 				return nil, err
 			}
 			fixed = int(n) + 1
-		case etfLargeBig:
+		case etf.TagLargeBig:
 			n, err := r.u32()
 			if err != nil {
 				return nil, err
 			}
 			fixed = int(n) + 1
-		case etfNil:
-		case etfSmallTuple:
+		case etf.TagNil:
+		case etf.TagSmallTuple:
 			n, err := r.u8()
 			if err != nil {
 				return nil, err
 			}
 			pending += int(n)
-		case etfLargeTuple, etfList, etfMap:
+		case etf.TagLargeTuple, etf.TagList, etf.TagMap:
 			n, err := r.u32()
 			if err != nil {
 				return nil, err
 			}
 			switch tag {
-			case etfList:
+			case etf.TagList:
 				pending += int(n) + 1
-			case etfMap:
+			case etf.TagMap:
 				pending += 2 * int(n)
 			default:
 				pending += int(n)
 			}
-		case etfNewPid, etfPid, etfNewPort, etfPort, etfV4Port:
+		case etf.TagNewPid, etf.TagPid, etf.TagNewPort, etf.TagPort, etf.TagV4Port:
 			// the node atom, then a fixed part
 			if _, err := r.atom(); err != nil {
 				return nil, err
 			}
 			switch tag {
-			case etfNewPid, etfV4Port:
+			case etf.TagNewPid, etf.TagV4Port:
 				fixed = 12
-			case etfPid:
+			case etf.TagPid:
 				fixed = 9
-			case etfNewPort:
+			case etf.TagNewPort:
 				fixed = 8
-			case etfPort:
+			case etf.TagPort:
 				fixed = 5
 			}
-		case etfNewerReference, etfNewReference:
+		case etf.TagNewerRef, etf.TagNewReference:
 			n, err := r.u16()
 			if err != nil {
 				return nil, err
@@ -493,23 +463,23 @@ func (r *termReader) skip() ([]byte, error) {
 				return nil, err
 			}
 			fixed = 4 * n
-			if tag == etfNewerReference {
+			if tag == etf.TagNewerRef {
 				fixed += 4
 			} else {
 				fixed++
 			}
-		case etfReference:
+		case etf.TagReference:
 			if _, err := r.atom(); err != nil {
 				return nil, err
 			}
 			fixed = 5
-		case etfNewFun:
+		case etf.TagNewFun:
 			n, err := r.u32()
 			if err != nil {
 				return nil, err
 			}
 			fixed = int(n) - 4
-		case etfExport:
+		case etf.TagExport:
 			pending += 3
 		default:
 			return nil, r.fail("unknown tag %d", tag)

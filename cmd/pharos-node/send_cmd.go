@@ -61,7 +61,7 @@ func metricAppender(mode string, brainName gen.Atom, m *etf.Metric) (func(dst []
 		return nil, nil // runSendAcked encodes through the agent
 	case "payload":
 		// A distribution message's payload starts with the version byte.
-		return func(dst []byte) ([]byte, error) { return etf.AppendMetricPayload(append(dst, etf.Version), m) }, nil
+		return func(dst []byte) ([]byte, error) { return etf.AppendMetricPayload(append(dst, etf.TagVersion), m) }, nil
 	case "term":
 		return func(dst []byte) ([]byte, error) { return etf.AppendMetric(dst, m) }, nil
 	case "subject":
