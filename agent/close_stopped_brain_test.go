@@ -74,7 +74,9 @@ func TestCloseWithABrainThatStoppedReading(t *testing.T) {
 			}
 			defer l.Close()
 			after := a.Stats()
-			handedOver := after.Delivered // payload: written to the connection
+			// payload: confirmed in the Brain's mailbox (what was written and not confirmed is
+			// kept, and spilled at Close)
+			handedOver := after.Confirmed
 			if mode == agent.ModeAcked {
 				handedOver = after.Acked // acked: only what the Brain acknowledged leaves the log
 			}

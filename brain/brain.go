@@ -194,8 +194,10 @@ type brainTransport struct {
 	// checked.
 	brainPID  any
 	checkedAt time.Time
-	// Delivery confirmations: the manager's round trip of each confirmation node sent.
+	// Delivery confirmations: the manager's round trip of each confirmation node sent, and the
+	// connection the last record or round trip went out on.
 	rounds map[uint64]uint64
+	sentOn *node.Conn
 }
 
 var (
@@ -233,6 +235,14 @@ func (t *brainTransport) Connect(ctx context.Context) error {
 	t.brainPID = nil
 	t.checkedAt = time.Time{}
 	clear(t.rounds)
+	if t.brain.mode != ModeAcked {
+		// The delivery confirmations' round trips go to the Brain's pid: resolved here, where
+		// waiting is the connection attempt's, not in the middle of streaming.
+		if _, err := t.whereis(ctx); err != nil {
+			t.conn = nil
+			return &Error{Target: target, Step: "whereis", Err: err}
+		}
+	}
 	return nil
 }
 
@@ -278,11 +288,27 @@ func (t *brainTransport) Confirm(ctx context.Context, id uint64) error {
 	if err != nil {
 		return fmt.Errorf("brain: confirm delivery to %s: %w", to, err)
 	}
+	t.sentOn = c
 	if t.rounds == nil {
 		t.rounds = map[uint64]uint64{}
 	}
 	t.rounds[nid] = id
 	return nil
+}
+
+// Lost implements fsm.Confirmer: the connection the last record or round trip went out on has
+// ended (whatever connection the transport has now).
+func (t *brainTransport) Lost() bool {
+	c := t.sentOn
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // Confirmation implements fsm.Confirmer: a node.MessageConfirmed for one of this transport's
@@ -382,6 +408,7 @@ func (t *brainTransport) Deliver(ctx context.Context, record []byte) error {
 	if err := t.checkQueue(ctx); err != nil {
 		return err
 	}
+	t.sentOn = c
 	return t.send(ctx, c, record)
 }
 
@@ -418,6 +445,7 @@ func (t *brainTransport) DeliverBatch(ctx context.Context, records [][]byte) (in
 	if err := t.checkQueue(ctx); err != nil {
 		return 0, err
 	}
+	t.sentOn = c
 	for i, rec := range records {
 		if err := t.send(ctx, c, rec); err != nil {
 			return i, err

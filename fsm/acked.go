@@ -143,7 +143,7 @@ func (d *ackedMode) take(m *Manager, records [][]byte) {
 
 // disconnected forgets everything tied to the connection. The records stay
 // in the log; the next connection resynchronises.
-func (d *ackedMode) disconnected(ev *zerolog.Event) *zerolog.Event {
+func (d *ackedMode) disconnected(ev *zerolog.Event, _ error) *zerolog.Event {
 	d.acked.disconnect()
 	return ev
 }

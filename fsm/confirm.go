@@ -29,6 +29,11 @@ type Confirmer interface {
 	Confirm(ctx context.Context, id uint64) error
 	// Confirmation tells whether message completes a round trip, and which.
 	Confirmation(message any) (id uint64, ok bool)
+	// Lost tells whether the connection the last records and round trips
+	// went out on has ended: their answers will never come. While it is
+	// up, a failure that is no loss of the connection (the peer busy)
+	// leaves them to be answered.
+	Lost() bool
 }
 
 // ErrConfirmTimeout is the cause logged when a round trip does not complete
@@ -104,6 +109,14 @@ func (d *unackedMode) confirmDue(now time.Time, force bool) error {
 	return nil
 }
 
+// wait keeps the round trips in flight across a failure that left their
+// connection up: their timeouts start again from now.
+func (c *confirmer) wait(now time.Time) {
+	for i := range c.sent {
+		c.sent[i] = now
+	}
+}
+
 // confirmTimedOut is ErrConfirmTimeout when the oldest round trip has
 // waited Confirm.Timeout.
 func (d *unackedMode) confirmTimedOut() error {
@@ -172,6 +185,7 @@ func (d *unackedMode) settle() int {
 	c := d.confirm
 	rounds := c.pending.TakeAll()
 	c.sent, c.openSince = c.sent[:0], time.Time{}
+	d.skipping = false
 	n := 0
 	var ram [][]byte
 	var through uint64

@@ -247,9 +247,9 @@ type connData struct {
 type deliveryMode interface {
 	// handle is the machine's handler for this discipline.
 	handle(state State, ev ManagerEvent) step
-	// disconnected forgets what was tied to the connection that was lost,
-	// adding what it knows to the log line about it.
-	disconnected(ev *zerolog.Event) *zerolog.Event
+	// disconnected forgets what was tied to the connection, which failed
+	// for cause, adding what it knows to the log line about it.
+	disconnected(ev *zerolog.Event, cause error) *zerolog.Event
 	// take stores records taken from the inbox, oldest first.
 	take(m *Manager, records [][]byte)
 	// updateDepths sets the depth gauges.
@@ -472,7 +472,7 @@ func (d *connData) goDisconnected(from State, cause error) step {
 	}
 	d.metrics.setBackoffSeconds(delay.Seconds())
 	ev := d.log.Warn().Err(cause).Str("from", from.String()).Int("attempt", d.attempt).Dur("retry_in", delay)
-	ev = d.mode.disconnected(ev)
+	ev = d.mode.disconnected(ev, cause)
 	d.connected = false
 	ev.Msg("connection failed")
 	return NextState(Disconnected, SetStateTimeout(delay, ManagerEvent{Type: EventTick}))

@@ -33,6 +33,10 @@ type unackedMode struct {
 	cold      []tier.Record  // read buffer of the disk tier's replay
 	coldData  [][]byte
 
+	// skipThrough: records of the disk tier numbered up to it are on the wire,
+	// waiting for their confirmation, and are not read again (skipping).
+	skipThrough  uint64
+	skipping     bool
 	flushDue     time.Time // Streaming: when the periodic flush is due
 	timerAt      time.Time // Streaming: the deadline the armed timer is for
 	spillRetryAt time.Time
@@ -107,14 +111,28 @@ func (d *unackedMode) take(m *Manager, records [][]byte) {
 	}
 }
 
-// disconnected settles what the lost connection left unconfirmed (resent,
-// or counted as possibly lost); without confirmations it counts what was
-// delivered in the last FlushInterval as possibly lost (docs/wire.md):
-// distribution gives no receipt. The disk tier's cursor goes back to its
-// oldest untrimmed record.
-func (d *unackedMode) disconnected(ev *zerolog.Event) *zerolog.Event {
+// disconnected settles what a lost connection left unconfirmed (resent,
+// or counted as possibly lost). A failure that left the connection up (the
+// Brain busy, a round trip slow to answer) settles nothing: what was sent
+// on it is on its way and its answers will come (confirm.go). Without
+// confirmations, what was delivered in the last FlushInterval is counted
+// as possibly lost (docs/wire.md): distribution gives no receipt. The disk
+// tier's cursor goes back to its oldest untrimmed record.
+func (d *unackedMode) disconnected(ev *zerolog.Event, cause error) *zerolog.Event {
 	d.timerAt = time.Time{}
 	if d.confirm != nil {
+		if !errors.Is(cause, errConnectionLost) && !d.confirm.c.Lost() {
+			d.confirm.wait(d.clock.Now())
+			if d.spill != nil {
+				// Read again from the oldest record not on the wire.
+				d.spill.Rewind()
+				d.skipThrough, d.skipping = d.confirm.pending.SpillThrough()
+			}
+			if n := d.confirm.pending.Len(); n > 0 {
+				ev = ev.Int("unconfirmed_on_the_wire", n)
+			}
+			return ev
+		}
 		n := d.settle()
 		if n > 0 && d.confirm.cfg.ResendUnconfirmed {
 			ev = ev.Int("unconfirmed_resent", n)
@@ -159,6 +177,13 @@ func (d *unackedMode) onAttempt(state State) step {
 	case Connecting:
 		if failed, ok := d.connect(state, d.transport.Connect); !ok {
 			return failed
+		}
+		if c := d.confirm; c != nil && c.pending.Len() > 0 && c.c.Lost() {
+			// The connection they went out on ended while disconnected.
+			if n := d.settle(); n > 0 {
+				d.log.Warn().Int("unconfirmed", n).Bool("resent", c.cfg.ResendUnconfirmed).
+					Msg("the connection records went out on ended before they were confirmed")
+			}
 		}
 		if err := d.flushAndConfirm(false); err != nil {
 			return d.goDisconnected(state, err)
@@ -328,6 +353,19 @@ func (d *unackedMode) replayCold(budget int) (int, error) {
 		d.cold, err = d.spill.Read(d.cold[:0], min(budget-total, replayChunk))
 		if err != nil {
 			return total, fmt.Errorf("read disk tier: %w", err)
+		}
+		if d.skipping {
+			k := 0
+			for k < len(d.cold) && d.cold[k].Seq <= d.skipThrough {
+				k++
+			}
+			if k < len(d.cold) {
+				d.skipping = false
+			}
+			d.cold = d.cold[:copy(d.cold, d.cold[k:])]
+			if len(d.cold) == 0 && k > 0 {
+				continue
+			}
 		}
 		if len(d.cold) == 0 {
 			return total, nil

@@ -138,6 +138,19 @@ func (u *Unconfirmed) Oldest() (uint64, bool) {
 	return 0, false
 }
 
+// SpillThrough returns the number of the last record of the disk tier that waits for a
+// confirmation, and false if none does.
+func (u *Unconfirmed) SpillThrough() (uint64, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i := len(u.rounds) - 1; i >= 0; i-- {
+		if u.rounds[i].Spill {
+			return u.rounds[i].SpillThrough, true
+		}
+	}
+	return 0, false
+}
+
 // Len is how many records wait for a confirmation. Safe for concurrent use.
 func (u *Unconfirmed) Len() int {
 	u.mu.Lock()
