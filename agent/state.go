@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/pharos-node/pharos-node/fsm"
+import (
+	"fmt"
+
+	"github.com/pharos-node/pharos-node/fsm"
+)
 
 // State is the connection manager's state, from the snapshot it publishes: Disconnected until
 // the first connection, fsm.NotRunning between a crash and its restart (and once its supervisor
@@ -85,4 +89,19 @@ func (a *Agent) held() int {
 		n += a.memLog.Len()
 	}
 	return n
+}
+
+// Reconfigure changes the connection manager's tuning while it runs: backoff, flush and drain
+// pacing, timeouts, the acknowledged mode's batches and window, the confirmations (see
+// fsm.Service.Reconfigure for what it refuses). Its Delivery field is set from the agent's mode.
+func (a *Agent) Reconfigure(cfg fsm.Config) error {
+	cfg.Delivery = fsm.DeliveryUnacked
+	if a.opts.Mode == ModeAcked {
+		cfg.Delivery = fsm.DeliveryAcked
+	}
+	if err := a.svc.Reconfigure(cfg); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	a.opts.Delivery = cfg
+	return nil
 }

@@ -152,6 +152,8 @@ func (d *ackedMode) held() int { return d.acked.log.Len() }
 
 func (d *ackedMode) confirmation(any) (uint64, bool) { return 0, false }
 
+func (d *ackedMode) reconfigure(cfg Config) { d.acked.cfg = cfg.Acked }
+
 func (d *ackedMode) peerExit(message any) bool {
 	pe, ok := d.acked.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)

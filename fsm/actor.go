@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"ergo.services/ergo/act"
@@ -18,6 +19,10 @@ import (
 // their content) survive a crash of the manager.
 type ActorOptions struct {
 	Config Config
+	// Live, optional, holds the configuration in force, changed by
+	// Service.Reconfigure; it replaces Config when set. Like Ring it
+	// outlives restarts.
+	Live *LiveConfig
 	// Context bounds every transport call of every incarnation (see
 	// ManagerOptions.Context); Service cancels it at Stop. Nil: none.
 	Context context.Context
@@ -111,8 +116,17 @@ func StaticTransport(t Transport) func(gen.Process) (Transport, error) {
 
 // Messages specific to the manager actor.
 type (
-	connLostMessage struct{}
+	connLostMessage    struct{}
+	reconfigureMessage struct{} // take ActorOptions.Live's configuration
 )
+
+// LiveConfig is the configuration a Service's manager runs with, changed by Reconfigure.
+type LiveConfig struct {
+	p atomic.Pointer[Config]
+}
+
+// Load returns the configuration in force.
+func (l *LiveConfig) Load() Config { return *l.p.Load() }
 
 // PeerExits is optionally implemented by a Transport or AckTransport that
 // links its peer: it tells which exit signals (gen.MessageExitPID and the
@@ -146,6 +160,12 @@ func (m *Manager) intercept(message any, log zerolog.Logger) bool {
 	switch msg := message.(type) {
 	case inboxMessage:
 		m.TakeInbox()
+		return true
+	case reconfigureMessage:
+		if m.live != nil {
+			m.Reconfigure(m.live.Load())
+			log.Info().Msg("connection manager reconfigured")
+		}
 		return true
 	case etf.Tuple:
 		ack, err := etf.ParseAck(msg)
@@ -237,8 +257,12 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			if opts.Status != nil {
 				inc = opts.Status.begin()
 			}
-			return NewManager(ManagerOptions{
-				Config:       opts.Config,
+			cfg := opts.Config
+			if opts.Live != nil {
+				cfg = opts.Live.Load()
+			}
+			m, err := NewManager(ManagerOptions{
+				Config:       cfg,
 				Context:      opts.Context,
 				Transport:    transport,
 				AckTransport: ackTransport,
@@ -254,6 +278,10 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				Inbox:        opts.Inbox,
 				Stored:       opts.Stored,
 			})
+			if m != nil {
+				m.live = opts.Live
+			}
+			return m, err
 		},
 		OnExit: func(r Runnable[ManagerEvent], reason error) {
 			m := r.(*Manager)

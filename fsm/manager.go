@@ -219,6 +219,7 @@ type Manager struct {
 	data    *connData
 	inbox   *Inbox
 	stored  func(records [][]byte) // ManagerOptions.Stored, acked mode only
+	live    *LiveConfig            // the Service's, for Reconfigure's message
 }
 
 // connData is the machine's data: what both delivery disciplines share.
@@ -262,6 +263,8 @@ type deliveryMode interface {
 	peerExit(message any) bool
 	// confirmation reads a Confirmer's round-trip answer.
 	confirmation(message any) (id uint64, ok bool)
+	// reconfigure takes the discipline's part of a new configuration.
+	reconfigure(cfg Config)
 }
 
 // topLevelRand adapts math/rand/v2's goroutine-safe top-level functions.
@@ -393,6 +396,15 @@ func (m *Manager) Stats() Stats {
 	s.Attempt = m.data.attempt
 	m.data.mode.addStats(&s)
 	return s
+}
+
+// Reconfigure takes a new tuning (Service.Reconfigure checked it): the
+// next timers, batches and round trips use it; the delivery discipline is
+// the one the manager was built with.
+func (m *Manager) Reconfigure(cfg Config) {
+	cfg.Delivery = m.data.cfg.Delivery
+	m.data.cfg = cfg
+	m.data.mode.reconfigure(cfg)
 }
 
 // Held is how many records the manager's tiers hold (the ring and the disk,

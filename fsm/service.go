@@ -84,6 +84,8 @@ func StartService(node gen.Node, opts ServiceOptions) (*Service, error) {
 	life, cancel := context.WithCancel(context.Background())
 	s := &Service{node: node, name: opts.Name, status: NewStatus(), cancel: cancel, log: opts.Logger, done: make(chan struct{})}
 	opts.Actor.Context, opts.Actor.Status = life, s.status
+	opts.Actor.Live = &LiveConfig{}
+	opts.Actor.Live.p.Store(&opts.Actor.Config)
 	if err := opts.Actor.Validate(); err != nil {
 		cancel()
 		return nil, err
@@ -122,6 +124,34 @@ func (s *Service) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.doneErr
+}
+
+// Reconfigure changes the manager's tuning while it runs (backoff, flush and drain pacing,
+// timeouts, the acknowledged mode's batches and window, the confirmations): the running
+// manager takes it with its next message, later incarnations start with it. What it cannot
+// change live is refused with a *ConfigError and nothing changes: the delivery discipline,
+// confirmations switched on or off, and (unacknowledged modes) a MaxPending the ring cannot
+// hold.
+func (s *Service) Reconfigure(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cur := s.opts.Live.p.Load()
+	switch {
+	case cfg.Delivery != cur.Delivery:
+		return &ConfigError{Field: "Delivery", Reason: "cannot change while running"}
+	case cfg.Confirm.Enabled() != cur.Confirm.Enabled():
+		return &ConfigError{Field: "Confirm.Interval", Reason: "cannot switch confirmations on or off while running"}
+	case cfg.Delivery == DeliveryUnacked && s.opts.Ring != nil:
+		if err := checkRingCap(s.opts.Ring, cfg.MaxPending); err != nil {
+			return err
+		}
+	}
+	s.opts.Live.p.Store(&cfg)
+	if err := s.handle.send(reconfigureMessage{}); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	return nil
 }
 
 // WaitDrained returns once the manager holds no record (inbox, ring and disk empty; in the

@@ -475,6 +475,12 @@ func (d *unackedMode) peerExit(message any) bool {
 	return ok && pe.IsPeerExit(message)
 }
 
+func (d *unackedMode) reconfigure(cfg Config) {
+	if d.confirm != nil {
+		d.confirm.cfg = cfg.Confirm
+	}
+}
+
 func (d *unackedMode) confirmation(message any) (uint64, bool) {
 	if d.confirm == nil {
 		return 0, false

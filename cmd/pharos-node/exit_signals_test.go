@@ -115,3 +115,56 @@ func TestRunReadyShowsRestart(t *testing.T) {
 	}
 	t.Logf("/readyz after the kill: %q", body)
 }
+
+// TestRunExitsWhenTheManagerCannotBeRestarted: killed more often than delivery.restart_intensity
+// allows, the connection manager's supervisor gives up; the daemon hands its tiers back (what it
+// holds goes to the spill directory), says why, and exits 1, so that systemd restarts it; a new
+// daemon on the directory delivers what the first accepted, once.
+func TestRunExitsWhenTheManagerCannotBeRestarted(t *testing.T) {
+	b := erltest.StartBrain(t, erltest.BrainOptions{})
+	httpAddr := freeTCP(t)
+	spillDir := t.TempDir()
+	cfg := runConfig(t, b, httpAddr, spillDir, "")
+	t.Setenv("PHAROS_BRAIN_MODE", "acked")
+	t.Setenv("PHAROS_DELIVERY_RESTART_INTENSITY", "1")
+	d := startDaemon(t, context.Background(), b.Cookie, cfg, httpAddr)
+	const src = "given-up"
+	sent := 0
+	post := func() int {
+		code, resp := d.post("/v1/metrics", metricsJSON(src, sent, sent+100))
+		sent += resp.Accepted
+		return code
+	}
+	for kills := 0; kills < 2; kills++ {
+		b.ExitReplyTo("kill")
+		post()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if code, body := d.get("/readyz"); (kills == 0 && code == http.StatusOK && strings.Contains(body, "restarts 1")) || kills == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %d: no restart", kills+1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var code int
+	select {
+	case code = <-d.done:
+		d.done <- code // for the cleanup
+	case <-time.After(20 * time.Second):
+		t.Fatal("the daemon did not exit once its manager could not be restarted")
+	}
+	if code != exitRuntime || !strings.Contains(d.log.String(), "the connection manager is down for good") {
+		t.Fatalf("exit %d\n%s", code, d.log.String())
+	}
+	// A new daemon on the same spill directory (as systemd would start it) delivers the rest.
+	t.Setenv("PHAROS_DELIVERY_RESTART_INTENSITY", "10")
+	startDaemon(t, context.Background(), b.Cookie, cfg, httpAddr)
+	st, ok := b.WaitStats(20*time.Second, func(s erltest.Stats) bool { return s.Sources[src].Received >= int64(sent) })
+	if !ok || !st.Sources[src].Exactly(int64(sent)) {
+		t.Fatalf("the Brain has %+v, want 0..%d once each", st.Sources[src], sent-1)
+	}
+	t.Logf("daemon exited %d after its manager was killed twice (intensity 1); %d records delivered once, across the restart", code, sent)
+}

@@ -13,6 +13,7 @@ package main
 import (
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -46,7 +47,8 @@ func takeSIGHUP() (<-chan os.Signal, func()) {
 
 // reloadOutcome is what a reload did, for the log and the tests.
 type reloadOutcome struct {
-	applied []string // live keys changed
+	applied []string // live keys changed (the connection manager's included)
+	agent   []string // of those, the connection manager's (delivery.*)
 	restart []string // keys changed in the file but kept until a restart
 	err     error    // the configuration was refused (nothing changed)
 }
@@ -69,15 +71,20 @@ func (d *service) reload() reloadOutcome {
 		return reloadOutcome{err: err}
 	}
 	out := d.diff(next)
-	if len(out.applied) > 0 {
+	if len(out.applied)+len(out.agent) > 0 {
 		running := d.cfg
-		for _, key := range out.applied {
+		for _, key := range append(slices.Clone(out.applied), out.agent...) {
 			if err := running.Set(key, next.Values()[key]); err != nil {
 				out.err = err
 			}
 		}
 		if out.err == nil {
 			out.err = running.Validate()
+		}
+		if out.err == nil && len(out.agent) > 0 {
+			// The connection manager first: it may refuse (confirmations switched on or off),
+			// and then nothing changes.
+			out.err = d.sources.a.Reconfigure(deliveryConfig(running.Delivery))
 		}
 		if out.err == nil {
 			// The log first, so that what the sources log is at the new level.
@@ -86,6 +93,9 @@ func (d *service) reload() reloadOutcome {
 			if out.err = d.sources.apply(running.Ingest, running.Admin.Listen); out.err != nil {
 				d.logOut.setFormat(d.cfg.Log.Format)
 				setLogLevel(d.cfg.Log.Level)
+				if len(out.agent) > 0 {
+					_ = d.sources.a.Reconfigure(deliveryConfig(d.cfg.Delivery))
+				}
 			}
 		}
 		if out.err != nil {
@@ -93,6 +103,8 @@ func (d *service) reload() reloadOutcome {
 			return reloadOutcome{err: out.err}
 		}
 		d.cfg = running
+		out.applied = append(out.applied, out.agent...)
+		sort.Strings(out.applied)
 	}
 	for _, key := range out.restart {
 		log.Warn().Str("key", key).Str("running", d.cfg.Values()[key]).Str("file", next.Values()[key]).
@@ -111,9 +123,12 @@ func (d *service) diff(next config.Config) reloadOutcome {
 		if was[s.Key] == now[s.Key] {
 			continue
 		}
-		if s.Reload == config.ReloadLive {
+		switch s.Reload {
+		case config.ReloadLive:
 			out.applied = append(out.applied, s.Key)
-		} else {
+		case config.ReloadAgent:
+			out.agent = append(out.agent, s.Key)
+		default:
 			out.restart = append(out.restart, s.Key)
 		}
 	}

@@ -175,13 +175,20 @@ func testReload(t *testing.T, mode string) {
 		t.Errorf("after the bad reload, 80 records: %d, want 413 (max_records 60 kept)", code)
 	}
 
-	// 5. The original file again: every live key back.
+	// 5. The connection manager's tuning changes live (agent.Reconfigure).
+	rewrite("  flush_interval: 20ms\n", "  flush_interval: 30ms\n")
+	hup("connection manager reconfigured")
+	if !strings.Contains(d.log.String(), `"delivery.flush_interval"`) {
+		t.Errorf("delivery.flush_interval not reported applied:\n%s", d.log.String())
+	}
+
+	// 6. The original file again: every live key back.
 	rewrite()
 	hup(`"needs_restart":[]`)
 	if code := post(httpAddr, 80); code != http.StatusOK {
 		t.Errorf("after the last reload, 80 records: %d, want 200", code)
 	}
-	if reloads != 5 {
+	if reloads != 6 {
 		t.Fatalf("%d reloads", reloads)
 	}
 
@@ -210,10 +217,10 @@ func testReload(t *testing.T, mode string) {
 	}
 	// systemd heard READY=1 at start, and RELOADING=1 then READY=1 around each reload.
 	got := strings.Join(notes.states(), "|")
-	if !strings.HasPrefix(got, "READY=1") || strings.Count(got, "RELOADING=1") != 5 || strings.Count(got, "READY=1") != 6 {
+	if !strings.HasPrefix(got, "READY=1") || strings.Count(got, "RELOADING=1") != 6 || strings.Count(got, "READY=1") != 7 {
 		t.Errorf("sd_notify states: %s", got)
 	}
-	t.Logf("%s mode: %d records through 5 reloads, each once, in order", mode, n)
+	t.Logf("%s mode: %d records through 6 reloads, each once, in order", mode, n)
 }
 
 // syscallHUPAndWait sends SIGHUP and waits until done (for a reload whose log lines are below

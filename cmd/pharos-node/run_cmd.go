@@ -73,6 +73,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runDaemon(ctx, &service{cfg: cfg, pf: pf, args: args, environ: environ, log: log, logOut: out, hups: hups})
 }
 
+// deliveryConfig is the connection manager's configuration from the delivery.* settings.
+func deliveryConfig(d config.Delivery) fsm.Config {
+	fcfg := fsm.DefaultConfig()
+	fcfg.BaseBackoff, fcfg.MaxBackoff = d.BaseBackoff.D(), d.MaxBackoff.D()
+	fcfg.MaxPending, fcfg.DrainBatch = d.MaxPending, d.DrainBatch
+	fcfg.FlushInterval, fcfg.DrainInterval = d.FlushInterval.D(), d.DrainInterval.D()
+	fcfg.Acked = fsm.AckedConfig{BatchSize: d.BatchSize, BatchDelay: d.BatchDelay.D(), Window: d.Window, AckTimeout: d.AckTimeout.D()}
+	fcfg.Confirm = fsm.ConfirmConfig{Interval: d.ConfirmInterval.D(), Records: d.ConfirmRecords, MaxUnconfirmed: d.MaxUnconfirmed,
+		Timeout: d.ConfirmTimeout.D(), ResendUnconfirmed: d.ResendUnconfirmed}
+	return fcfg
+}
+
 func splitHostPort(addr string) (string, uint16, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -110,16 +122,10 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 		}
 		nopts.ClientTLS = tlsCfg
 	}
-	d := cfg.Delivery
-	fcfg := fsm.DefaultConfig()
-	fcfg.BaseBackoff, fcfg.MaxBackoff = d.BaseBackoff.D(), d.MaxBackoff.D()
-	fcfg.MaxPending, fcfg.DrainBatch = d.MaxPending, d.DrainBatch
-	fcfg.FlushInterval, fcfg.DrainInterval = d.FlushInterval.D(), d.DrainInterval.D()
-	fcfg.Acked = fsm.AckedConfig{BatchSize: d.BatchSize, BatchDelay: d.BatchDelay.D(), Window: d.Window, AckTimeout: d.AckTimeout.D()}
-	fcfg.Confirm = fsm.ConfirmConfig{Interval: d.ConfirmInterval.D(), Records: d.ConfirmRecords, MaxUnconfirmed: d.MaxUnconfirmed,
-		Timeout: d.ConfirmTimeout.D(), ResendUnconfirmed: d.ResendUnconfirmed}
+	fcfg := deliveryConfig(cfg.Delivery)
 
 	opts := agent.Options{
+		RestartIntensity: cfg.Delivery.RestartIntensity, RestartPeriod: cfg.Delivery.RestartPeriod.D(),
 		NodeName:    name,
 		NodeOptions: nopts,
 		Brain:       agent.Target{Node: cfg.Brain.Node, Name: cfg.Brain.Name},

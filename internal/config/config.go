@@ -60,8 +60,8 @@ func (w Warning) String() string { return w.Key + ": " + w.Message }
 const (
 	ReloadLive    = "live"    // applied to the running daemon
 	ReloadRestart = "restart" // kept as it was; takes effect at the next start
-	// ReloadAgent: kept as it was until the agent can change it live; takes effect at the next
-	// start.
+	// ReloadAgent: applied to the running connection manager (agent.Reconfigure); refused and kept
+	// as it was when the manager cannot take it live (a switch of confirmations on or off).
 	ReloadAgent = "agent"
 )
 
@@ -111,7 +111,7 @@ type Brain struct {
 	Mode string `yaml:"mode" arg:"MODE" help:"delivery mode: payload, term, subject or acked"`
 	// QueueLimit is backpressure on the Brain's mailbox: above this many queued messages delivery
 	// pauses and the backlog drains at the throttled pace. 0 switches the check off.
-	QueueLimit int `yaml:"queue_limit" reload:"agent" help:"pause delivery while the Brain's mailbox holds more messages than this (0: off)"`
+	QueueLimit int `yaml:"queue_limit" help:"pause delivery while the Brain's mailbox holds more messages than this (0: off)"`
 }
 
 // TLS configures TLS distribution (-proto_dist inet_tls on the Brain).
@@ -157,6 +157,8 @@ type Delivery struct {
 	ConfirmRecords    int      `yaml:"confirm_records" reload:"agent" help:"payload/term/subject: records that start a confirmation round trip at once"`
 	MaxUnconfirmed    int      `yaml:"max_unconfirmed" reload:"agent" help:"payload/term/subject: records delivered and not yet confirmed, at most"`
 	ConfirmTimeout    Duration `yaml:"confirm_timeout" reload:"agent" help:"payload/term/subject: an unanswered round trip this old counts as a lost connection"`
+	RestartIntensity  int      `yaml:"restart_intensity" help:"connection manager restarts (after a crash) within restart_period before the daemon gives up and exits 1"`
+	RestartPeriod     Duration `yaml:"restart_period" help:"the window of restart_intensity (whole seconds)"`
 	ResendUnconfirmed bool     `yaml:"resend_unconfirmed" reload:"agent" help:"payload/term/subject: resend what a drop left unconfirmed (at least once) instead of counting it as possibly lost (at most once)"`
 }
 
@@ -254,6 +256,7 @@ func Default() Config {
 			AckTimeout:      Duration(30 * time.Second),
 			ConfirmInterval: Duration(20 * time.Millisecond), ConfirmRecords: 2_000, MaxUnconfirmed: 100_000,
 			ConfirmTimeout: Duration(30 * time.Second), ResendUnconfirmed: true,
+			RestartIntensity: 10, RestartPeriod: Duration(10 * time.Second),
 		},
 		Ingest: Ingest{
 			HTTP: HTTP{MaxBodyBytes: 4 << 20, MaxRecords: 10_000, MaxInflightBytes: 64 << 20,

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate refuses impossible values. It reports every problem (errors.Join of *KeyError), each
@@ -114,6 +115,7 @@ func (c Config) Validate() error {
 		{"delivery.window", int64(c.Delivery.Window)}, {"delivery.ack_timeout", int64(c.Delivery.AckTimeout)},
 		{"delivery.confirm_records", int64(c.Delivery.ConfirmRecords)}, {"delivery.max_unconfirmed", int64(c.Delivery.MaxUnconfirmed)},
 		{"delivery.confirm_timeout", int64(c.Delivery.ConfirmTimeout)},
+		{"delivery.restart_intensity", int64(c.Delivery.RestartIntensity)}, {"delivery.restart_period", int64(c.Delivery.RestartPeriod)},
 		{"ingest.http.max_body_bytes", int64(c.Ingest.HTTP.MaxBodyBytes)}, {"ingest.http.max_records", int64(c.Ingest.HTTP.MaxRecords)},
 		{"ingest.statsd.max_packet_bytes", int64(c.Ingest.StatsD.MaxPacketBytes)},
 		{"ingest.http.max_inflight_bytes", int64(c.Ingest.HTTP.MaxInflightBytes)}, {"ingest.http.body_timeout", int64(c.Ingest.HTTP.BodyTimeout)},
@@ -139,6 +141,9 @@ func (c Config) Validate() error {
 	if c.Delivery.BaseBackoff > 0 && c.Delivery.MaxBackoff < c.Delivery.BaseBackoff {
 		conflict("delivery.max_backoff", "delivery.base_backoff", "delivery.max_backoff (%s) must be at least delivery.base_backoff (%s)",
 			c.Delivery.MaxBackoff, c.Delivery.BaseBackoff)
+	}
+	if c.Delivery.RestartPeriod > 0 && c.Delivery.RestartPeriod < Duration(time.Second) {
+		bad("delivery.restart_period", "must be at least 1s (the supervisor counts whole seconds), got %s", c.Delivery.RestartPeriod)
 	}
 	if c.Delivery.ConfirmInterval < 0 {
 		bad("delivery.confirm_interval", "must not be negative (0s switches confirmations off), got %s", c.Delivery.ConfirmInterval)
