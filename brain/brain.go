@@ -296,6 +296,21 @@ func (t *brainTransport) Confirm(ctx context.Context, id uint64) error {
 	return nil
 }
 
+// LossReason implements fsm.LossReason: why the connection ended, if it did.
+func (t *brainTransport) LossReason() error {
+	for _, c := range []*node.Conn{t.conn, t.sentOn} {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			return c.Err()
+		default:
+		}
+	}
+	return nil
+}
+
 // Lost implements fsm.Confirmer: the connection the last record or round trip went out on has
 // ended (whatever connection the transport has now).
 func (t *brainTransport) Lost() bool {

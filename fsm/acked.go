@@ -152,6 +152,13 @@ func (d *ackedMode) held() int { return d.acked.log.Len() }
 
 func (d *ackedMode) confirmation(any) (uint64, bool) { return 0, false }
 
+func (d *ackedMode) lossReason() error {
+	if lr, ok := d.acked.transport.(LossReason); ok {
+		return lr.LossReason()
+	}
+	return nil
+}
+
 func (d *ackedMode) reconfigure(cfg Config) { d.acked.cfg = cfg.Acked }
 
 func (d *ackedMode) peerExit(message any) bool {

@@ -225,23 +225,13 @@ func (d *unackedMode) settle() int {
 	return n
 }
 
-// mayMoveRingToDisk tells whether the ring may go to the disk tier now.
-// With records of the ring unconfirmed and resent at a drop, moving the ring
-// to disk puts those records on disk first (requeueUnconfirmed), where they
-// will be delivered again even if their round trip confirms them: so it
-// waits until the ring is one record short of evicting.
-func (d *unackedMode) mayMoveRingToDisk() bool {
-	c := d.confirm
-	if c == nil || !c.cfg.ResendUnconfirmed || c.pending.RAMLen() == 0 {
-		return true
-	}
-	return d.ring.Len() >= d.ring.Cap()-1
-}
-
 // requeueUnconfirmed takes the ring's records still unconfirmed, to be
 // written to disk ahead of the ring (so that disk order stays delivery
 // order), in resend mode: they will be delivered again, whatever their
-// round trip says (counted as resent). Their rounds keep counting them.
+// round trip says (counted as resent; a duplicate if it says they arrived).
+// Their rounds keep counting them. Waiting for the answer instead could let
+// the ring evict, by its byte bound, before the disk takes it: a duplicate
+// is better than a loss.
 func (d *unackedMode) requeueUnconfirmed() [][]byte {
 	c := d.confirm
 	if c == nil || !c.cfg.ResendUnconfirmed {

@@ -265,6 +265,8 @@ type deliveryMode interface {
 	confirmation(message any) (id uint64, ok bool)
 	// reconfigure takes the discipline's part of a new configuration.
 	reconfigure(cfg Config)
+	// lossReason is why the transport's connection ended (LossReason), if known.
+	lossReason() error
 }
 
 // topLevelRand adapts math/rand/v2's goroutine-safe top-level functions.
@@ -467,13 +469,24 @@ func (d *connData) connect(state State, connect func(context.Context) error) (st
 func (d *connData) onConnectionLost(state State) step {
 	switch state {
 	case Streaming, Throttled:
-		return d.goDisconnected(state, errConnectionLost)
+		cause := errConnectionLost
+		if err := d.mode.lossReason(); err != nil {
+			cause = fmt.Errorf("%w: %w", errConnectionLost, err)
+		}
+		return d.goDisconnected(state, cause)
 	default: // Disconnected, Connecting: nothing is connected.
 		return keep()
 	}
 }
 
 var errConnectionLost = errors.New("connection lost")
+
+// LossReason is optionally implemented by a transport that knows why its
+// connection ended (an inbound frame over the limit, the peer silent past
+// the tick time): the manager logs it with the lost connection.
+type LossReason interface {
+	LossReason() error
+}
 
 // goDisconnected arms the jittered retry drawn for the current attempt
 // count, then bumps it.

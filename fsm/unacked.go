@@ -283,7 +283,7 @@ func (d *unackedMode) rearm(now time.Time) []Action[ManagerEvent] {
 // remainder goes back in front of the ring, spilling pauses for BaseBackoff,
 // and what the ring must evict is counted as dropped.
 func (d *unackedMode) bufferWithSpill(record []byte) {
-	if d.spill != nil && d.ring.Len() >= d.cfg.MaxPending && d.mayMoveRingToDisk() {
+	if d.spill != nil && d.ring.Len() >= d.cfg.MaxPending {
 		now := d.clock.Now()
 		if !now.Before(d.spillRetryAt) {
 			recs := append(d.requeueUnconfirmed(), d.ring.DrainUpTo(d.ring.Len())...)
@@ -473,6 +473,13 @@ func (d *unackedMode) addStats(s *Stats) {
 func (d *unackedMode) peerExit(message any) bool {
 	pe, ok := d.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)
+}
+
+func (d *unackedMode) lossReason() error {
+	if lr, ok := d.transport.(LossReason); ok {
+		return lr.LossReason()
+	}
+	return nil
 }
 
 func (d *unackedMode) reconfigure(cfg Config) {

@@ -73,6 +73,35 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runDaemon(ctx, &service{cfg: cfg, pf: pf, args: args, environ: environ, log: log, logOut: out, hups: hups})
 }
 
+// withTLS adds the TLS distribution settings to the start log line ev, and warns about settings
+// that weaken it.
+func withTLS(ev *zerolog.Event, cfg config.Config, log zerolog.Logger) *zerolog.Event {
+	t := cfg.TLS
+	if !t.Enabled {
+		return ev.Bool("tls", false)
+	}
+	serverName := t.ServerName
+	if serverName == "" {
+		serverName = brainHost(cfg.Brain.Node) + " (the Brain's host)"
+	}
+	ev = ev.Dict("tls", zerolog.Dict().Bool("enabled", true).Str("ca_file", t.CAFile).Str("cert_file", t.CertFile).
+		Str("key_file", t.KeyFile).Str("server_name", serverName).Bool("insecure_skip_verify", t.InsecureSkipVerify))
+	if t.InsecureSkipVerify {
+		log.Warn().Str("key", "tls.insecure_skip_verify").
+			Msg("TLS without verifying the Brain's certificate: anyone on the path can pose as the Brain; for tests only")
+	}
+	if t.CertFile == "" {
+		log.Info().Msg("TLS without a client certificate (tls.cert_file, tls.key_file): a Brain that verifies peers will refuse the connection")
+	}
+	return ev
+}
+
+// brainHost is the host part of a node name ("" when it has none).
+func brainHost(nodeName string) string {
+	_, host, _ := strings.Cut(nodeName, "@")
+	return host
+}
+
 // deliveryConfig is the connection manager's configuration from the delivery.* settings.
 func deliveryConfig(d config.Delivery) fsm.Config {
 	fcfg := fsm.DefaultConfig()
@@ -198,9 +227,7 @@ func runDaemon(ctx context.Context, d *service) int {
 		Str("mode", opts.Mode.String()).Str("http", cfg.Ingest.HTTP.Listen).Str("statsd", cfg.Ingest.StatsD.Listen).
 		Int("scrape_targets", len(cfg.Ingest.Scrape.Targets)).Bool("host", cfg.Ingest.Host.Enabled).
 		Str("spill", cfg.Spill.Dir).Str("version", readBuildInfo().Version)
-	if cfg.TLS.Enabled {
-		ev = ev.Bool("tls", true)
-	}
+	ev = withTLS(ev, cfg, log)
 	ev.Msg("pharos-node running")
 	notify.send("READY=1\nSTATUS=running")
 

@@ -18,9 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/pharos-node/pharos-node/ingest"
+	"github.com/pharos-node/pharos-node/internal/config"
 	"github.com/pharos-node/pharos-node/internal/erltest"
 	"github.com/pharos-node/pharos-node/spill"
 )
@@ -475,5 +477,28 @@ func TestRunSecondSignalSpillsAtOnce(t *testing.T) {
 	defer l.Close()
 	if l.Len() != 1_000 {
 		t.Fatalf("%d records spilled, want 1000", l.Len())
+	}
+}
+
+// The start line carries the TLS settings (the server name defaulting to the Brain's host), and
+// tls.insecure_skip_verify is warned about, naming its key.
+func TestStartLineTLS(t *testing.T) {
+	cfg := config.Default()
+	cfg.Brain.Node = "brain@db.example"
+	cfg.TLS.Enabled, cfg.TLS.CAFile, cfg.TLS.InsecureSkipVerify = true, "/etc/ca.pem", true
+	var buf bytes.Buffer
+	log := zerolog.New(&buf)
+	withTLS(log.Info(), cfg, log).Msg("pharos-node running")
+	out := buf.String()
+	for _, want := range []string{`"key":"tls.insecure_skip_verify"`, `"level":"warn"`, `"server_name":"db.example (the Brain's host)"`,
+		`"ca_file":"/etc/ca.pem"`, `a Brain that verifies peers will refuse`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in\n%s", want, out)
+		}
+	}
+	buf.Reset()
+	withTLS(log.Info(), config.Default(), log).Msg("pharos-node running")
+	if !strings.Contains(buf.String(), `"tls":false`) || strings.Contains(buf.String(), "warn") {
+		t.Errorf("without TLS: %s", buf.String())
 	}
 }
