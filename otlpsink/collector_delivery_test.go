@@ -23,6 +23,7 @@ import (
 	"github.com/pharos-node/pharos-node/agent"
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
+	"github.com/pharos-node/pharos-node/internal/otlptest"
 	"github.com/pharos-node/pharos-node/otlpsink"
 )
 
@@ -89,11 +90,11 @@ func seqMetric(i int) etf.Metric {
 }
 
 // waitPoints waits until the collector holds n points.
-func waitPoints(t *testing.T, c *collector, n int, within time.Duration) []point {
+func waitPoints(t *testing.T, c *otlptest.Collector, n int, within time.Duration) []otlptest.Point {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		got := c.pointsSnapshot()
+		got := c.Points()
 		if len(got) >= n || time.Now().After(deadline) {
 			return got
 		}
@@ -102,7 +103,7 @@ func waitPoints(t *testing.T, c *collector, n int, within time.Duration) []point
 }
 
 // values are the points' values as ints.
-func values(ps []point) []int {
+func values(ps []otlptest.Point) []int {
 	out := make([]int, len(ps))
 	for i, p := range ps {
 		out[i] = int(p.Value)
@@ -121,8 +122,8 @@ func seq(from, to int) []int {
 // TestCollectorReceivesRecords: metrics of every kind and an alert reach the Collector's own
 // OTLP receiver as the mapping of docs/otel.md says.
 func TestCollectorReceivesRecords(t *testing.T) {
-	c := newCollector(t, "")
-	a, sink := startAgent(t, c.endpoint(), agent.Options{}, otlpsink.Options{})
+	c := otlptest.StartCollector(t, "")
+	a, sink := startAgent(t, c.Endpoint(), agent.Options{}, otlpsink.Options{})
 	ms := []etf.Metric{
 		{Name: "cpu.load", Kind: etf.Gauge, Value: 0.42, TimestampMs: 1_700_000_000_123, Source: "web-1",
 			Tags: []etf.Tag{{Key: "host", Value: "a"}, {Key: "dc", Value: "eu"}}},
@@ -140,22 +141,22 @@ func TestCollectorReceivesRecords(t *testing.T) {
 	got := waitPoints(t, c, len(ms), 10*time.Second)
 	eventually(t, func() bool { return sink.Stats().Sent == uint64(len(ms)+1) }, 10*time.Second)
 	require.Len(t, got, len(ms))
-	assert.Equal(t, point{Name: "cpu.load", Source: "web-1", Kind: "Gauge", Value: 0.42,
+	assert.Equal(t, otlptest.Point{Name: "cpu.load", Source: "web-1", Kind: "Gauge", Value: 0.42,
 		Attrs: map[string]string{"host": "a", "dc": "eu"}, Time: time.UnixMilli(1_700_000_000_123).UTC()}, got[0])
-	assert.Equal(t, point{Name: "http.requests", Source: "web-1", Kind: "Sum", Value: 1234, Attrs: map[string]string{},
+	assert.Equal(t, otlptest.Point{Name: "http.requests", Source: "web-1", Kind: "Sum", Value: 1234, Attrs: map[string]string{},
 		Time: time.UnixMilli(1_700_000_000_124).UTC(), Monotonic: true, Temporality: "Cumulative"}, got[1])
-	assert.Equal(t, point{Name: "latency_bucket", Source: "web-2", Kind: "Gauge", Value: 7,
+	assert.Equal(t, otlptest.Point{Name: "latency_bucket", Source: "web-2", Kind: "Gauge", Value: 7,
 		Attrs: map[string]string{"le": "0.5"}, Time: time.UnixMilli(1_700_000_000_125).UTC()}, got[2])
-	assert.Equal(t, point{Name: "statsd.delta", Source: "web-2", Kind: "Sum", Value: -3, Attrs: map[string]string{},
+	assert.Equal(t, otlptest.Point{Name: "statsd.delta", Source: "web-2", Kind: "Sum", Value: -3, Attrs: map[string]string{},
 		Time: time.UnixMilli(1_700_000_000_126).UTC(), Monotonic: false, Temporality: "Cumulative"}, got[3])
 
 	deadline := time.Now().Add(10 * time.Second)
-	for len(c.logsSnapshot()) == 0 && time.Now().Before(deadline) {
+	for len(c.Logs()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	logs := c.logsSnapshot()
+	logs := c.Logs()
 	require.Len(t, logs, 1)
-	assert.Equal(t, logRecord{EventName: "disk_full", Body: "/var at 99%", Severity: "critical", SeverityNumber: 17,
+	assert.Equal(t, otlptest.LogRecord{EventName: "disk_full", Body: "/var at 99%", Severity: "critical", SeverityNumber: 17,
 		Source: "web-1", Attrs: map[string]string{"mount": "/var", "alert.name": "disk_full"}}, logs[0])
 
 	s := sink.Stats()
@@ -169,10 +170,10 @@ func TestCollectorReceivesRecords(t *testing.T) {
 // than the manager keeps in RAM: the rest goes to the spill directory); restarted on the same
 // port, it gets every record, oldest first, none lost, none twice.
 func TestCollectorStoppedTenSeconds(t *testing.T) {
-	c := newCollector(t, "")
+	c := otlptest.StartCollector(t, "")
 	cfg := testDelivery()
 	cfg.MaxPending = 500
-	a, sink := startAgent(t, c.endpoint(), agent.Options{Delivery: cfg, RingRecords: 1000, SpillDir: t.TempDir()},
+	a, sink := startAgent(t, c.Endpoint(), agent.Options{Delivery: cfg, RingRecords: 1000, SpillDir: t.TempDir()},
 		otlpsink.Options{MaxPoints: 200})
 	next := 0
 	deliver := func(n int) {
@@ -184,7 +185,7 @@ func TestCollectorStoppedTenSeconds(t *testing.T) {
 	deliver(300)
 	require.Len(t, waitPoints(t, c, 300, 10*time.Second), 300)
 
-	c.stop()
+	c.Stop()
 	stopped := time.Now()
 	for time.Since(stopped) < 10*time.Second {
 		deliver(40)
@@ -196,7 +197,7 @@ func TestCollectorStoppedTenSeconds(t *testing.T) {
 	assert.NotEqual(t, fsm.Streaming, held.State)
 	assert.Greater(t, held.SpillRecords, 0, "the outage outgrew the ring: records went to disk")
 	assert.Equal(t, next-300, held.RingRecords+held.SpillRecords, "every record of the outage is held")
-	c.start()
+	c.Start()
 	deliver(100)
 
 	got := waitPoints(t, c, next, 30*time.Second)
@@ -211,10 +212,10 @@ func TestCollectorStoppedTenSeconds(t *testing.T) {
 // TestCollectorBadRequestDrops: a receiver answering 400 drops that request's records, counted
 // with the reason; the manager goes on and the next records arrive.
 func TestCollectorBadRequestDrops(t *testing.T) {
-	c := newCollector(t, "")
-	a, sink := startAgent(t, c.endpoint(), agent.Options{}, otlpsink.Options{MaxPoints: 50})
+	c := otlptest.StartCollector(t, "")
+	a, sink := startAgent(t, c.Endpoint(), agent.Options{}, otlpsink.Options{MaxPoints: 50})
 	refuse := true
-	c.setAnswer(func() error {
+	c.SetAnswer(func() error {
 		if refuse {
 			refuse = false
 			return status.Error(codes.InvalidArgument, "this request is refused")
@@ -264,8 +265,8 @@ func metrics(from, to int) []etf.Metric {
 // answer to an Unavailable error with RetryInfo); no request, the probe included, reaches it
 // before the 2 s have passed, and then every record arrives, none lost.
 func TestCollectorRetryAfterHonoured(t *testing.T) {
-	c := newCollector(t, "")
-	target, err := url.Parse(c.endpoint())
+	c := otlptest.StartCollector(t, "")
+	target, err := url.Parse(c.Endpoint())
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var seen []time.Time // every request through the proxy, probes included
@@ -290,7 +291,7 @@ func TestCollectorRetryAfterHonoured(t *testing.T) {
 	require.Equal(t, 0, len(waitPoints(t, c, 1, 300*time.Millisecond)))
 
 	busy := true
-	c.setAnswer(func() error {
+	c.SetAnswer(func() error {
 		if !busy {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package otlpsink_test
+package otlptest
 
 import (
 	"context"
@@ -21,26 +21,25 @@ import (
 	"go.uber.org/zap"
 )
 
-// collector is the OpenTelemetry Collector's own OTLP receiver (otlpreceiver v0.165.0, its
+// Collector is the OpenTelemetry Collector's own OTLP receiver (otlpreceiver v0.165.0, its
 // OTLP/HTTP server and decoding), started in the test on a fixed address, with consumers that
 // keep what arrives. answer, when set, is called for each request's data: an error from it is
 // the receiver's answer (a gRPC status with InvalidArgument gives 400, Unavailable with
 // RetryInfo 503 with Retry-After, as the Collector maps them).
-type collector struct {
-	t    *testing.T
+type Collector struct {
+	t    testing.TB
 	addr string
 
-	mu       sync.Mutex
-	points   []point
-	logs     []logRecord
-	calls    []time.Time // every request that reached a consumer (data, not probes)
-	answer   func() error
-	running  []component.Component
-	requests int
+	mu      sync.Mutex
+	points  []Point
+	logs    []LogRecord
+	calls   []time.Time // every request that reached a consumer (data, not probes)
+	answer  func() error
+	running []component.Component
 }
 
-// point is one data point as the Collector decoded it.
-type point struct {
+// Point is one data point as the Collector decoded it.
+type Point struct {
 	Name, Source, Kind string
 	Value              float64
 	Attrs              map[string]string
@@ -49,15 +48,15 @@ type point struct {
 	Temporality        string
 }
 
-// logRecord is one log record as the Collector decoded it.
-type logRecord struct {
+// LogRecord is one log record as the Collector decoded it.
+type LogRecord struct {
 	EventName, Body, Severity, Source string
 	SeverityNumber                    int32
 	Attrs                             map[string]string
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,26 +67,27 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// newCollector starts a receiver on addr ("" picks one); t.Cleanup stops it.
-func newCollector(t *testing.T, addr string) *collector {
+// StartCollector starts a receiver on addr ("" picks one); t.Cleanup stops it.
+func StartCollector(t testing.TB, addr string) *Collector {
 	t.Helper()
 	if addr == "" {
 		addr = freeAddr(t)
 	}
-	c := &collector{t: t, addr: addr}
-	c.start()
-	t.Cleanup(c.stop)
+	c := &Collector{t: t, addr: addr}
+	c.Start()
+	t.Cleanup(c.Stop)
 	return c
 }
 
-func (c *collector) endpoint() string { return "http://" + c.addr }
+// Endpoint is the receiver's base URL.
+func (c *Collector) Endpoint() string { return "http://" + c.addr }
 
 type nopHost struct{}
 
 func (nopHost) GetExtensions() map[component.ID]component.Component { return nil }
 
-// start starts the receiver (again, after stop) on c.addr.
-func (c *collector) start() {
+// Start starts the receiver (again, after Stop) on its address.
+func (c *Collector) Start() {
 	c.t.Helper()
 	f := otlpreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)
@@ -132,8 +132,8 @@ func (c *collector) start() {
 	c.mu.Unlock()
 }
 
-// stop shuts the receiver down: its port refuses connections until start.
-func (c *collector) stop() {
+// Stop shuts the receiver down: its port refuses connections until Start.
+func (c *Collector) Stop() {
 	c.mu.Lock()
 	running := c.running
 	c.running = nil
@@ -145,14 +145,15 @@ func (c *collector) stop() {
 	}
 }
 
-func (c *collector) setAnswer(f func() error) {
+// SetAnswer sets the answer to each request with data (nil: accept).
+func (c *Collector) SetAnswer(f func() error) {
 	c.mu.Lock()
 	c.answer = f
 	c.mu.Unlock()
 }
 
 // called counts a request and returns the answer to give.
-func (c *collector) called() error {
+func (c *Collector) called() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, time.Now())
@@ -162,11 +163,11 @@ func (c *collector) called() error {
 	return nil
 }
 
-func (c *collector) consumeMetrics(_ context.Context, md pmetric.Metrics) error {
+func (c *Collector) consumeMetrics(_ context.Context, md pmetric.Metrics) error {
 	if err := c.called(); err != nil {
 		return err
 	}
-	var got []point
+	var got []Point
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -180,7 +181,7 @@ func (c *collector) consumeMetrics(_ context.Context, md pmetric.Metrics) error 
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
 				var dps pmetric.NumberDataPointSlice
-				p := point{Name: m.Name(), Source: src, Kind: m.Type().String()}
+				p := Point{Name: m.Name(), Source: src, Kind: m.Type().String()}
 				switch m.Type() {
 				case pmetric.MetricTypeGauge:
 					dps = m.Gauge().DataPoints()
@@ -206,11 +207,11 @@ func (c *collector) consumeMetrics(_ context.Context, md pmetric.Metrics) error 
 	return nil
 }
 
-func (c *collector) consumeLogs(_ context.Context, ld plog.Logs) error {
+func (c *Collector) consumeLogs(_ context.Context, ld plog.Logs) error {
 	if err := c.called(); err != nil {
 		return err
 	}
-	var got []logRecord
+	var got []LogRecord
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -223,7 +224,7 @@ func (c *collector) consumeLogs(_ context.Context, ld plog.Logs) error {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				got = append(got, logRecord{EventName: lr.EventName(), Body: lr.Body().AsString(), Severity: lr.SeverityText(),
+				got = append(got, LogRecord{EventName: lr.EventName(), Body: lr.Body().AsString(), Severity: lr.SeverityText(),
 					SeverityNumber: int32(lr.SeverityNumber()), Source: src, Attrs: attrsOf(lr.Attributes())})
 			}
 		}
@@ -243,19 +244,22 @@ func attrsOf(m pcommon.Map) map[string]string {
 	return out
 }
 
-func (c *collector) pointsSnapshot() []point {
+// Points returns the data points received so far, in order.
+func (c *Collector) Points() []Point {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]point(nil), c.points...)
+	return append([]Point(nil), c.points...)
 }
 
-func (c *collector) logsSnapshot() []logRecord {
+// Logs returns the log records received so far, in order.
+func (c *Collector) Logs() []LogRecord {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]logRecord(nil), c.logs...)
+	return append([]LogRecord(nil), c.logs...)
 }
 
-func (c *collector) callTimes() []time.Time {
+// Calls returns when each request with data reached the consumers.
+func (c *Collector) Calls() []time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]time.Time(nil), c.calls...)
