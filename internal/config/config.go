@@ -109,6 +109,7 @@ type Brain struct {
 	// Transport: erlang (the Brain, over Erlang distribution) or otlp (an OTLP/HTTP receiver,
 	// the otlp.* settings; brain.node, the cookie and tls.* are then not used).
 	Transport string `yaml:"transport" arg:"NAME" help:"where records go: erlang (the Brain, over Erlang distribution) or otlp (an OTLP/HTTP receiver such as an OpenTelemetry Collector: otlp.*)"`
+
 	Node string `yaml:"node" arg:"NAME@HOST" help:"the Brain's node name (required with brain.transport erlang)"`
 	Name string `yaml:"name" arg:"NAME" help:"the Brain process's registered name"`
 	Addr string `yaml:"addr" arg:"HOST:PORT" help:"the Brain's distribution listener; skips EPMD"`
@@ -272,8 +273,6 @@ func Default() Config {
 	return Config{
 		Node:   Node{NetTick: Duration(60 * time.Second)},
 		Brain:  Brain{Transport: "erlang", Name: "pharos_brain", Mode: "payload"},
-		OTLP: OTLPSink{Timeout: Duration(10 * time.Second), Compression: "gzip", MaxPointsPerRequest: 1000,
-			MaxRetryAfter: Duration(5 * time.Minute), Temporality: "cumulative"},
 		Buffer: Buffer{MaxRecords: 100_000, MaxBytes: 64 << 20},
 		Spill: Spill{MaxBytes: 1 << 30, SegmentBytes: 64 << 20, Sync: "interval",
 			SyncInterval: Duration(100 * time.Millisecond), Overflow: "drop_oldest"},
@@ -294,6 +293,8 @@ func Default() Config {
 			Host:   Host{Interval: Duration(10 * time.Second)},
 			OTLP:   OTLP{MaxBodyBytes: 16 << 20, MaxRecords: 100_000},
 		},
+		OTLP: OTLPSink{Timeout: Duration(10 * time.Second), Compression: "gzip", MaxPointsPerRequest: 1000,
+			MaxRetryAfter: Duration(5 * time.Minute), Temporality: "cumulative"},
 		Log:             Log{Level: "info", Format: "auto"},
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
