@@ -163,7 +163,8 @@ func TestCollectorReceivesRecords(t *testing.T) {
 	assert.Equal(t, uint64(len(ms)+1), s.Sent)
 	assert.Empty(t, s.Dropped)
 	assert.Equal(t, fsm.Streaming, a.State())
-	assert.Zero(t, a.Stats().PossiblyLost)
+	assert.Zero(t, a.Stats().PossiblyLost, "an answered request is a receipt")
+	assert.Zero(t, a.Stats().Manager.ConfirmRounds, "no confirmation round trips: the transport is no Confirmer")
 }
 
 // TestCollectorStoppedTenSeconds: the receiver stops for 10 s while records keep coming (more
