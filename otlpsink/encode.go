@@ -2,6 +2,7 @@ package otlpsink
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/slim/otlp/collector/logs/v1"
@@ -78,6 +79,55 @@ type encoder struct {
 	rl      *logspb.ResourceLogs
 	sl      *logspb.ScopeLogs
 	source  string
+
+	// What a metrics request is built of, reused from one request to the next (the previous
+	// one is encoded and sent before next builds another): no allocation per point once warm.
+	metrics slab[metricspb.Metric]
+	gauges  slab[metricspb.Gauge]
+	gaugeW  slab[metricspb.Metric_Gauge]
+	sums    slab[metricspb.Sum]
+	sumW    slab[metricspb.Metric_Sum]
+	points  slab[metricspb.NumberDataPoint]
+	doubles slab[metricspb.NumberDataPoint_AsDouble]
+	kvs     slab[commonpb.KeyValue]
+	vals    slab[commonpb.AnyValue]
+	strs    slab[commonpb.AnyValue_StringValue]
+	ptrs    []*commonpb.KeyValue // attribute lists are carved from it
+}
+
+// slab hands out zeroed values from a backing array reused after reset. A value handed out
+// before the array grew stays where it was (the request holding it keeps it alive).
+type slab[T any] struct {
+	items []T
+	n     int
+}
+
+func (s *slab[T]) next() *T {
+	if s.n == len(s.items) {
+		s.items = slices.Grow(s.items, max(len(s.items), 64))[:len(s.items)+1]
+	}
+	p := &s.items[s.n]
+	s.n++
+	var zero T
+	*p = zero
+	return p
+}
+
+func (s *slab[T]) reset() { s.n = 0 }
+
+// reset makes every slab's values available again.
+func (e *encoder) reset() {
+	e.metrics.reset()
+	e.gauges.reset()
+	e.gaugeW.reset()
+	e.sums.reset()
+	e.sumW.reset()
+	e.points.reset()
+	e.doubles.reset()
+	e.kvs.reset()
+	e.vals.reset()
+	e.strs.reset()
+	e.ptrs = e.ptrs[:0]
 }
 
 func newEncoder(t Temporality, now func() time.Time) *encoder {
@@ -106,6 +156,7 @@ func (e *encoder) decode(rec []byte) signal {
 func (e *encoder) next(recs [][]byte, maxPoints int) request {
 	var r request
 	e.rm, e.sm, e.cur, e.rl, e.sl = nil, nil, nil, nil, nil
+	e.reset()
 	for _, rec := range recs {
 		if r.points >= maxPoints {
 			break
@@ -156,20 +207,26 @@ func (e *encoder) addMetric(req *colmetricspb.ExportMetricsServiceRequest) {
 	}
 	mono := m.Value >= 0
 	if e.cur == nil || e.cur.Name != m.Name || e.curKind != m.Kind || (m.Kind == etf.Counter && e.curMono != mono) {
-		e.cur = &metricspb.Metric{Name: m.Name}
+		e.cur = e.metrics.next()
+		e.cur.Name = m.Name
 		e.curKind, e.curMono = m.Kind, mono
 		if m.Kind == etf.Counter {
-			e.cur.Data = &metricspb.Metric_Sum{Sum: &metricspb.Sum{AggregationTemporality: e.temporality, IsMonotonic: mono}}
+			sum := e.sums.next()
+			sum.AggregationTemporality, sum.IsMonotonic = e.temporality, mono
+			w := e.sumW.next()
+			w.Sum = sum
+			e.cur.Data = w
 		} else {
-			e.cur.Data = &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{}}
+			w := e.gaugeW.next()
+			w.Gauge = e.gauges.next()
+			e.cur.Data = w
 		}
 		e.sm.Metrics = append(e.sm.Metrics, e.cur)
 	}
-	p := &metricspb.NumberDataPoint{
-		Attributes:   attributes(m.Tags, 0),
-		TimeUnixNano: e.timeOf(m.TimestampMs),
-		Value:        &metricspb.NumberDataPoint_AsDouble{AsDouble: m.Value},
-	}
+	v := e.doubles.next()
+	v.AsDouble = m.Value
+	p := e.points.next()
+	p.Attributes, p.TimeUnixNano, p.Value = e.attributes(m.Tags), e.timeOf(m.TimestampMs), v
 	switch d := e.cur.Data.(type) {
 	case *metricspb.Metric_Sum:
 		d.Sum.DataPoints = append(d.Sum.DataPoints, p)
@@ -226,6 +283,27 @@ func resourceOf(source string) *resourcepb.Resource {
 		return &resourcepb.Resource{}
 	}
 	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{stringKV(ServiceName, source)}}
+}
+
+// attributes turns tags into string attributes, from the slabs.
+func (e *encoder) attributes(tags []etf.Tag) []*commonpb.KeyValue {
+	if len(tags) == 0 {
+		return nil
+	}
+	if cap(e.ptrs)-len(e.ptrs) < len(tags) {
+		e.ptrs = make([]*commonpb.KeyValue, 0, max(2*cap(e.ptrs), 1024, len(tags)))
+	}
+	start := len(e.ptrs)
+	for _, t := range tags {
+		str := e.strs.next()
+		str.StringValue = t.Value
+		val := e.vals.next()
+		val.Value = str
+		kv := e.kvs.next()
+		kv.Key, kv.Value = t.Key, val
+		e.ptrs = append(e.ptrs, kv)
+	}
+	return e.ptrs[start:len(e.ptrs):len(e.ptrs)]
 }
 
 // attributes turns tags into string attributes, with room for extra more.
