@@ -229,7 +229,7 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			m := r.(*Manager)
 			return m.intercept(message, m.zl)
 		},
-		After:     func(r Runnable[ManagerEvent]) { publish(r.(*Manager)) },
+		After: func(r Runnable[ManagerEvent]) { publish(r.(*Manager)) },
 		New: func(p gen.Process, timers TimerFunc) (_ Runnable[ManagerEvent], err error) {
 			defer func() {
 				if err != nil && opts.Inbox != nil {
