@@ -29,8 +29,9 @@ type HandshakeOptions struct {
 	// (interoperates with -proto_dist inet_tls). ServerName defaults to the host of the node
 	// dialled (brain@localhost: localhost), else the address dialled.
 	ClientTLS *tls.Config
-	// TLSAnswerTimeout: a peer that sends nothing back to our TLS hello for this long is taken
-	// for one without TLS distribution (ErrPeerNotTLS); 0 means DefaultTLSAnswerTimeout.
+	// TLSAnswerTimeout: a peer that sends nothing back to our TLS hello for this long is
+	// probed with a plain name message; one that answers it runs no TLS distribution
+	// (ErrPeerNotTLS). 0 means DefaultTLSAnswerTimeout.
 	TLSAnswerTimeout time.Duration
 	// ServerTLS, when set, requires TLS on accepted connections.
 	ServerTLS *tls.Config
@@ -133,7 +134,7 @@ func (h *Handshake) Start(node gen.NodeHandshake, conn net.Conn, opts gen.Handsh
 	c, lenSize := conn, 2
 	var tlsd *tlsDial
 	if h.opts.ClientTLS != nil {
-		tc, d, err := h.dialTLS(conn, peerNode)
+		tc, d, err := h.dialTLS(conn, peerNode, string(node.Name()))
 		if err != nil {
 			return gen.HandshakeResult{}, err
 		}

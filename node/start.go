@@ -72,8 +72,9 @@ type Options struct {
 	// ClientTLS, ServerTLS: distribution over TLS (-proto_dist inet_tls). See TLSConfig.
 	ClientTLS *tls.Config
 	ServerTLS *tls.Config
-	// TLSAnswerTimeout: with ClientTLS, a peer silent for this long after our TLS hello is taken
-	// for one without TLS distribution (ErrPeerNotTLS); 0 means DefaultTLSAnswerTimeout (1 s).
+	// TLSAnswerTimeout: with ClientTLS, a peer silent for this long after our TLS hello is
+	// probed with a plain name message; one that answers it runs no TLS distribution
+	// (ErrPeerNotTLS). 0 means DefaultTLSAnswerTimeout (1 s).
 	TLSAnswerTimeout time.Duration
 	// HighWater: bytes pending per connection before senders wait; 0 means 1 MiB.
 	HighWater int

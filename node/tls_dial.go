@@ -4,8 +4,11 @@ package node
 // "TLS"). Mismatches show within a second:
 //
 //   - we speak TLS to a peer without TLS distribution: it takes our ClientHello for the start
-//     of a distribution handshake and waits for more (7 s, then it closes). A peer that sends
-//     nothing back within TLSAnswerTimeout (1 s) is taken for one: ErrPeerNotTLS.
+//     of a distribution handshake and waits for more (7 s, then it closes). When the peer has
+//     sent nothing back within TLSAnswerTimeout (1 s), a probe asks it on a second connection
+//     with a plain name message: a status back proves plain TCP distribution, ErrPeerNotTLS at
+//     once. Anything else (a TLS alert, silence: a busy TLS peer) leaves the handshake to run
+//     to its timeout; one that ends with no answer at all is ErrPeerNotTLS too.
 //   - we speak plain to a peer with TLS distribution (-proto_dist inet_tls): it answers our name
 //     message with a TLS alert record (OTP 25: after about 250 ms). The first bytes of a TLS
 //     record (22 or 21, then 3) are no plausible handshake frame length: ErrPeerRequiresTLS.
@@ -19,6 +22,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -46,8 +50,8 @@ var (
 		"set TLSFiles.CertFile and KeyFile (pharos-node: tls.cert_file, tls.key_file) to a certificate signed by a CA the peer trusts")
 )
 
-// DefaultTLSAnswerTimeout is how long a TLS dial waits for the peer's first byte before taking
-// it for a peer without TLS distribution.
+// DefaultTLSAnswerTimeout is how long a TLS dial waits for the peer's first byte before it
+// probes whether the peer runs plain TCP distribution.
 const DefaultTLSAnswerTimeout = time.Second
 
 // tlsDial is one client TLS handshake and what it learnt.
@@ -58,9 +62,8 @@ type tlsDial struct {
 }
 
 // dialTLS runs the client side of TLS on conn. peer is the node dialled ("" if unknown): its
-// host is the default server name. Warnings are things the caller should log even when the
-// handshake succeeds.
-func (h *Handshake) dialTLS(conn net.Conn, peer gen.Atom) (*tls.Conn, *tlsDial, error) {
+// host is the default server name; name is ours, for the probe of a silent peer.
+func (h *Handshake) dialTLS(conn net.Conn, peer gen.Atom, name string) (*tls.Conn, *tlsDial, error) {
 	d := &tlsDial{cfg: h.opts.ClientTLS.Clone()}
 	if d.cfg.ServerName == "" {
 		d.cfg.ServerName = serverName(peer, conn.RemoteAddr())
@@ -83,21 +86,61 @@ func (h *Handshake) dialTLS(conn net.Conn, peer gen.Atom) (*tls.Conn, *tlsDial, 
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Timeout)
 	defer cancel()
 	wait := h.opts.TLSAnswerTimeout
+	probed := make(chan struct{})
 	silent := time.AfterFunc(wait, func() {
-		if !w.answered.Load() {
-			w.silent.Store(true)
+		defer close(probed)
+		if w.answered.Load() {
+			return
+		}
+		if probePlain(ctx, conn.RemoteAddr(), name, h.opts.Flags) && !w.answered.Load() {
+			w.plain.Store(true)
 			cancel()
 		}
 	})
-	defer silent.Stop()
+	defer func() {
+		if silent.Stop() {
+			return // the probe never started
+		}
+		cancel()
+		<-probed // the probe ends with ctx
+	}()
 	tc := tls.Client(w, d.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		if w.silent.Load() || !w.answered.Load() && isClosed(err) {
-			err = fmt.Errorf("%w (no answer to our TLS hello in %s)", ErrPeerNotTLS, wait)
+		switch {
+		case w.plain.Load():
+			err = fmt.Errorf("%w (no answer to our TLS hello in %s; a plain name message was answered)", ErrPeerNotTLS, wait)
+		case !w.answered.Load() && (isClosed(err) || errors.Is(err, context.DeadlineExceeded)):
+			err = fmt.Errorf("%w (no answer to our TLS hello in %s)", ErrPeerNotTLS, h.opts.Timeout)
 		}
 		return nil, nil, &HandshakeError{Peer: peerLabel(peer, conn), Phase: PhaseTLS, Err: d.explain(err)}
 	}
 	return tc, d, nil
+}
+
+// probePlain dials addr in plain TCP and sends a distribution name message for name: true when
+// the answer is a status, which only a peer running plain TCP distribution sends (one running
+// TLS distribution answers with a TLS alert). The probe's handshake goes no further: the peer
+// drops it when we close.
+func probePlain(ctx context.Context, addr net.Addr, name string, flags Flags) bool {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, addr.Network(), addr.String())
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	msg := make([]byte, 0, 15+len(name))
+	msg = append(msg, tagNameV6)
+	msg = binary.BigEndian.AppendUint64(msg, uint64(flags))
+	msg = binary.BigEndian.AppendUint32(msg, 0)
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len(name)))
+	msg = append(msg, name...)
+	if err := writeHandshakeFrame(c, 2, msg); err != nil {
+		return false
+	}
+	b, err := readHandshakeFrame(c, 2, 1<<8)
+	return err == nil && len(b) > 0 && b[0] == tagStatus
 }
 
 // explain adds to an error of a TLS connection what it most likely means.
@@ -162,7 +205,8 @@ func withheldError(cert *tls.Certificate, cri *tls.CertificateRequestInfo) error
 // answerWatch records whether the peer sent anything.
 type answerWatch struct {
 	net.Conn
-	answered, silent atomic.Bool
+	answered atomic.Bool // the peer sent a byte
+	plain    atomic.Bool // the probe found plain TCP distribution
 }
 
 func (w *answerWatch) Read(b []byte) (int, error) {
