@@ -450,8 +450,8 @@ func (t *brainTransport) send(ctx context.Context, c *node.Conn, record []byte) 
 	return nil
 }
 
-// DeliverBatch sends records in order; it stops at the first failure and reports how many went
-// out.
+// DeliverBatch sends records in order, appended to the connection's buffer together
+// (node.Conn.SendAppendMany); it stops at the first failure and reports how many went out.
 func (t *brainTransport) DeliverBatch(ctx context.Context, records [][]byte) (int, error) {
 	c, err := t.live()
 	if err != nil {
@@ -462,11 +462,43 @@ func (t *brainTransport) DeliverBatch(ctx context.Context, records [][]byte) (in
 	}
 	t.sentOn = c
 	for i, rec := range records {
-		if err := t.send(ctx, c, rec); err != nil {
-			return i, err
+		if len(rec) < 2 || rec[0] != 131 {
+			// Send those before it, then refuse it as send does.
+			n, err := t.sendMany(ctx, c, records[:i])
+			if err != nil {
+				return n, err
+			}
+			return i, fmt.Errorf("brain: record is not term_to_binary output (%d bytes)", len(rec))
 		}
 	}
-	return len(records), nil
+	return t.sendMany(ctx, c, records)
+}
+
+// sendMany sends records (each checked by the caller) in the configured mode.
+func (t *brainTransport) sendMany(ctx context.Context, c *node.Conn, records [][]byte) (int, error) {
+	if len(records) == 0 {
+		return 0, nil
+	}
+	from, to := t.proc.PID(), gen.Atom(t.brain.target.Name)
+	var n int
+	var err error
+	switch t.brain.mode {
+	case ModeTerm:
+		n, err = c.SendAppendMany(ctx, from, to, len(records), func(dst []byte, i int) ([]byte, error) {
+			return append(dst, records[i]...), nil
+		})
+	case ModeSubject:
+		head := t.brain.subjectHead
+		n, err = c.SendAppendMany(ctx, from, to, len(records), func(dst []byte, i int) ([]byte, error) {
+			return etf.AppendSubject(dst, head, records[i]), nil
+		})
+	default:
+		n, err = c.SendBinaries(ctx, from, to, records)
+	}
+	if err != nil {
+		return n, fmt.Errorf("brain: send to %s on %s: %w", to, t.brain.target.Node, err)
+	}
+	return n, nil
 }
 
 // SendBatch sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads} with the manager's pid

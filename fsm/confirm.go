@@ -71,7 +71,12 @@ func (c *confirmer) due() (time.Time, bool) {
 // flushAndConfirm flushes, then starts the open round's round trip if it
 // holds Confirm.Records records, or at once with now.
 func (d *unackedMode) flushAndConfirm(now bool) error {
-	if err := d.flush(); err != nil {
+	return d.flushBudget(d.cfg.DrainBatch, now)
+}
+
+// flushBudget is flushAndConfirm with another budget than DrainBatch.
+func (d *unackedMode) flushBudget(budget int, now bool) error {
+	if err := d.flushUpTo(budget); err != nil {
 		return err
 	}
 	return d.confirmDue(d.clock.Now(), now)

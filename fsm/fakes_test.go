@@ -316,6 +316,7 @@ type harnessSetup struct {
 	transport *fakeTransport
 	clock     *fakeClock
 	metrics   *Metrics
+	inbox     *Inbox
 }
 
 func withSpill(s *fakeSpill) harnessOption { return func(h *harnessSetup) { h.spill = s } }
@@ -325,6 +326,7 @@ func withMetrics(m *Metrics) harnessOption { return func(h *harnessSetup) { h.me
 func withBatch() harnessOption             { return func(h *harnessSetup) { h.batch = true } }
 func withRand(r Rand) harnessOption        { return func(h *harnessSetup) { h.rnd = r } }
 func withClock(c *fakeClock) harnessOption { return func(h *harnessSetup) { h.clock = c } }
+func withInbox(in *Inbox) harnessOption    { return func(h *harnessSetup) { h.inbox = in } }
 func withTransport(t *fakeTransport) harnessOption {
 	return func(h *harnessSetup) { h.transport = t }
 }
@@ -381,6 +383,7 @@ func newHarness(t fatalfer, opts ...harnessOption) *harness {
 		Clock:     h.clock,
 		Rand:      setup.rnd,
 		Metrics:   setup.metrics,
+		Inbox:     setup.inbox,
 		Timers: func(after time.Duration, id TimeoutID) func() bool {
 			h.armed = append(h.armed, id)
 			timer := h.clock.AfterFunc(after, func() { h.manager.Fire(id) })

@@ -126,9 +126,10 @@ type ManagerEvent struct {
 	// ID: EventConfirmed only, the round trip's.
 	ID uint64
 	// records: an EventDeliver of several records, in order, instead of
-	// Record. Only TakeInbox makes one, and only in the acknowledged mode,
-	// which stores each record whatever the state: the other modes take
-	// one record per event, since one of a batch can change the state.
+	// Record. Only TakeInbox makes one: the acknowledged mode stores each
+	// record whatever the state and takes the whole inbox as one; the other
+	// modes take it in runs that no record of changes the state but the
+	// last (unackedMode.take).
 	records [][]byte
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -85,7 +86,10 @@ func newUnackedMode(d *connData, opts ManagerOptions) (*unackedMode, error) {
 func (d *unackedMode) handle(state State, ev ManagerEvent) step {
 	switch ev.Type {
 	case EventDeliver:
-		return d.onDeliver(state, ev.Record)
+		if ev.records != nil {
+			return d.onDeliver(state, ev.records)
+		}
+		return d.onDeliver(state, [][]byte{ev.Record})
 	case EventTick:
 		return d.onTick(state)
 	case EventAttempt:
@@ -103,11 +107,25 @@ func (d *unackedMode) handle(state State, ev ManagerEvent) step {
 	}
 }
 
-// take hands the records to the machine one event each: one record can
-// change the state.
+// take hands the records to the machine in runs, one event each, so that a
+// run is flushed once and not once per record (one DeliverBatch, one
+// deadline, one wake-up of the connection's writer). One record can change
+// the state, and the records after it are then the new state's: in Streaming
+// a run ends with the record that takes the backlog past MaxPending (the one
+// after which a flush that sends nothing would throttle), and the rest goes
+// to whatever state that run left; a buffering state takes the rest at once
+// (buffering changes no state). A delivery failure in the middle of a run
+// leaves the run's unsent records in the ring, where one by one some would
+// have been spilled first: the same records in the same order, and the ring
+// still holds at most MaxPending+1 (TestPropertyTakeInRunsIsPerRecord).
 func (d *unackedMode) take(m *Manager, records [][]byte) {
-	for _, r := range records {
-		m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})
+	for len(records) > 0 {
+		n := len(records)
+		if m.machine.State() == Streaming {
+			n = min(n, max(1, d.cfg.MaxPending+1-d.backlog()))
+		}
+		m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records[:n]})
+		records = records[n:]
 	}
 }
 
@@ -154,16 +172,27 @@ func (d *unackedMode) disconnected(ev *zerolog.Event, cause error) *zerolog.Even
 	return ev.Int("possibly_lost", lost)
 }
 
-func (d *unackedMode) onDeliver(state State, record []byte) step {
+// onDeliver takes a run of records (see take). In Streaming they are pushed
+// and flushed once, with the budget the per-record flushes would have had
+// together (DrainBatch each).
+func (d *unackedMode) onDeliver(state State, records [][]byte) step {
 	switch state {
 	case Disconnected, Connecting, Throttled:
 		// Buffering states: spill the ring before it can evict, then keep
 		// the new record in RAM. The connect path replays disk, then RAM.
-		d.bufferWithSpill(record)
+		for _, r := range records {
+			d.bufferWithSpill(r)
+		}
 		return keep()
 	case Streaming:
-		d.dropped(d.ring.Push(record))
-		if err := d.flushAndConfirm(false); err != nil {
+		for _, r := range records {
+			d.dropped(d.ring.Push(r))
+		}
+		budget := d.cfg.DrainBatch
+		if len(records) > 1 {
+			budget = satMul(d.cfg.DrainBatch, len(records))
+		}
+		if err := d.flushBudget(budget, false); err != nil {
 			return d.goDisconnected(state, err)
 		}
 		return d.maybeThrottle(state)
@@ -307,8 +336,10 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 // first), then the ring, which is only touched once the disk is empty so
 // order is kept. On a failure nothing is lost: the disk keeps what was not
 // trimmed, the ring gets the remainder back in front.
-func (d *unackedMode) flush() error {
-	budget := d.cfg.DrainBatch
+func (d *unackedMode) flush() error { return d.flushUpTo(d.cfg.DrainBatch) }
+
+// flushUpTo is flush with another budget than DrainBatch.
+func (d *unackedMode) flushUpTo(budget int) error {
 	if c := d.confirm; c != nil {
 		budget = min(budget, c.room())
 	}
@@ -438,6 +469,14 @@ func (d *unackedMode) deliverRaw(recs [][]byte) (int, error) {
 		}
 	}
 	return len(recs), nil
+}
+
+// satMul is a*b for positive a and b, saturated at the largest int.
+func satMul(a, b int) int {
+	if a > math.MaxInt/b {
+		return math.MaxInt
+	}
+	return a * b
 }
 
 // dropped counts ring evictions and logs them at most once per
