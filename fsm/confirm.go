@@ -173,7 +173,7 @@ func (d *unackedMode) onConfirmed(state State, id uint64) step {
 	switch state {
 	case Streaming, Throttled:
 		if err := d.flushAndConfirm(state == Throttled); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		return d.maybeThrottle(state)
 	default:

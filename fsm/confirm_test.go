@@ -21,8 +21,9 @@ import (
 // back, as a broken connection does.
 type confirmNet struct {
 	up, connected bool
-	epoch, sentOn int // connections made so far; the one the last send went out on
+	epoch, sentOn int      // connections made so far; the one the last send went out on
 	failN         int      // fail the next N sends (record or round trip)
+	busyN         int      // refuse the next N records for a busy peer (ErrPeerBusy)
 	wire          []string // records, and "#<id>" for a round trip
 	mailbox       []string
 	answers       []uint64
@@ -57,7 +58,13 @@ func (n *confirmNet) send(item string) error {
 	return nil
 }
 
-func (n *confirmNet) Deliver(_ context.Context, rec []byte) error { return n.send(string(rec)) }
+func (n *confirmNet) Deliver(_ context.Context, rec []byte) error {
+	if n.up && n.connected && n.busyN > 0 {
+		n.busyN--
+		return fmt.Errorf("%w: confirmNet", ErrPeerBusy)
+	}
+	return n.send(string(rec))
+}
 
 func (n *confirmNet) Confirm(_ context.Context, id uint64) error {
 	return n.send(fmt.Sprintf("#%d", id))
@@ -374,6 +381,7 @@ func TestPropertyConfirmations(t *testing.T) {
 			"down": func(rt *rapid.T) { h.net.up = false },
 			"up":   func(rt *rapid.T) { h.net.up = true },
 			"fail": func(rt *rapid.T) { h.net.failN = rapid.IntRange(1, 2).Draw(rt, "n") },
+			"busy": func(rt *rapid.T) { h.net.busyN = rapid.IntRange(1, 3).Draw(rt, "n") },
 			"clock": func(rt *rapid.T) {
 				h.clock.Advance(time.Duration(rapid.IntRange(0, 300).Draw(rt, "ms")) * time.Millisecond)
 			},
@@ -388,7 +396,7 @@ func TestPropertyConfirmations(t *testing.T) {
 				h.manager.Start()
 			},
 		})
-		h.net.up, h.net.failN = true, 0
+		h.net.up, h.net.failN, h.net.busyN = true, 0, 0
 		for range 200 {
 			h.clock.Advance(time.Second)
 			h.everything()

@@ -216,9 +216,11 @@ type fakeTransport struct {
 	failDeliverN int // fail the next N Deliver calls even if up
 	failAfter    int // >0: let failAfter-1 more deliveries through, fail the next
 	failConnectN int
+	busy         bool // refuse deliveries with ErrPeerBusy (the connection stays up)
 	sink         [][]byte
 	connectCalls int
 	deliverCalls int
+	probeCalls   int
 	onConnect    func()
 }
 
@@ -241,6 +243,9 @@ func (f *fakeTransport) Deliver(ctx context.Context, rec []byte) error {
 	f.deliverCalls++
 	if !f.up {
 		return errDown
+	}
+	if f.busy {
+		return fmt.Errorf("%w: fake transport", ErrPeerBusy)
 	}
 	if f.failDeliverN > 0 {
 		f.failDeliverN--
@@ -271,6 +276,17 @@ func (f *fakeBatchTransport) DeliverBatch(ctx context.Context, recs [][]byte) (i
 		}
 	}
 	return len(recs), nil
+}
+
+// fakeProber adds Probe to a fakeTransport: the peer is reachable when up.
+type fakeProber struct{ *fakeTransport }
+
+func (f fakeProber) Probe(context.Context) error {
+	f.probeCalls++
+	if !f.up {
+		return errDown
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------
@@ -317,6 +333,7 @@ type harnessSetup struct {
 	clock     *fakeClock
 	metrics   *Metrics
 	inbox     *Inbox
+	prober    bool
 }
 
 func withSpill(s *fakeSpill) harnessOption { return func(h *harnessSetup) { h.spill = s } }
@@ -327,6 +344,7 @@ func withBatch() harnessOption             { return func(h *harnessSetup) { h.ba
 func withRand(r Rand) harnessOption        { return func(h *harnessSetup) { h.rnd = r } }
 func withClock(c *fakeClock) harnessOption { return func(h *harnessSetup) { h.clock = c } }
 func withInbox(in *Inbox) harnessOption    { return func(h *harnessSetup) { h.inbox = in } }
+func withProber() harnessOption            { return func(h *harnessSetup) { h.prober = true } }
 func withTransport(t *fakeTransport) harnessOption {
 	return func(h *harnessSetup) { h.transport = t }
 }
@@ -370,6 +388,9 @@ func newHarness(t fatalfer, opts ...harnessOption) *harness {
 	var transport Transport = h.transport
 	if setup.batch {
 		transport = &fakeBatchTransport{fakeTransport: h.transport}
+	}
+	if setup.prober {
+		transport = fakeProber{h.transport}
 	}
 	var spill Spill
 	if h.spill != nil {

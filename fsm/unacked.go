@@ -42,6 +42,7 @@ type unackedMode struct {
 	timerAt      time.Time // Streaming: the deadline the armed timer is for
 	spillRetryAt time.Time
 	lastSpillErr time.Time
+	lastBusyLog  time.Time
 }
 
 // checkRingCap refuses a ring that cannot hold MaxPending records plus the
@@ -102,6 +103,8 @@ func (d *unackedMode) handle(state State, ev ManagerEvent) step {
 		return d.onConnectionLost(state)
 	case EventConfirmed:
 		return d.onConfirmed(state, ev.ID)
+	case EventProbe:
+		return d.onProbe(state)
 	default: // EventAck: no acknowledgements in these modes.
 		return keep()
 	}
@@ -141,11 +144,7 @@ func (d *unackedMode) disconnected(ev *zerolog.Event, cause error) *zerolog.Even
 	if d.confirm != nil {
 		if !errors.Is(cause, errConnectionLost) && !d.confirm.c.Lost() {
 			d.confirm.wait(d.clock.Now())
-			if d.spill != nil {
-				// Read again from the oldest record not on the wire.
-				d.spill.Rewind()
-				d.skipThrough, d.skipping = d.confirm.pending.SpillThrough()
-			}
+			d.rewindDisk() // read again from the oldest record not on the wire
 			if n := d.confirm.pending.Len(); n > 0 {
 				ev = ev.Int("unconfirmed_on_the_wire", n)
 			}
@@ -193,7 +192,7 @@ func (d *unackedMode) onDeliver(state State, records [][]byte) step {
 			budget = satMul(d.cfg.DrainBatch, len(records))
 		}
 		if err := d.flushBudget(budget, false); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		return d.maybeThrottle(state)
 	default:
@@ -214,10 +213,13 @@ func (d *unackedMode) onAttempt(state State) step {
 					Msg("the connection records went out on ended before they were confirmed")
 			}
 		}
-		if err := d.flushAndConfirm(false); err != nil {
-			return d.goDisconnected(state, err)
+		err := d.flushAndConfirm(false)
+		if err == nil || errors.Is(err, ErrPeerBusy) {
+			d.attempt = 0 // connected: a busy peer is no failed attempt
 		}
-		d.attempt = 0
+		if err != nil {
+			return d.failed(state, err)
+		}
 		return d.maybeThrottle(state)
 	default: // Disconnected, Streaming, Throttled: a stale attempt.
 		return keep()
@@ -232,7 +234,7 @@ func (d *unackedMode) onDrainTick(state State) step {
 		}
 		// A drain turn is already paced: its records' round trip leaves at once.
 		if err := d.flushAndConfirm(true); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		return d.maybeThrottle(state)
 	default: // Disconnected, Connecting, Streaming: stale.
@@ -253,7 +255,7 @@ func (d *unackedMode) onFlushTick(state State) step {
 		}
 		d.flushDue = now.Add(d.cfg.FlushInterval)
 		if err := d.flush(); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		if err := d.confirmDue(now, false); err != nil {
 			return d.goDisconnected(state, err)
@@ -261,6 +263,50 @@ func (d *unackedMode) onFlushTick(state State) step {
 		return keep(d.rearm(now)...)
 	default: // Disconnected, Connecting, Throttled: stale.
 		return keep()
+	}
+}
+
+// failed is where a failed flush leads. A busy peer (an error wrapping
+// ErrPeerBusy: the transport refused to send more, e.g. the Brain's mailbox is
+// over its limit) keeps the connection: what was not sent stays held, and
+// Throttled waits for the next drain turn (and for the answers to round trips
+// in flight, whose round trip leaves at once). Any other failure disconnects.
+func (d *unackedMode) failed(state State, err error) step {
+	if !errors.Is(err, ErrPeerBusy) {
+		return d.goDisconnected(state, err)
+	}
+	d.rewindDisk()
+	d.stats.Busy++
+	d.metrics.peerBusy()
+	now := d.clock.Now()
+	// What went out before the refusal gets its round trip now: a round
+	// trip is a signal, not a message, and the drain waits for its answer.
+	if cerr := d.confirmDue(now, true); cerr != nil {
+		return d.goDisconnected(state, cerr)
+	}
+	if d.lastBusyLog.IsZero() || now.Sub(d.lastBusyLog) >= d.cfg.DropLogInterval {
+		d.lastBusyLog = now
+		d.log.Info().Err(err).Int("backlog", d.backlog()).Uint64("busy_total", d.stats.Busy).
+			Msg("the peer is busy: delivery paused until the next drain turn")
+	}
+	d.timerAt = time.Time{}
+	tick := SetStateTimeout(d.cfg.DrainInterval, ManagerEvent{Type: EventDrainTick})
+	if state == Throttled {
+		return keep(tick)
+	}
+	return NextState(Throttled, tick)
+}
+
+// rewindDisk makes the disk tier's next read start at its oldest record not
+// on the wire (delivered records are trimmed at once without confirmations,
+// and skipped with them until confirmed).
+func (d *unackedMode) rewindDisk() {
+	if d.spill == nil {
+		return
+	}
+	d.spill.Rewind()
+	if d.confirm != nil {
+		d.skipThrough, d.skipping = d.confirm.pending.SpillThrough()
 	}
 }
 
@@ -512,6 +558,11 @@ func (d *unackedMode) addStats(s *Stats) {
 func (d *unackedMode) peerExit(message any) bool {
 	pe, ok := d.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)
+}
+
+func (d *unackedMode) prober() Prober {
+	p, _ := d.transport.(Prober)
+	return p
 }
 
 func (d *unackedMode) lossReason() error {

@@ -106,6 +106,7 @@ func brainHost(nodeName string) string {
 func deliveryConfig(d config.Delivery) fsm.Config {
 	fcfg := fsm.DefaultConfig()
 	fcfg.BaseBackoff, fcfg.MaxBackoff = d.BaseBackoff.D(), d.MaxBackoff.D()
+	fcfg.ProbeInterval, fcfg.ProbeSpread = d.ProbeInterval.D(), d.ProbeSpread.D()
 	fcfg.MaxPending, fcfg.DrainBatch = d.MaxPending, d.DrainBatch
 	fcfg.FlushInterval, fcfg.DrainInterval = d.FlushInterval.D(), d.DrainInterval.D()
 	fcfg.Acked = fsm.AckedConfig{BatchSize: d.BatchSize, BatchDelay: d.BatchDelay.D(), Window: d.Window, AckTimeout: d.AckTimeout.D()}

@@ -145,6 +145,12 @@ func (c Config) Validate() error {
 	if c.Delivery.RestartPeriod > 0 && c.Delivery.RestartPeriod < Duration(time.Second) {
 		bad("delivery.restart_period", "must be at least 1s (the supervisor counts whole seconds), got %s", c.Delivery.RestartPeriod)
 	}
+	if c.Delivery.ProbeInterval < 0 {
+		bad("delivery.probe_interval", "must not be negative (0s switches probes off), got %s", c.Delivery.ProbeInterval)
+	}
+	if c.Delivery.ProbeInterval > 0 && c.Delivery.ProbeSpread <= 0 {
+		bad("delivery.probe_spread", "must be positive while delivery.probe_interval is set, got %s", c.Delivery.ProbeSpread)
+	}
 	if c.Delivery.ConfirmInterval < 0 {
 		bad("delivery.confirm_interval", "must not be negative (0s switches confirmations off), got %s", c.Delivery.ConfirmInterval)
 	}
