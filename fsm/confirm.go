@@ -161,6 +161,7 @@ func (d *unackedMode) onConfirmed(state State, id uint64) step {
 		if r.Spill {
 			through, onDisk = r.SpillThrough, true
 		}
+		d.budget.release(r.RAM)
 		clear(r.RAM)
 	}
 	if onDisk {
@@ -221,6 +222,7 @@ func (d *unackedMode) settle() int {
 				d.log.Error().Err(err).Msg("trim records counted as possibly lost; they will be sent again")
 			}
 		}
+		d.budget.release(ram)
 		d.stats.PossiblyLost += uint64(n)
 		d.metrics.addPossiblyLost(n)
 	}

@@ -119,6 +119,7 @@ type confirmHarness struct {
 	ring    *fakeRing
 	spill   *fakeSpill
 	pending *tier.Unconfirmed
+	inbox   *Inbox // optional
 	manager *Manager
 }
 
@@ -146,7 +147,7 @@ func (h *confirmHarness) build() *Manager {
 	var m *Manager
 	m, err := NewManager(ManagerOptions{
 		Config: h.cfg, Transport: h.net, Ring: h.ring, Spill: spill, Unconfirmed: h.pending,
-		Clock: h.clock, Rand: fixedRand{frac: 0.5},
+		Clock: h.clock, Rand: fixedRand{frac: 0.5}, Inbox: h.inbox,
 		Timers: func(after time.Duration, id TimeoutID) func() bool {
 			return h.clock.AfterFunc(after, func() { m.Fire(id) }).Stop
 		},

@@ -31,6 +31,7 @@ type unackedMode struct {
 	spill     Spill
 	window    deliveryWindow // without confirmations: what was written lately
 	confirm   *confirmer     // nil: no confirmations
+	budget    *ramBudget     // the inbox's RAM budget (overflow policy refuse), or nil
 	cold      []tier.Record  // read buffer of the disk tier's replay
 	coldData  [][]byte
 
@@ -66,6 +67,9 @@ func newUnackedMode(d *connData, opts ManagerOptions) (*unackedMode, error) {
 		return nil, err
 	}
 	u := &unackedMode{connData: d, transport: opts.Transport, ring: opts.Ring, spill: opts.Spill}
+	if opts.Inbox != nil {
+		u.budget = opts.Inbox.budget
+	}
 	if b, ok := opts.Transport.(BatchTransport); ok {
 		u.batch = b
 	}
@@ -362,8 +366,10 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 		now := d.clock.Now()
 		if !now.Before(d.spillRetryAt) {
 			recs := append(d.requeueUnconfirmed(), d.ring.DrainUpTo(d.ring.Len())...)
+			spilled := len(recs)
 			for i, r := range recs {
 				if err := d.spill.Append(r); err != nil {
+					spilled = i
 					d.dropped(d.ring.PutBackFront(recs[i:]))
 					d.spillRetryAt = now.Add(d.cfg.BaseBackoff)
 					if now.Sub(d.lastSpillErr) >= d.cfg.DropLogInterval || d.lastSpillErr.IsZero() {
@@ -373,6 +379,7 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 					break
 				}
 			}
+			d.budget.release(recs[:spilled])
 		}
 	}
 	d.dropped(d.ring.Push(record))
@@ -409,6 +416,8 @@ func (d *unackedMode) flushUpTo(budget int) error {
 	sent, err := d.deliver(recs)
 	if d.confirm != nil {
 		d.confirm.pending.AddRAM(recs[:sent])
+	} else {
+		d.budget.release(recs[:sent])
 	}
 	if err != nil {
 		d.dropped(d.ring.PutBackFront(recs[sent:]))

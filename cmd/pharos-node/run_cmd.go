@@ -156,17 +156,18 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 
 	opts := agent.Options{
 		RestartIntensity: cfg.Delivery.RestartIntensity, RestartPeriod: cfg.Delivery.RestartPeriod.D(),
-		NodeName:    name,
-		NodeOptions: nopts,
-		Brain:       agent.Target{Node: cfg.Brain.Node, Name: cfg.Brain.Name},
-		Mode:        mode,
-		Delivery:    fcfg,
-		RingRecords: cfg.Buffer.MaxRecords,
-		RingBytes:   int(cfg.Buffer.MaxBytes),
-		SpillDir:    cfg.Spill.Dir,
-		BrainQueue:  agent.QueueLimit{Max: cfg.Brain.QueueLimit},
-		Registerer:  reg,
-		Logger:      log,
+		NodeName:       name,
+		NodeOptions:    nopts,
+		Brain:          agent.Target{Node: cfg.Brain.Node, Name: cfg.Brain.Name},
+		Mode:           mode,
+		Delivery:       fcfg,
+		RingRecords:    cfg.Buffer.MaxRecords,
+		RingBytes:      int(cfg.Buffer.MaxBytes),
+		RefuseWhenFull: cfg.Buffer.Overflow == "refuse",
+		SpillDir:       cfg.Spill.Dir,
+		BrainQueue:     agent.QueueLimit{Max: cfg.Brain.QueueLimit},
+		Registerer:     reg,
+		Logger:         log,
 	}
 	if cfg.Spill.Dir != "" {
 		syncPolicy, err := spill.ParseSyncPolicy(cfg.Spill.Sync)

@@ -128,6 +128,9 @@ type TLS struct {
 type Buffer struct {
 	MaxRecords int      `yaml:"max_records" help:"records the RAM ring holds"`
 	MaxBytes   ByteSize `yaml:"max_bytes" help:"bytes the RAM ring holds"`
+	// Overflow is what a full ring does without a spill directory: drop its oldest records
+	// (counted in pharos_fsm_dropped_total) or refuse new ones (HTTP 429, StatsD drops counted).
+	Overflow string `yaml:"overflow" arg:"POLICY" help:"when RAM is full and there is no spill.dir: drop_oldest, or refuse new records (HTTP answers 429 with Retry-After)"`
 }
 
 // Spill is the disk tier.
@@ -250,7 +253,7 @@ func Default() Config {
 	return Config{
 		Node:   Node{NetTick: Duration(60 * time.Second)},
 		Brain:  Brain{Name: "pharos_brain", Mode: "payload", QueueLimit: 50_000},
-		Buffer: Buffer{MaxRecords: 100_000, MaxBytes: 64 << 20},
+		Buffer: Buffer{MaxRecords: 100_000, MaxBytes: 64 << 20, Overflow: "drop_oldest"},
 		Spill: Spill{MaxBytes: 1 << 30, SegmentBytes: 64 << 20, Sync: "interval",
 			SyncInterval: Duration(100 * time.Millisecond), Overflow: "drop_oldest"},
 		Delivery: Delivery{

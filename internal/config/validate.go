@@ -50,6 +50,7 @@ func (c Config) Validate() error {
 	oneOf("brain.mode", c.Brain.Mode, "payload", "term", "subject", "acked")
 	oneOf("spill.sync", c.Spill.Sync, "always", "interval", "never")
 	oneOf("spill.overflow", c.Spill.Overflow, "drop_oldest", "refuse")
+	oneOf("buffer.overflow", c.Buffer.Overflow, "drop_oldest", "refuse")
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "console", "auto")
 	if c.TLS.Enabled && (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
@@ -201,6 +202,12 @@ func (c Config) Warnings() []Warning {
 	}
 	if c.Spill.Dir == "" && c.Spill.Overflow == "refuse" {
 		w = append(w, Warning{"spill.overflow", "refuse has no effect without spill.dir"})
+	}
+	if c.Buffer.Overflow == "refuse" && c.Spill.Dir != "" {
+		w = append(w, Warning{"buffer.overflow", "refuse has no effect with spill.dir: the ring spills to disk, and spill.overflow applies"})
+	}
+	if c.Buffer.Overflow == "refuse" && c.Spill.Dir == "" && c.Brain.Mode == "acked" {
+		w = append(w, Warning{"buffer.overflow", "refuse has no effect in acked mode: its RAM log refuses records when full (counted in pharos_fsm_dropped_total)"})
 	}
 	if len(c.Ingest.Scrape.Targets) > 0 && c.Ingest.Scrape.Timeout > c.Ingest.Scrape.Interval {
 		w = append(w, Warning{"ingest.scrape.timeout", fmt.Sprintf("is longer than ingest.scrape.interval (%s): the interval bounds it", c.Ingest.Scrape.Interval)})
