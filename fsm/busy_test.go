@@ -59,27 +59,33 @@ func TestBusyPeerKeepsTheConnection(t *testing.T) {
 }
 
 // TestDrainEstimate: the estimate is the backlog over the rate it fell, smoothed; 0 with
-// nothing waiting; +Inf before a rate is known and while the backlog does not fall.
+// nothing waiting; +Inf before a rate is known and while the backlog does not fall, unless it is
+// at most a tenth of a second of what leaves it.
 func TestDrainEstimate(t *testing.T) {
 	var e drainEstimator
 	t0 := newFakeClock().Now()
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	if got := e.observe(at(0), 10_000); !math.IsInf(got, 1) {
+	if got := e.observe(at(0), 10_000, 0); !math.IsInf(got, 1) {
 		t.Fatalf("no rate yet: %v", got)
 	}
-	if got := e.observe(at(0.5), 9_000); !math.IsInf(got, 1) {
+	if got := e.observe(at(0.5), 9_000, 0); !math.IsInf(got, 1) {
 		t.Fatalf("within a second of the first sample: %v", got)
 	}
-	if got := e.observe(at(1), 8_000); got != 4 { // 2,000/s: 8,000 left
+	if got := e.observe(at(1), 8_000, 12_000); got != 4 { // 2,000/s: 8,000 left
 		t.Fatalf("estimate %v, want 4", got)
 	}
-	if got := e.observe(at(2), 7_000); got != 7_000/1_500.0 { // smoothed: (2,000+1,000)/2
+	if got := e.observe(at(2), 7_000, 23_000); got != 7_000/1_500.0 { // smoothed: (2,000+1,000)/2
 		t.Fatalf("estimate %v, want %v", got, 7_000/1_500.0)
 	}
-	if got := e.observe(at(3), 9_000); !math.IsInf(got, 1) { // (1,500-2,000)/2 < 0: growing
+	if got := e.observe(at(3), 9_000, 33_000); !math.IsInf(got, 1) { // (1,500-2,000)/2 < 0: growing
 		t.Fatalf("growing backlog: %v", got)
 	}
-	if got := e.observe(at(3.1), 0); got != 0 {
+	// Streaming: 200 records in passing, 10,000/s leaving (smoothed: 10,375/s after 12,000,
+	// 11,000, 10,000, 10,000), whatever the net rate: a fiftieth of a second.
+	if got, want := e.observe(at(4), 200, 43_000), 200/10_375.0; got != want {
+		t.Fatalf("records in passing: %v, want %v", got, want)
+	}
+	if got := e.observe(at(4.1), 0, 43_200); got != 0 {
 		t.Fatalf("empty: %v", got)
 	}
 }
