@@ -50,30 +50,30 @@ type config struct {
 }
 
 type result struct {
-	Mode             string        `json:"mode"`
-	Rate             int           `json:"rate"`
-	Batch            int           `json:"batch"`
-	Seconds          float64       `json:"seconds"`
-	Requests         int64         `json:"requests"`
-	Late             int64         `json:"late"`
-	Errors           int64         `json:"errors"`
-	RecordsSent      int64         `json:"records_sent"`
-	RecordsOK        int64         `json:"records_ok"`
-	DaemonAccepted   float64       `json:"daemon_accepted"`
-	CPUSeconds       float64       `json:"cpu_seconds"`
-	CPUShare         float64       `json:"cpu_share"`
-	USPerRecord      float64       `json:"us_per_record"`
-	RSSMiB           float64       `json:"rss_mib"`
-	LatencyP50Ms     float64       `json:"latency_p50_ms,omitempty"`
-	LatencyP99Ms     float64       `json:"latency_p99_ms,omitempty"`
-	LatencyP999Ms    float64       `json:"latency_p999_ms,omitempty"`
+	Mode           string  `json:"mode"`
+	Rate           int     `json:"rate"`
+	Batch          int     `json:"batch"`
+	Seconds        float64 `json:"seconds"`
+	Requests       int64   `json:"requests"`
+	Late           int64   `json:"late"`
+	Errors         int64   `json:"errors"`
+	RecordsSent    int64   `json:"records_sent"`
+	RecordsOK      int64   `json:"records_ok"`
+	DaemonAccepted float64 `json:"daemon_accepted"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	CPUShare       float64 `json:"cpu_share"`
+	USPerRecord    float64 `json:"us_per_record"`
+	RSSMiB         float64 `json:"rss_mib"`
+	LatencyP50Ms   float64 `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms   float64 `json:"latency_p99_ms,omitempty"`
+	LatencyP999Ms  float64 `json:"latency_p999_ms,omitempty"`
 	// What reached the Brain in the window (-latency-file), and the latency from sending.
-	BrainRecords   int64   `json:"brain_records,omitempty"`
-	BrainLatencyN  int64   `json:"brain_latency_n,omitempty"`
-	BrainP50Ms     float64 `json:"brain_latency_p50_ms,omitempty"`
-	BrainP99Ms     float64 `json:"brain_latency_p99_ms,omitempty"`
-	BrainP999Ms    float64 `json:"brain_latency_p999_ms,omitempty"`
-	BrainMaxMs     float64 `json:"brain_latency_max_ms,omitempty"`
+	BrainRecords     int64         `json:"brain_records,omitempty"`
+	BrainLatencyN    int64         `json:"brain_latency_n,omitempty"`
+	BrainP50Ms       float64       `json:"brain_latency_p50_ms,omitempty"`
+	BrainP99Ms       float64       `json:"brain_latency_p99_ms,omitempty"`
+	BrainP999Ms      float64       `json:"brain_latency_p999_ms,omitempty"`
+	BrainMaxMs       float64       `json:"brain_latency_max_ms,omitempty"`
 	StatusHistogram  map[int]int64 `json:"statuses"`
 	AchievedRecPerS  float64       `json:"achieved_records_per_s"`
 	GeneratorCPUSecs float64       `json:"generator_cpu_seconds"`
