@@ -89,3 +89,27 @@ func TestDrainEstimate(t *testing.T) {
 		t.Fatalf("empty: %v", got)
 	}
 }
+
+// TestIdleFlushIsRare: in Streaming with nothing waiting the periodic flush comes once every
+// idleFlushEvery intervals (records are flushed as they arrive); with records waiting, every
+// FlushInterval.
+func TestIdleFlushIsRare(t *testing.T) {
+	h := newHarness(t)
+	reach(t, h, Streaming)
+	start := h.clock.Now()
+	due, ok := h.clock.NextDue()
+	if !ok || due.Sub(start) != idleFlushEvery*h.cfg.FlushInterval {
+		t.Fatalf("idle: next flush in %v, want %v", due.Sub(start), idleFlushEvery*h.cfg.FlushInterval)
+	}
+	for _, r := range recs("w", 5) { // DrainBatch 2 per flush: 3 wait in the ring
+		h.ring.Push([]byte(r))
+	}
+	h.clock.Advance(idleFlushEvery * h.cfg.FlushInterval)
+	if h.ring.Len() != 3 {
+		t.Fatalf("ring holds %d after one flush, want 3", h.ring.Len())
+	}
+	due, _ = h.clock.NextDue()
+	if got := due.Sub(h.clock.Now()); got != h.cfg.FlushInterval {
+		t.Fatalf("records waiting: next flush in %v, want %v", got, h.cfg.FlushInterval)
+	}
+}

@@ -334,12 +334,20 @@ func (d *unackedMode) maybeThrottle(from State) step {
 	return keep(d.rearm(now)...)
 }
 
+// idleFlushEvery: with nothing waiting in the ring or on disk, the periodic
+// flush comes once every this many FlushIntervals: records are flushed as
+// they arrive, and an idle daemon need not wake ten times a second.
+const idleFlushEvery = 10
+
 // rearm returns a SetStateTimeout for Streaming's earliest deadline (the
 // periodic flush, the open round's, the oldest round trip's timeout) if it
-// is earlier than the one armed. A timer that fires for another deadline
-// than its own simply re-arms.
+// is earlier than the one armed. A timer that fires for another deadline than
+// its own simply re-arms.
 func (d *unackedMode) rearm(now time.Time) []Action[ManagerEvent] {
 	next := d.flushDue
+	if d.backlog() == 0 {
+		next = next.Add((idleFlushEvery - 1) * d.cfg.FlushInterval)
+	}
 	if c := d.confirm; c != nil {
 		if due, ok := c.due(); ok && due.Before(next) {
 			next = due
