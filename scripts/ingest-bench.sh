@@ -4,6 +4,7 @@
 #
 #   scripts/ingest-bench.sh                       every scenario (about 10 minutes)
 #   SCENARIOS="cpu lat" scripts/ingest-bench.sh   some of them: idle cpu lat max
+#   RECEIVERS="go beam" LADDER_1="15000 20000" SCENARIOS=max scripts/ingest-bench.sh
 #   DURATION=20s WARMUP=3s scripts/ingest-bench.sh
 #
 # It starts a private epmd and, on it:
@@ -67,10 +68,10 @@ trap 'exit 130' INT TERM
 "$BEAM_ROOT/bin/erlc" -o "$WORK/ebin27" test/erlang/bench/pharos_beam_ingest.erl test/erlang/bench/pharos_json_bench.erl
 BIN="${NODE_BIN:-}"
 if [ -z "$BIN" ]; then
-  go build -o "$WORK/pharos-node" ./cmd/pharos-node
+  ${GO:-go} build -o "$WORK/pharos-node" ./cmd/pharos-node
   BIN="$WORK/pharos-node"
 fi
-go build -o "$WORK/ingestload" ./scripts/ingestload
+${GO:-go} build -o "$WORK/ingestload" ./scripts/ingestload
 
 export ERL_EPMD_PORT=$(free_port)
 COOKIE="ingestbench$RANDOM$RANDOM"
@@ -119,9 +120,11 @@ for _ in $(seq 100); do
 done
 echo "# ingest-bench.sh: $($BIN version 2>/dev/null | head -1), Brain OTP $OTP, BEAM ingest OTP $BEAM_OTP, $(nproc) cores, window $DURATION after $WARMUP; $OUT" >&2
 
-# run SCENARIO RECEIVER MODE RATE BATCH [ingestload flags...]: one run, one JSON line.
+# run SCENARIO RECEIVER MODE RATE BATCH [ingestload flags...]: one run, one JSON line (none for
+# a receiver left out of RECEIVERS, when set).
 run() {
   local sc=$1 who=$2 mode=$3 rate=$4 batch=$5; shift 5
+  if [ -n "${RECEIVERS:-}" ] && [[ " $RECEIVERS " != *" $who "* ]]; then return 1; fi
   local target metrics=""
   case "$mode" in
     http) target=(-url "http://127.0.0.1:${HTTP[$who]}/v1/metrics") ;;
@@ -166,7 +169,7 @@ for sc in $SCENARIOS; do
         else ladder="${LADDER_100:-50000 100000 150000 200000 300000}"; whos="go go-noconfirm go-acked beam"; fi
         for who in $whos; do
           for rate in $ladder; do
-            line=$(run "max-$batch" "$who" http "$rate" "$batch" -workers 256)
+            line=$(run "max-$batch" "$who" http "$rate" "$batch" -workers 256) || break
             sustains "$line" "$rate" || break
           done
         done

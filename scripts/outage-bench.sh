@@ -56,10 +56,10 @@ trap 'exit 130' INT TERM
 "$ROOT/bin/erlc" -o "$WORK/ebin" test/erlang/bench/pharos_latency_brain.erl test/erlang/src/pharos_acked.erl
 BIN="${NODE_BIN:-}"
 if [ -z "$BIN" ]; then
-  go build -o "$WORK/pharos-node" ./cmd/pharos-node
+  ${GO:-go} build -o "$WORK/pharos-node" ./cmd/pharos-node
   BIN="$WORK/pharos-node"
 fi
-go build -o "$WORK/ingestload" ./scripts/ingestload
+${GO:-go} build -o "$WORK/ingestload" ./scripts/ingestload
 
 start_brain() { # the Brain's node, registered as pharos_brain, appending to $LAT
   setsid "$ROOT/bin/erl" +Bd -noshell -noinput -name "$BRAIN" -setcookie "$COOKIE" -pa "$WORK/ebin" \
