@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs
+.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick bench-outage otp lint fuzz fuzz-long clean licenses docs
 
 all: build
 
@@ -92,6 +92,12 @@ bench-quick:
 	scripts/otp.sh install $(BENCH_OTP)
 	scripts/otp.sh install 27
 	BENCH_QUICK=1 BENCH_OTP=$(BENCH_OTP) GO=$(GO) scripts/bench.sh
+
+## bench-outage: a 90 s outage of the Brain at 10,000 records/s, with and without a spill directory,
+## on a real daemon (scripts/outage-bench.sh; about 7 minutes, so not part of every make bench)
+bench-outage:
+	scripts/otp.sh install $(BENCH_OTP)
+	PHAROS_OTP=$(BENCH_OTP) scripts/outage-bench.sh
 
 ## fuzz: run each fuzz target briefly (fuzz-long: for minutes). The budget is a count of executions, not a
 ## duration: Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when a

@@ -33,6 +33,10 @@ var (
 	// ErrBusy: the connection manager's inbox is full; the record was not accepted. It
 	// matches ingest.ErrSinkFull, so the ingest sources report it as such.
 	ErrBusy = fmt.Errorf("agent: connection manager busy: %w", ingest.ErrSinkFull)
+	// ErrFull: RAM holds as many records as the ring's bounds allow and Options.RefuseWhenFull
+	// is set; the record was not accepted (nothing was dropped). It matches
+	// ingest.ErrSinkOverflow (and so ingest.ErrSinkFull): the HTTP ingest answers 429.
+	ErrFull = fmt.Errorf("agent: RAM buffer full, record refused: %w", ingest.ErrSinkOverflow)
 	// ErrStopped: the connection manager is down for good (its supervisor gave up restarting
 	// it); the record was not accepted. Err says why.
 	ErrStopped = errors.New("agent: connection manager down")
@@ -121,6 +125,12 @@ type Options struct {
 	// spill directory, RingRecords bounds the RAM log instead.
 	RingRecords int
 	RingBytes   int
+	// RefuseWhenFull (ModePayload, ModeTerm, ModeSubject without a spill directory): once the
+	// records held in RAM (waiting, in the ring, delivered and not yet confirmed) reach
+	// RingRecords or RingBytes, deliveries fail with ErrFull instead of the ring dropping its
+	// oldest records, so that a client that can retry does. Ignored with a spill directory
+	// (the ring then spills to disk, whose own overflow policy applies) and in ModeAcked.
+	RefuseWhenFull bool
 	// SpillDir is the disk tier: records the ring cannot hold, records left at Close (and, in
 	// ModeAcked, every record until acknowledged) wait there across restarts. Empty: RAM only.
 	SpillDir string
@@ -220,7 +230,11 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	if err := a.buildTiers(&aopts); err != nil {
 		return nil, err
 	}
-	inbox, err := fsm.NewInbox(opts.MailboxSize)
+	iopts := fsm.InboxOptions{Limit: opts.MailboxSize}
+	if opts.RefuseWhenFull && opts.Mode != ModeAcked && a.spill == nil {
+		iopts.RAMRecords, iopts.RAMBytes = opts.RingRecords, opts.RingBytes
+	}
+	inbox, err := fsm.NewInboxWithOptions(iopts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}

@@ -113,6 +113,8 @@ func (a *Agent) deliverMany(recs [][]byte) (int, error) {
 	if err != nil {
 		a.refused.Add(1)
 		switch {
+		case errors.Is(err, fsm.ErrRAMFull):
+			return n, fmt.Errorf("%w: %w", ErrFull, err)
 		case errors.Is(err, fsm.ErrMailboxFull):
 			return n, fmt.Errorf("%w: %w", ErrBusy, err)
 		case errors.Is(err, fsm.ErrNotRunning):

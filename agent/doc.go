@@ -36,9 +36,10 @@
 //
 // DeliverMetric and DeliverAlert validate the record (etf's Validate), encode it once into the
 // agent's record arena and push it into the manager's inbox. They never block: they fail with
-// an *etf.ValidationError, ErrBusy (the inbox is full; it matches ingest.ErrSinkFull), ErrStopped
-// or ErrClosed. While the manager restarts after a crash, records wait in the inbox. Agent is an
-// ingest.Sink.
+// an *etf.ValidationError, ErrBusy (the inbox is full; it matches ingest.ErrSinkFull), ErrFull
+// (Options.RefuseWhenFull: RAM holds the ring's bounds; it matches ingest.ErrSinkOverflow),
+// ErrStopped or ErrClosed. While the manager restarts after a crash, records wait in the inbox.
+// Agent is an ingest.Sink.
 //
 // Modes: ModePayload (the default), ModeTerm and ModeSubject have no receipt from
 // distribution; what was written in the last Delivery.FlushInterval before a drop is counted

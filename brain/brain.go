@@ -73,6 +73,16 @@ func (s stackConnector) Connect(ctx context.Context, peer gen.Atom) (*node.Conn,
 	return s.stack.Connect(ctx, s.node, peer)
 }
 
+func (s stackConnector) Reachable(ctx context.Context, peer gen.Atom) error {
+	return s.stack.Reachable(ctx, peer)
+}
+
+// reachability is optionally implemented by a Connector (*node.Node and NewStackConnector's do):
+// it tells cheaply whether a peer looks reachable, and makes the transports fsm.Probers.
+type reachability interface {
+	Reachable(ctx context.Context, peer gen.Atom) error
+}
+
 // Target is where records go: the process registered as Name on the node Node.
 type Target struct {
 	Node string // "brain@host"
@@ -113,18 +123,27 @@ type Brain struct {
 
 // QueueLimit is the Brain transport's backpressure. Erlang distribution has none towards a
 // slow process: a Brain that takes each message slowly lets its mailbox grow without bound
-// while the sender sees nothing. With Max set, the transport asks the Brain's node for the
-// Brain's message queue length (rpc through rex: erlang:process_info(Pid, message_queue_len))
-// at most once per Every while it delivers; above Max, Deliver fails with ErrBusy before
-// sending anything. The manager then keeps the records, backs off, reconnects and drains its
-// backlog at its paced rate (Throttled) until the Brain has caught up.
+// while the sender sees nothing (delivery confirmations only tell that messages reached the
+// mailbox, not that they were processed). With Max set, the transport keeps an upper bound of
+// the Brain's message queue: the length it last measured (rpc through rex:
+// erlang:process_info(Pid, message_queue_len)) plus every message it sent since. It sends only
+// while that bound is below Max, and measures again when it reaches it (at most once per Every):
+// the Brain's queue never holds more than Max messages from this sender, and a Brain that keeps
+// up costs one measurement per Max messages sent. Beyond the limit, Deliver and DeliverBatch
+// send what fits and fail with ErrBusy (wrapping fsm.ErrPeerBusy): the manager keeps the rest,
+// keeps the connection, and tries again at its next drain turn (Throttled).
 type QueueLimit struct {
 	Max   int           // messages; 0 switches the check off
-	Every time.Duration // default 100 ms
+	Every time.Duration // least time between two measurements; default 20 ms
 }
 
-// ErrBusy: the Brain's message queue is longer than QueueLimit.Max.
-var ErrBusy = errors.New("brain: Brain busy (message queue above the limit)")
+// DefaultQueueMax is a Max for QueueLimit that keeps a Brain's mailbox to about a third of a
+// second of the reference Brain's work (150,000 payload messages a second on a small machine),
+// some 10-20 MB, while letting a backlog drain at up to Max messages per drain turn.
+const DefaultQueueMax = 50_000
+
+// ErrBusy: the Brain's message queue is at QueueLimit.Max. It wraps fsm.ErrPeerBusy.
+var ErrBusy = fmt.Errorf("brain: Brain busy (message queue at the limit): %w", fsm.ErrPeerBusy)
 
 // NewBrain checks the target and prepares its messages. dial is usually the *node.Node.
 func NewBrain(dial Connector, target Target, mode Mode, log zerolog.Logger) (*Brain, error) {
@@ -137,7 +156,7 @@ func NewBrainWithQueueLimit(dial Connector, target Target, mode Mode, queue Queu
 		return nil, fmt.Errorf("%w: QueueLimit %+v", ErrInvalid, queue)
 	}
 	if queue.Max > 0 && queue.Every == 0 {
-		queue.Every = 100 * time.Millisecond
+		queue.Every = 20 * time.Millisecond
 	}
 	if dial == nil {
 		return nil, fmt.Errorf("%w: no Connector", ErrInvalid)
@@ -170,7 +189,7 @@ func (b *Brain) NewTransport(p gen.Process) (fsm.Transport, error) {
 	if b.mode == ModeAcked {
 		return nil, fmt.Errorf("%w: NewTransport in the acknowledged mode", ErrInvalid)
 	}
-	return &brainTransport{brain: b, proc: p}, nil
+	return b.transport(p), nil
 }
 
 // NewAckTransport is fsm.ActorOptions.NewAckTransport: the acknowledged mode's transport, whose
@@ -179,7 +198,7 @@ func (b *Brain) NewAckTransport(p gen.Process) (fsm.AckTransport, error) {
 	if b.mode != ModeAcked {
 		return nil, fmt.Errorf("%w: NewAckTransport in mode %v", ErrInvalid, b.mode)
 	}
-	return &brainTransport{brain: b, proc: p}, nil
+	return b.transport(p), nil
 }
 
 // brainTransport is one manager process's view of the Brain. Only the manager's goroutine calls
@@ -189,11 +208,13 @@ type brainTransport struct {
 	proc      gen.Process
 	conn      *node.Conn
 	monitored bool
+	dialed    *node.Conn // the last connection Connect made, whatever failed after it
 	scratch   []byte
-	// The queue check (QueueLimit): the Brain's pid on this connection, and when it was last
-	// checked.
+	// The queue check (QueueLimit): the Brain's pid on this connection, when its queue was last
+	// measured, and the bound on it since (measured + sent since).
 	brainPID  any
 	checkedAt time.Time
+	queued    int
 	// Delivery confirmations: the manager's round trip of each confirmation node sent, and the
 	// connection the last record or round trip went out on.
 	rounds map[uint64]uint64
@@ -204,7 +225,49 @@ var (
 	_ fsm.BatchTransport = (*brainTransport)(nil)
 	_ fsm.AckTransport   = (*brainTransport)(nil)
 	_ fsm.Confirmer      = (*brainTransport)(nil)
+	_ fsm.Prober         = probingTransport{}
 )
+
+// probingTransport is a brainTransport whose Connector can tell whether the Brain's node looks
+// reachable: an fsm.Prober.
+type probingTransport struct {
+	*brainTransport
+	r reachability
+}
+
+// Probe implements fsm.Prober. With the connection to the Brain's node still up (the last
+// attempt found the node but not the Brain's process), the Brain's name is registered again
+// (node.Conn.Probe: one round trip); otherwise the Brain's node is registered with its EPMD, or
+// accepts connections at its static address.
+func (t probingTransport) Probe(ctx context.Context) error {
+	target := t.brain.target
+	if c := t.dialed; c != nil {
+		select {
+		case <-c.Done():
+		default:
+			if _, err := c.Probe(ctx, gen.Atom(target.Name)); err != nil {
+				return &Error{Target: target, Step: "probe", Err: err}
+			}
+			return nil
+		}
+	}
+	if err := t.r.Reachable(ctx, gen.Atom(target.Node)); err != nil {
+		return &Error{Target: target, Step: "probe", Err: err}
+	}
+	return nil
+}
+
+// transport is a new transport for process p, an fsm.Prober when the Connector can probe.
+func (b *Brain) transport(p gen.Process) interface {
+	fsm.BatchTransport
+	fsm.AckTransport
+} {
+	t := &brainTransport{brain: b, proc: p}
+	if r, ok := b.dial.(reachability); ok {
+		return probingTransport{brainTransport: t, r: r}
+	}
+	return t
+}
 
 // Connect makes sure of the hidden-node connection, probes the Brain's registered name and
 // monitors it from the manager's process, so that its DOWN (the process ends, or the node goes
@@ -217,6 +280,7 @@ func (t *brainTransport) Connect(ctx context.Context) error {
 	if err != nil {
 		return &Error{Target: target, Step: "connect", Err: err}
 	}
+	t.dialed = conn
 	if _, err := conn.Probe(ctx, gen.Atom(target.Name)); err != nil {
 		return &Error{Target: target, Step: "probe", Err: err}
 	}
@@ -233,7 +297,7 @@ func (t *brainTransport) Connect(ctx context.Context) error {
 	t.monitored = true
 	t.conn = conn
 	t.brainPID = nil
-	t.checkedAt = time.Time{}
+	t.checkedAt, t.queued = time.Time{}, 0
 	clear(t.rounds)
 	if t.brain.mode != ModeAcked {
 		// The delivery confirmations' round trips go to the Brain's pid: resolved here, where
@@ -350,39 +414,52 @@ func (t *brainTransport) rpc(ctx context.Context, module, function string, args 
 	return t.proc.CallWithTimeout(gen.ProcessID{Name: "rex", Node: gen.Atom(t.brain.target.Node)}, request, timeout)
 }
 
-// checkQueue enforces QueueLimit, at most once per QueueLimit.Every.
-func (t *brainTransport) checkQueue(ctx context.Context) error {
+// room enforces QueueLimit: how many of n messages may be sent now (at least one), or ErrBusy.
+func (t *brainTransport) room(ctx context.Context, n int) (int, error) {
 	q := t.brain.queue
-	if q.Max == 0 || time.Since(t.checkedAt) < q.Every {
-		return nil
+	if q.Max == 0 {
+		return n, nil
+	}
+	if !t.checkedAt.IsZero() && t.queued < q.Max {
+		return min(n, q.Max-t.queued), nil
+	}
+	if !t.checkedAt.IsZero() && time.Since(t.checkedAt) < q.Every {
+		return 0, fmt.Errorf("%w: %d messages queued or sent since (limit %d)", ErrBusy, t.queued, q.Max)
 	}
 	if c := t.conn; c != nil && c.Congested() {
 		// The Brain's node is not even reading what we sent: as busy as can be, and the
 		// calls below would wait for room in the buffer (up to the tick time), not answer.
-		return fmt.Errorf("%w: the connection's send buffer is full", ErrBusy)
+		return 0, fmt.Errorf("%w: the connection's send buffer is full", ErrBusy)
 	}
 	pid, err := t.whereis(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	info, err := t.rpc(ctx, "erlang", "process_info", pid, etf.Atom("message_queue_len"))
 	if err != nil {
-		return fmt.Errorf("brain: Brain queue length: %w", err)
+		return 0, fmt.Errorf("brain: Brain queue length: %w", err)
 	}
-	t.checkedAt = time.Now()
 	tuple, ok := info.(etf.Tuple)
 	if !ok || len(tuple) != 2 {
 		// undefined: the process is gone; its DOWN is on its way.
-		return &Error{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
+		return 0, &Error{Target: t.brain.target, Step: "queue check", Err: node.ErrNoSuchProcess}
 	}
-	n, ok := tuple[1].(int64)
+	length, ok := tuple[1].(int64)
 	if !ok {
-		return fmt.Errorf("brain: Brain queue length: unexpected reply %v", info)
+		return 0, fmt.Errorf("brain: Brain queue length: unexpected reply %v", info)
 	}
-	if n > int64(q.Max) {
-		return fmt.Errorf("%w: %d > %d", ErrBusy, n, q.Max)
+	t.checkedAt, t.queued = time.Now(), int(min(length, int64(q.Max)))
+	if length >= int64(q.Max) {
+		return 0, fmt.Errorf("%w: %d messages queued (limit %d)", ErrBusy, length, q.Max)
 	}
-	return nil
+	return min(n, q.Max-t.queued), nil
+}
+
+// sent adds n messages sent to the bound on the Brain's queue.
+func (t *brainTransport) sent(n int) {
+	if t.brain.queue.Max > 0 {
+		t.queued += n
+	}
 }
 
 func isAtom(v any, name string) bool {
@@ -420,11 +497,15 @@ func (t *brainTransport) Deliver(ctx context.Context, record []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := t.checkQueue(ctx); err != nil {
+	if _, err := t.room(ctx, 1); err != nil {
 		return err
 	}
 	t.sentOn = c
-	return t.send(ctx, c, record)
+	if err := t.send(ctx, c, record); err != nil {
+		return err
+	}
+	t.sent(1)
+	return nil
 }
 
 func (t *brainTransport) send(ctx context.Context, c *node.Conn, record []byte) error {
@@ -450,23 +531,61 @@ func (t *brainTransport) send(ctx context.Context, c *node.Conn, record []byte) 
 	return nil
 }
 
-// DeliverBatch sends records in order; it stops at the first failure and reports how many went
-// out.
+// DeliverBatch sends records in order, appended to the connection's buffer together
+// (node.Conn.SendAppendMany); it stops at the first failure and reports how many went out.
 func (t *brainTransport) DeliverBatch(ctx context.Context, records [][]byte) (int, error) {
 	c, err := t.live()
 	if err != nil {
 		return 0, err
 	}
-	if err := t.checkQueue(ctx); err != nil {
+	room, err := t.room(ctx, len(records))
+	if err != nil {
 		return 0, err
 	}
 	t.sentOn = c
-	for i, rec := range records {
-		if err := t.send(ctx, c, rec); err != nil {
-			return i, err
+	for i, rec := range records[:room] {
+		if len(rec) < 2 || rec[0] != 131 {
+			// Send those before it, then refuse it as send does.
+			n, err := t.sendMany(ctx, c, records[:i])
+			if err != nil {
+				return n, err
+			}
+			return i, fmt.Errorf("brain: record is not term_to_binary output (%d bytes)", len(rec))
 		}
 	}
-	return len(records), nil
+	n, err := t.sendMany(ctx, c, records[:room])
+	if err == nil && room < len(records) {
+		err = fmt.Errorf("%w: %d of %d records sent (limit %d)", ErrBusy, n, len(records), t.brain.queue.Max)
+	}
+	return n, err
+}
+
+// sendMany sends records (each checked by the caller) in the configured mode.
+func (t *brainTransport) sendMany(ctx context.Context, c *node.Conn, records [][]byte) (int, error) {
+	if len(records) == 0 {
+		return 0, nil
+	}
+	from, to := t.proc.PID(), gen.Atom(t.brain.target.Name)
+	var n int
+	var err error
+	defer func() { t.sent(n) }()
+	switch t.brain.mode {
+	case ModeTerm:
+		n, err = c.SendAppendMany(ctx, from, to, len(records), func(dst []byte, i int) ([]byte, error) {
+			return append(dst, records[i]...), nil
+		})
+	case ModeSubject:
+		head := t.brain.subjectHead
+		n, err = c.SendAppendMany(ctx, from, to, len(records), func(dst []byte, i int) ([]byte, error) {
+			return etf.AppendSubject(dst, head, records[i]), nil
+		})
+	default:
+		n, err = c.SendBinaries(ctx, from, to, records)
+	}
+	if err != nil {
+		return n, fmt.Errorf("brain: send to %s on %s: %w", to, t.brain.target.Node, err)
+	}
+	return n, nil
 }
 
 // SendBatch sends {pharos_batch, ReplyTo, SourceId, FirstSeq, Payloads} with the manager's pid

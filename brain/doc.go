@@ -16,8 +16,10 @@
 // {Name, Binary}; the acknowledged mode sends {pharos_batch, ReplyTo, SourceId, FirstSeq,
 // Payloads} with the manager as ReplyTo. The atoms and fixed parts are encoded once, in NewBrain.
 //
-// QueueLimit adds backpressure on the Brain's mailbox, which distribution lacks: above the
-// limit, delivery fails with ErrBusy before sending and the manager backs off.
+// QueueLimit adds backpressure on the Brain's mailbox, which distribution lacks: the transport
+// sends while its bound on the Brain's queue (last measured length plus messages sent since) is
+// below the limit, then fails with ErrBusy (wrapping fsm.ErrPeerBusy); the manager keeps the
+// connection and the records and tries again at its next drain turn.
 //
 // # Errors
 //

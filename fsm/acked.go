@@ -161,6 +161,11 @@ func (d *ackedMode) lossReason() error {
 
 func (d *ackedMode) reconfigure(cfg Config) { d.acked.cfg = cfg.Acked }
 
+func (d *ackedMode) prober() Prober {
+	p, _ := d.acked.transport.(Prober)
+	return p
+}
+
 func (d *ackedMode) peerExit(message any) bool {
 	pe, ok := d.acked.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)
@@ -191,6 +196,8 @@ func (d *ackedMode) handle(state State, ev ManagerEvent) step {
 		return d.onConnectionLost(state)
 	case EventAck:
 		return d.ackedAck(state, ev.SourceID, ev.NextSeq)
+	case EventProbe:
+		return d.onProbe(state)
 	default: // EventDrainTick: Throttled is never entered in this mode.
 		return keep()
 	}

@@ -16,6 +16,11 @@ var (
 	ErrMailboxFull = errors.New("fsm: connection manager mailbox full")
 	// ErrEmptyRecord: Deliver was given a record of zero length.
 	ErrEmptyRecord = errors.New("fsm: empty record")
+	// ErrPeerBusy is wrapped by a Transport's error when it refuses to send
+	// now because its peer cannot take more (brain.ErrBusy: the Brain's
+	// mailbox over its limit): the manager keeps the connection and the
+	// records, and waits in Throttled for its next drain turn.
+	ErrPeerBusy = errors.New("fsm: peer busy")
 )
 
 // ConfigError names the offending configuration field. It matches
@@ -74,6 +79,14 @@ type Config struct {
 	// DropLogInterval is the minimum time between two log lines about
 	// dropped records (their count is always in the metrics).
 	DropLogInterval time.Duration
+	// ProbeInterval, with a transport that is a Prober, is about how often
+	// Disconnected asks whether the peer is reachable again while its retry
+	// is further away (drawn from [ProbeInterval/2, 3·ProbeInterval/2)).
+	// Zero switches probes off.
+	ProbeInterval time.Duration
+	// ProbeSpread: once a probe finds the peer reachable, the retry is
+	// drawn again from [0, min(remaining wait, ProbeSpread)).
+	ProbeSpread time.Duration
 	// Jitter selects full jitter (default) or none.
 	Jitter JitterMode
 	// Delivery selects the unacknowledged modes (the zero value: payload,
@@ -215,9 +228,10 @@ func (a AckedConfig) Validate() error {
 
 // DefaultConfig returns the values the node starts with unless configured:
 // 1 s base, 60 s cap, 10,000 pending, 100 ms flush, 100 ms drain interval,
-// DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s, the
-// unacknowledged delivery modes with DefaultConfirmConfig, and
-// DefaultAckedConfig for the acknowledged one.
+// DrainBatch = 1,000, 5 s timeouts, one drop log line per 10 s, a probe
+// about every second while disconnected and a 5 s spread after one finds
+// the peer back, the unacknowledged delivery modes with
+// DefaultConfirmConfig, and DefaultAckedConfig for the acknowledged one.
 func DefaultConfig() Config {
 	return Config{
 		BaseBackoff:     time.Second,
@@ -229,6 +243,8 @@ func DefaultConfig() Config {
 		ConnectTimeout:  5 * time.Second,
 		DeliverTimeout:  5 * time.Second,
 		DropLogInterval: 10 * time.Second,
+		ProbeInterval:   time.Second,
+		ProbeSpread:     5 * time.Second,
 		Jitter:          JitterFull,
 		Delivery:        DeliveryUnacked,
 		Acked:           DefaultAckedConfig(),
@@ -255,6 +271,12 @@ func (c Config) Validate() error {
 		if d.value <= 0 {
 			return &ConfigError{Field: d.name, Reason: fmt.Sprintf("must be positive, got %v", d.value)}
 		}
+	}
+	if c.ProbeInterval < 0 {
+		return &ConfigError{Field: "ProbeInterval", Reason: fmt.Sprintf("must not be negative, got %v", c.ProbeInterval)}
+	}
+	if c.ProbeInterval > 0 && c.ProbeSpread <= 0 {
+		return &ConfigError{Field: "ProbeSpread", Reason: fmt.Sprintf("must be positive with probes on, got %v", c.ProbeSpread)}
 	}
 	if c.MaxBackoff < c.BaseBackoff {
 		return &ConfigError{Field: "MaxBackoff", Reason: fmt.Sprintf("must be >= BaseBackoff (%v), got %v", c.BaseBackoff, c.MaxBackoff)}

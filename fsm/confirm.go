@@ -71,7 +71,12 @@ func (c *confirmer) due() (time.Time, bool) {
 // flushAndConfirm flushes, then starts the open round's round trip if it
 // holds Confirm.Records records, or at once with now.
 func (d *unackedMode) flushAndConfirm(now bool) error {
-	if err := d.flush(); err != nil {
+	return d.flushBudget(d.cfg.DrainBatch, now)
+}
+
+// flushBudget is flushAndConfirm with another budget than DrainBatch.
+func (d *unackedMode) flushBudget(budget int, now bool) error {
+	if err := d.flushUpTo(budget); err != nil {
 		return err
 	}
 	return d.confirmDue(d.clock.Now(), now)
@@ -156,6 +161,7 @@ func (d *unackedMode) onConfirmed(state State, id uint64) step {
 		if r.Spill {
 			through, onDisk = r.SpillThrough, true
 		}
+		d.budget.release(r.RAM)
 		clear(r.RAM)
 	}
 	if onDisk {
@@ -168,7 +174,7 @@ func (d *unackedMode) onConfirmed(state State, id uint64) step {
 	switch state {
 	case Streaming, Throttled:
 		if err := d.flushAndConfirm(state == Throttled); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		return d.maybeThrottle(state)
 	default:
@@ -216,6 +222,7 @@ func (d *unackedMode) settle() int {
 				d.log.Error().Err(err).Msg("trim records counted as possibly lost; they will be sent again")
 			}
 		}
+		d.budget.release(ram)
 		d.stats.PossiblyLost += uint64(n)
 		d.metrics.addPossiblyLost(n)
 	}

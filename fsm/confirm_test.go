@@ -23,6 +23,7 @@ type confirmNet struct {
 	up, connected bool
 	epoch, sentOn int      // connections made so far; the one the last send went out on
 	failN         int      // fail the next N sends (record or round trip)
+	busyN         int      // refuse the next N records for a busy peer (ErrPeerBusy)
 	wire          []string // records, and "#<id>" for a round trip
 	mailbox       []string
 	answers       []uint64
@@ -57,7 +58,13 @@ func (n *confirmNet) send(item string) error {
 	return nil
 }
 
-func (n *confirmNet) Deliver(_ context.Context, rec []byte) error { return n.send(string(rec)) }
+func (n *confirmNet) Deliver(_ context.Context, rec []byte) error {
+	if n.up && n.connected && n.busyN > 0 {
+		n.busyN--
+		return fmt.Errorf("%w: confirmNet", ErrPeerBusy)
+	}
+	return n.send(string(rec))
+}
 
 func (n *confirmNet) Confirm(_ context.Context, id uint64) error {
 	return n.send(fmt.Sprintf("#%d", id))
@@ -112,6 +119,7 @@ type confirmHarness struct {
 	ring    *fakeRing
 	spill   *fakeSpill
 	pending *tier.Unconfirmed
+	inbox   *Inbox // optional
 	manager *Manager
 }
 
@@ -139,7 +147,7 @@ func (h *confirmHarness) build() *Manager {
 	var m *Manager
 	m, err := NewManager(ManagerOptions{
 		Config: h.cfg, Transport: h.net, Ring: h.ring, Spill: spill, Unconfirmed: h.pending,
-		Clock: h.clock, Rand: fixedRand{frac: 0.5},
+		Clock: h.clock, Rand: fixedRand{frac: 0.5}, Inbox: h.inbox,
 		Timers: func(after time.Duration, id TimeoutID) func() bool {
 			return h.clock.AfterFunc(after, func() { m.Fire(id) }).Stop
 		},
@@ -374,6 +382,7 @@ func TestPropertyConfirmations(t *testing.T) {
 			"down": func(rt *rapid.T) { h.net.up = false },
 			"up":   func(rt *rapid.T) { h.net.up = true },
 			"fail": func(rt *rapid.T) { h.net.failN = rapid.IntRange(1, 2).Draw(rt, "n") },
+			"busy": func(rt *rapid.T) { h.net.busyN = rapid.IntRange(1, 3).Draw(rt, "n") },
 			"clock": func(rt *rapid.T) {
 				h.clock.Advance(time.Duration(rapid.IntRange(0, 300).Draw(rt, "ms")) * time.Millisecond)
 			},
@@ -388,7 +397,7 @@ func TestPropertyConfirmations(t *testing.T) {
 				h.manager.Start()
 			},
 		})
-		h.net.up, h.net.failN = true, 0
+		h.net.up, h.net.failN, h.net.busyN = true, 0, 0
 		for range 200 {
 			h.clock.Advance(time.Second)
 			h.everything()

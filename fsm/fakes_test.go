@@ -216,9 +216,11 @@ type fakeTransport struct {
 	failDeliverN int // fail the next N Deliver calls even if up
 	failAfter    int // >0: let failAfter-1 more deliveries through, fail the next
 	failConnectN int
+	busy         bool // refuse deliveries with ErrPeerBusy (the connection stays up)
 	sink         [][]byte
 	connectCalls int
 	deliverCalls int
+	probeCalls   int
 	onConnect    func()
 }
 
@@ -241,6 +243,9 @@ func (f *fakeTransport) Deliver(ctx context.Context, rec []byte) error {
 	f.deliverCalls++
 	if !f.up {
 		return errDown
+	}
+	if f.busy {
+		return fmt.Errorf("%w: fake transport", ErrPeerBusy)
 	}
 	if f.failDeliverN > 0 {
 		f.failDeliverN--
@@ -271,6 +276,17 @@ func (f *fakeBatchTransport) DeliverBatch(ctx context.Context, recs [][]byte) (i
 		}
 	}
 	return len(recs), nil
+}
+
+// fakeProber adds Probe to a fakeTransport: the peer is reachable when up.
+type fakeProber struct{ *fakeTransport }
+
+func (f fakeProber) Probe(context.Context) error {
+	f.probeCalls++
+	if !f.up {
+		return errDown
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------
@@ -316,6 +332,8 @@ type harnessSetup struct {
 	transport *fakeTransport
 	clock     *fakeClock
 	metrics   *Metrics
+	inbox     *Inbox
+	prober    bool
 }
 
 func withSpill(s *fakeSpill) harnessOption { return func(h *harnessSetup) { h.spill = s } }
@@ -325,6 +343,8 @@ func withMetrics(m *Metrics) harnessOption { return func(h *harnessSetup) { h.me
 func withBatch() harnessOption             { return func(h *harnessSetup) { h.batch = true } }
 func withRand(r Rand) harnessOption        { return func(h *harnessSetup) { h.rnd = r } }
 func withClock(c *fakeClock) harnessOption { return func(h *harnessSetup) { h.clock = c } }
+func withInbox(in *Inbox) harnessOption    { return func(h *harnessSetup) { h.inbox = in } }
+func withProber() harnessOption            { return func(h *harnessSetup) { h.prober = true } }
 func withTransport(t *fakeTransport) harnessOption {
 	return func(h *harnessSetup) { h.transport = t }
 }
@@ -369,6 +389,9 @@ func newHarness(t fatalfer, opts ...harnessOption) *harness {
 	if setup.batch {
 		transport = &fakeBatchTransport{fakeTransport: h.transport}
 	}
+	if setup.prober {
+		transport = fakeProber{h.transport}
+	}
 	var spill Spill
 	if h.spill != nil {
 		spill = h.spill
@@ -381,6 +404,7 @@ func newHarness(t fatalfer, opts ...harnessOption) *harness {
 		Clock:     h.clock,
 		Rand:      setup.rnd,
 		Metrics:   setup.metrics,
+		Inbox:     setup.inbox,
 		Timers: func(after time.Duration, id TimeoutID) func() bool {
 			h.armed = append(h.armed, id)
 			timer := h.clock.AfterFunc(after, func() { h.manager.Fire(id) })

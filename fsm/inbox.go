@@ -27,6 +27,8 @@ type Inbox struct {
 	spare    [][]byte // the buffer the actor handed back, reused by the next queue
 	notified bool     // a notification is on its way to the actor (or being taken)
 	closed   bool     // Close was called: the manager stopped for good
+
+	budget *ramBudget // nil: no RAM budget (NewInboxWithOptions)
 }
 
 // inboxMessage tells the manager actor that its inbox has records. Like
@@ -80,6 +82,19 @@ func (in *Inbox) putMany(records [][]byte, notify func() error, restarting bool)
 	if room <= 0 {
 		return 0, fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
 	}
+	n := min(room, len(records))
+	var full error
+	if in.budget != nil {
+		k := in.budget.acquire(records[:n])
+		if k < n {
+			held, bytes := in.budget.held()
+			full = fmt.Errorf("%w: %d records, %d bytes held in RAM (bounds %d, %d)", ErrRAMFull, held, bytes, in.budget.maxRecords, in.budget.maxBytes)
+			n = k
+		}
+		if n == 0 {
+			return 0, full
+		}
+	}
 	if !in.notified {
 		switch err := notify(); {
 		case err == nil:
@@ -87,11 +102,14 @@ func (in *Inbox) putMany(records [][]byte, notify func() error, restarting bool)
 		case restarting && errors.Is(err, ErrNotRunning):
 			// Taken by the next incarnation's Start; notify again next time.
 		default:
+			in.budget.release(records[:n])
 			return 0, err
 		}
 	}
-	n := min(room, len(records))
 	in.queue = append(in.queue, records[:n]...)
+	if full != nil {
+		return n, full
+	}
 	if n < len(records) {
 		return n, fmt.Errorf("%w: inbox holds %d records", ErrMailboxFull, len(in.queue))
 	}
@@ -131,6 +149,7 @@ func (in *Inbox) Drain() [][]byte {
 	q := in.queue
 	in.queue = nil
 	in.notified = false
+	in.budget.release(q)
 	return q
 }
 
@@ -143,6 +162,7 @@ func (in *Inbox) Close() [][]byte {
 	in.queue = nil
 	in.notified = false
 	in.closed = true
+	in.budget.release(q)
 	return q
 }
 

@@ -90,6 +90,9 @@ const (
 	// (unacknowledged modes with a Confirmer only; the acknowledged mode
 	// ignores it).
 	EventConfirmed
+	// EventProbe is Disconnected's probe timer (a transport that is a
+	// Prober, Config.ProbeInterval set): is the peer reachable again?
+	EventProbe
 )
 
 // String names the event for logs and tests.
@@ -111,6 +114,8 @@ func (e EventType) String() string {
 		return "ack"
 	case EventConfirmed:
 		return "confirmed"
+	case EventProbe:
+		return "probe"
 	default:
 		return fmt.Sprintf("event(%d)", uint8(e))
 	}
@@ -126,9 +131,10 @@ type ManagerEvent struct {
 	// ID: EventConfirmed only, the round trip's.
 	ID uint64
 	// records: an EventDeliver of several records, in order, instead of
-	// Record. Only TakeInbox makes one, and only in the acknowledged mode,
-	// which stores each record whatever the state: the other modes take
-	// one record per event, since one of a batch can change the state.
+	// Record. Only TakeInbox makes one: the acknowledged mode stores each
+	// record whatever the state and takes the whole inbox as one; the other
+	// modes take it in runs that no record of changes the state but the
+	// last (unackedMode.take).
 	records [][]byte
 }
 
@@ -191,6 +197,10 @@ type Stats struct {
 	PossiblyLost uint64
 	Reconnects   uint64
 	Attempt      int
+	Probes       uint64 // probes of the peer while Disconnected (Prober)
+	// Busy counts deliveries the transport refused for a busy peer
+	// (ErrPeerBusy): the manager waited in Throttled instead of sending.
+	Busy uint64
 	// Transitions counts state changes: Transitions[from-1][to-1].
 	Transitions [4][4]uint64
 
@@ -222,6 +232,7 @@ type Manager struct {
 	live    *LiveConfig            // the Service's, for Reconfigure's message
 	zl      zerolog.Logger         // the actor's: this incarnation's logger
 	inc     uint64                 // the actor's: this incarnation's number with Status
+	drain   drainEstimator
 }
 
 // connData is the machine's data: what both delivery disciplines share.
@@ -235,8 +246,9 @@ type connData struct {
 	metrics *Metrics
 	mode    deliveryMode
 
-	attempt       int  // consecutive failed attempts; drives the backoff
-	connected     bool // a connection was made and not yet lost
+	attempt       int       // consecutive failed attempts; drives the backoff
+	retryAt       time.Time // Disconnected: when the next attempt is due
+	connected     bool      // a connection was made and not yet lost
 	connectedOnce bool
 
 	stats Stats
@@ -269,6 +281,8 @@ type deliveryMode interface {
 	reconfigure(cfg Config)
 	// lossReason is why the transport's connection ended (LossReason), if known.
 	lossReason() error
+	// prober is the transport as a Prober, or nil.
+	prober() Prober
 }
 
 // topLevelRand adapts math/rand/v2's goroutine-safe top-level functions.
@@ -349,6 +363,7 @@ func (m *Manager) TakeInbox() {
 	if len(records) > 0 {
 		m.data.mode.take(m, records)
 		m.data.mode.updateDepths()
+		m.updateBacklog()
 	}
 	m.inbox.recycle(records)
 }
@@ -380,6 +395,7 @@ func (m *Manager) ConnectionLost() { m.Cast(ManagerEvent{Type: EventConnectionLo
 func (m *Manager) Cast(ev ManagerEvent) {
 	m.machine.Cast(ev)
 	m.data.mode.updateDepths()
+	m.updateBacklog()
 }
 
 // Fire delivers an expired state timeout; false if it was stale.
@@ -387,6 +403,7 @@ func (m *Manager) Fire(id TimeoutID) bool {
 	ok := m.machine.Fire(id)
 	if ok {
 		m.data.mode.updateDepths()
+		m.updateBacklog()
 	}
 	return ok
 }
@@ -502,7 +519,7 @@ func (d *connData) goDisconnected(from State, cause error) step {
 	ev = d.mode.disconnected(ev, cause)
 	d.connected = false
 	ev.Msg("connection failed")
-	return NextState(Disconnected, SetStateTimeout(delay, ManagerEvent{Type: EventTick}))
+	return NextState(Disconnected, d.armRetry(delay))
 }
 
 // countDropped counts n records lost to the sender (evicted, or refused by

@@ -171,13 +171,27 @@ func TestStateEventTable(t *testing.T) {
 		{from: Throttled, event: EventAttempt, want: Throttled, ignored: true},
 		{from: Throttled, event: EventFlushTick, want: Throttled, ignored: true},
 		{from: Throttled, event: EventConnectionLost, want: Disconnected, check: retryArmed},
+
+		// A busy peer (ErrPeerBusy) keeps the connection: Throttled, records held.
+		{from: Connecting, event: EventAttempt, sink: "busy", ring: []string{"a", "b"}, want: Throttled,
+			check: keptInRing("a", "b")},
+		{from: Streaming, event: EventDeliver, sink: "busy", ring: []string{"a"}, want: Throttled,
+			check: keptInRing("a", "new")},
+		{from: Throttled, event: EventDrainTick, sink: "busy", want: Throttled,
+			check: keptInRing(recs("old", 10)[2:]...)},
+
+		// Probe: only Disconnected probes, and only with a Prober (TestProbe*): ignored here.
+		{from: Disconnected, event: EventProbe, want: Disconnected, ignored: true},
+		{from: Connecting, event: EventProbe, want: Connecting, ignored: true},
+		{from: Streaming, event: EventProbe, want: Streaming, ignored: true},
+		{from: Throttled, event: EventProbe, want: Throttled, ignored: true},
 	}
 	covered := map[[2]uint8]bool{}
 	for _, r := range rows {
 		covered[[2]uint8{uint8(r.from), uint8(r.event)}] = true
 	}
 	for _, s := range States() {
-		for e := EventDeliver; e <= EventConnectionLost; e++ {
+		for _, e := range []EventType{EventDeliver, EventTick, EventAttempt, EventDrainTick, EventFlushTick, EventConnectionLost, EventProbe} {
 			if !covered[[2]uint8{uint8(s), uint8(e)}] {
 				t.Errorf("table misses %v x %v", s, e)
 			}
@@ -199,6 +213,8 @@ func TestStateEventTable(t *testing.T) {
 				h.transport.up = false
 			case "fail":
 				h.transport.failDeliverN = 1
+			case "busy":
+				h.transport.busy = true
 			}
 			before := h.snap()
 			if r.event == EventDeliver {

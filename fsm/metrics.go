@@ -29,6 +29,10 @@ type Metrics struct {
 	confirmRounds   prometheus.Counter
 	confirmTimeouts prometheus.Counter
 	unconfirmed     prometheus.Gauge
+	peerBusyTotal   prometheus.Counter
+	backlog         prometheus.Gauge
+	probes          *prometheus.CounterVec
+	drainEstimate   prometheus.Gauge
 
 	// Acknowledged mode.
 	ackTimeouts    prometheus.Counter
@@ -75,6 +79,10 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 		confirmRounds:   counter("confirm_rounds_total", "Payload, term and subject modes: delivery confirmation round trips started."),
 		confirmTimeouts: counter("confirm_timeouts_total", "Payload, term and subject modes: round trips not answered in time (the connection was taken as lost)."),
 		unconfirmed:     gauge("unconfirmed_records", "Payload, term and subject modes: records delivered and not yet confirmed."),
+		backlog:         gauge("backlog_records", "Records waiting to be delivered (and, with confirmations or in the acknowledged mode, confirmed or acknowledged): the inbox, the RAM tier and the disk tier."),
+		drainEstimate:   gauge("drain_seconds_estimate", "Seconds until the backlog is gone at the rate it fell over the last seconds (delivered minus arrived); 0 with no backlog, +Inf while it does not fall."),
+		probes:          prometheus.NewCounterVec(prometheus.CounterOpts(opts("probes_total", "Probes of the Brain while disconnected, by result (reachable, unreachable): a reachable one brings the reconnect forward.")), []string{"result"}),
+		peerBusyTotal:   counter("peer_busy_total", "Deliveries the transport refused because the Brain was busy (its mailbox over brain.queue_limit): the manager waited in Throttled."),
 		ackTimeouts:     counter("ack_timeouts_total", "Acknowledged mode: times the Brain was taken as lost for not acknowledging within the ack timeout."),
 		ackedRecords:    counter("acked_records_total", "Acknowledged mode: records the Brain acknowledged (or had already processed)."),
 		inflight:        gauge("inflight_records", "Acknowledged mode: records sent and not yet acknowledged."),
@@ -92,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metr
 	for _, c := range []prometheus.Collector{
 		m.state, m.transitions, m.backoff, m.ringRecords, m.ringBytes, m.spillRecords, m.spillBytes,
 		m.delivered, m.dropped, m.possiblyLost, m.reconnects, m.connectResults, m.staleTimeouts, m.restarts,
-		m.confirmed, m.confirmRounds, m.confirmTimeouts, m.unconfirmed,
+		m.confirmed, m.confirmRounds, m.confirmTimeouts, m.unconfirmed, m.peerBusyTotal, m.backlog, m.drainEstimate, m.probes,
 		m.ackTimeouts, m.ackedRecords, m.inflight, m.unackedRecords, m.unackedBytes, m.batchesSent,
 		m.batchRecords, m.resent, m.acksIgnored, m.seqGaps,
 	} {
@@ -255,5 +263,29 @@ func (m *Metrics) addResent(n int) {
 func (m *Metrics) setUnconfirmed(n int) {
 	if m != nil {
 		m.unconfirmed.Set(float64(n))
+	}
+}
+
+func (m *Metrics) peerBusy() {
+	if m != nil {
+		m.peerBusyTotal.Inc()
+	}
+}
+
+func (m *Metrics) setBacklog(records int, drainSeconds float64) {
+	if m != nil {
+		m.backlog.Set(float64(records))
+		m.drainEstimate.Set(drainSeconds)
+	}
+}
+
+func (m *Metrics) probe(reachable bool) {
+	if m == nil {
+		return
+	}
+	if reachable {
+		m.probes.WithLabelValues("reachable").Inc()
+	} else {
+		m.probes.WithLabelValues("unreachable").Inc()
 	}
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,8 @@ func TestMetrics(t *testing.T) {
 		"pharos_fsm_spill_bytes":            {nil, float64(spill.Bytes())},
 		"pharos_fsm_connect_attempts_total": {map[string]string{"result": "ok"}, 1},
 		"pharos_fsm_dropped_total":          {nil, 0},
+		"pharos_fsm_backlog_records":        {nil, float64(h.ring.Len() + spill.Len())},
+		"pharos_fsm_peer_busy_total":        {nil, 0},
 	} {
 		if got := gathered(t, reg, name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", name, tc.labels, got, tc.want)
@@ -82,6 +85,9 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := gathered(t, reg, "pharos_fsm_backoff_seconds", nil); got <= 0 {
 		t.Errorf("backoff = %v", got)
+	}
+	if got := gathered(t, reg, "pharos_fsm_drain_seconds_estimate", nil); !math.IsInf(got, 1) {
+		t.Errorf("drain estimate while disconnected = %v, want +Inf", got)
 	}
 	if _, err := NewMetrics(reg, prometheus.Labels{"sink": "brain"}); !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		t.Fatalf("second registration: %v", err)

@@ -46,6 +46,8 @@ func interleave(rt *rapid.T, h *harness, check func(all []string)) []string {
 		},
 		"sinkDown": func(rt *rapid.T) { h.transport.up = false },
 		"sinkUp":   func(rt *rapid.T) { h.transport.up = true },
+		"busy":     func(rt *rapid.T) { h.transport.busy = true },
+		"notBusy":  func(rt *rapid.T) { h.transport.busy = false },
 		"failNext": func(rt *rapid.T) { h.transport.failDeliverN = rapid.IntRange(1, 3).Draw(rt, "n") },
 		"failLater": func(rt *rapid.T) {
 			// Fail in the middle of a replay or a batch.
@@ -74,6 +76,7 @@ func interleave(rt *rapid.T, h *harness, check func(all []string)) []string {
 // heal brings the sink back and runs the clock until everything is out.
 func heal(rt *rapid.T, h *harness) {
 	h.transport.up = true
+	h.transport.busy = false
 	h.transport.failDeliverN = 0
 	h.transport.failAfter = 0
 	for range 10_000 {

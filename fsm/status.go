@@ -87,6 +87,8 @@ func addStats(a, b Stats) Stats {
 	out.Dropped += a.Dropped
 	out.PossiblyLost += a.PossiblyLost
 	out.Reconnects += a.Reconnects
+	out.Busy += a.Busy
+	out.Probes += a.Probes
 	out.Acked += a.Acked
 	out.BatchesSent += a.BatchesSent
 	out.Resent += a.Resent

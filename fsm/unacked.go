@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,6 +31,7 @@ type unackedMode struct {
 	spill     Spill
 	window    deliveryWindow // without confirmations: what was written lately
 	confirm   *confirmer     // nil: no confirmations
+	budget    *ramBudget     // the inbox's RAM budget (overflow policy refuse), or nil
 	cold      []tier.Record  // read buffer of the disk tier's replay
 	coldData  [][]byte
 
@@ -45,6 +47,7 @@ type unackedMode struct {
 	timerAt      time.Time // Streaming: the deadline the armed timer is for
 	spillRetryAt time.Time
 	lastSpillErr time.Time
+	lastBusyLog  time.Time
 }
 
 // checkRingCap refuses a ring that cannot hold MaxPending records plus the
@@ -68,6 +71,9 @@ func newUnackedMode(d *connData, opts ManagerOptions) (*unackedMode, error) {
 		return nil, err
 	}
 	u := &unackedMode{connData: d, transport: opts.Transport, ring: opts.Ring, spill: opts.Spill}
+	if opts.Inbox != nil {
+		u.budget = opts.Inbox.budget
+	}
 	if b, ok := opts.Transport.(BatchTransport); ok {
 		u.batch = b
 	}
@@ -92,7 +98,10 @@ func newUnackedMode(d *connData, opts ManagerOptions) (*unackedMode, error) {
 func (d *unackedMode) handle(state State, ev ManagerEvent) step {
 	switch ev.Type {
 	case EventDeliver:
-		return d.onDeliver(state, ev.Record)
+		if ev.records != nil {
+			return d.onDeliver(state, ev.records)
+		}
+		return d.onDeliver(state, [][]byte{ev.Record})
 	case EventTick:
 		return d.onTick(state)
 	case EventAttempt:
@@ -105,16 +114,32 @@ func (d *unackedMode) handle(state State, ev ManagerEvent) step {
 		return d.onConnectionLost(state)
 	case EventConfirmed:
 		return d.onConfirmed(state, ev.ID)
+	case EventProbe:
+		return d.onProbe(state)
 	default: // EventAck: no acknowledgements in these modes.
 		return keep()
 	}
 }
 
-// take hands the records to the machine one event each: one record can
-// change the state.
+// take hands the records to the machine in runs, one event each, so that a
+// run is flushed once and not once per record (one DeliverBatch, one
+// deadline, one wake-up of the connection's writer). One record can change
+// the state, and the records after it are then the new state's: in Streaming
+// a run ends with the record that takes the backlog past MaxPending (the one
+// after which a flush that sends nothing would throttle), and the rest goes
+// to whatever state that run left; a buffering state takes the rest at once
+// (buffering changes no state). A delivery failure in the middle of a run
+// leaves the run's unsent records in the ring, where one by one some would
+// have been spilled first: the same records in the same order, and the ring
+// still holds at most MaxPending+1 (TestPropertyTakeInRunsIsPerRecord).
 func (d *unackedMode) take(m *Manager, records [][]byte) {
-	for _, r := range records {
-		m.machine.Cast(ManagerEvent{Type: EventDeliver, Record: r})
+	for len(records) > 0 {
+		n := len(records)
+		if m.machine.State() == Streaming {
+			n = min(n, max(1, d.cfg.MaxPending+1-d.backlog()))
+		}
+		m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records[:n]})
+		records = records[n:]
 	}
 }
 
@@ -130,11 +155,7 @@ func (d *unackedMode) disconnected(ev *zerolog.Event, cause error) *zerolog.Even
 	if d.confirm != nil {
 		if !errors.Is(cause, errConnectionLost) && !d.confirm.c.Lost() {
 			d.confirm.wait(d.clock.Now())
-			if d.spill != nil {
-				// Read again from the oldest record not on the wire.
-				d.spill.Rewind()
-				d.skipThrough, d.skipping = d.confirm.pending.SpillThrough()
-			}
+			d.rewindDisk() // read again from the oldest record not on the wire
 			if n := d.confirm.pending.Len(); n > 0 {
 				ev = ev.Int("unconfirmed_on_the_wire", n)
 			}
@@ -161,20 +182,33 @@ func (d *unackedMode) disconnected(ev *zerolog.Event, cause error) *zerolog.Even
 	return ev.Int("possibly_lost", lost)
 }
 
-func (d *unackedMode) onDeliver(state State, record []byte) step {
+// onDeliver takes a run of records (see take). In Streaming they are pushed
+// and flushed once, with the budget the per-record flushes would have had
+// together (DrainBatch each).
+func (d *unackedMode) onDeliver(state State, records [][]byte) step {
 	switch state {
 	case Disconnected, Connecting, Throttled:
 		// Buffering states: spill the ring before it can evict, then keep
 		// the new record in RAM. The connect path replays disk, then RAM.
-		d.bufferWithSpill(record)
+		for _, r := range records {
+			d.bufferWithSpill(r)
+		}
 		return keep()
 	case Streaming:
-		d.dropped(d.ring.Push(record))
-		if d.minBatch > 0 && d.backlog() < min(d.minBatch, d.cfg.DrainBatch, d.cfg.MaxPending) {
-			return keep() // the flush timer, or a full batch, sends it
+		for _, r := range records {
+			d.dropped(d.ring.Push(r))
 		}
-		if err := d.flushAndConfirm(false); err != nil {
-			return d.goDisconnected(state, err)
+		if d.minBatch > 0 && d.backlog() < min(d.minBatch, d.cfg.DrainBatch, d.cfg.MaxPending) {
+			// The flush timer, or a full batch, sends it; an idle timer
+			// (idleFlushEvery) is brought forward to the next flush.
+			return keep(d.rearm(d.clock.Now())...)
+		}
+		budget := d.cfg.DrainBatch
+		if len(records) > 1 {
+			budget = satMul(d.cfg.DrainBatch, len(records))
+		}
+		if err := d.flushBudget(budget, false); err != nil {
+			return d.failed(state, err)
 		}
 		return d.maybeThrottle(state)
 	default:
@@ -195,10 +229,13 @@ func (d *unackedMode) onAttempt(state State) step {
 					Msg("the connection records went out on ended before they were confirmed")
 			}
 		}
-		if err := d.flushAndConfirm(false); err != nil {
-			return d.goDisconnected(state, err)
+		err := d.flushAndConfirm(false)
+		if err == nil || errors.Is(err, ErrPeerBusy) {
+			d.attempt = 0 // connected: a busy peer is no failed attempt
 		}
-		d.attempt = 0
+		if err != nil {
+			return d.failed(state, err)
+		}
 		return d.maybeThrottle(state)
 	default: // Disconnected, Streaming, Throttled: a stale attempt.
 		return keep()
@@ -213,7 +250,7 @@ func (d *unackedMode) onDrainTick(state State) step {
 		}
 		// A drain turn is already paced: its records' round trip leaves at once.
 		if err := d.flushAndConfirm(true); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		return d.maybeThrottle(state)
 	default: // Disconnected, Connecting, Streaming: stale.
@@ -234,7 +271,7 @@ func (d *unackedMode) onFlushTick(state State) step {
 		}
 		d.flushDue = now.Add(d.cfg.FlushInterval)
 		if err := d.flush(); err != nil {
-			return d.goDisconnected(state, err)
+			return d.failed(state, err)
 		}
 		if err := d.confirmDue(now, false); err != nil {
 			return d.goDisconnected(state, err)
@@ -242,6 +279,50 @@ func (d *unackedMode) onFlushTick(state State) step {
 		return keep(d.rearm(now)...)
 	default: // Disconnected, Connecting, Throttled: stale.
 		return keep()
+	}
+}
+
+// failed is where a failed flush leads. A busy peer (an error wrapping
+// ErrPeerBusy: the transport refused to send more, e.g. the Brain's mailbox is
+// over its limit) keeps the connection: what was not sent stays held, and
+// Throttled waits for the next drain turn (and for the answers to round trips
+// in flight, whose round trip leaves at once). Any other failure disconnects.
+func (d *unackedMode) failed(state State, err error) step {
+	if !errors.Is(err, ErrPeerBusy) {
+		return d.goDisconnected(state, err)
+	}
+	d.rewindDisk()
+	d.stats.Busy++
+	d.metrics.peerBusy()
+	now := d.clock.Now()
+	// What went out before the refusal gets its round trip now: a round
+	// trip is a signal, not a message, and the drain waits for its answer.
+	if cerr := d.confirmDue(now, true); cerr != nil {
+		return d.goDisconnected(state, cerr)
+	}
+	if d.lastBusyLog.IsZero() || now.Sub(d.lastBusyLog) >= d.cfg.DropLogInterval {
+		d.lastBusyLog = now
+		d.log.Info().Err(err).Int("backlog", d.backlog()).Uint64("busy_total", d.stats.Busy).
+			Msg("the peer is busy: delivery paused until the next drain turn")
+	}
+	d.timerAt = time.Time{}
+	tick := SetStateTimeout(d.cfg.DrainInterval, ManagerEvent{Type: EventDrainTick})
+	if state == Throttled {
+		return keep(tick)
+	}
+	return NextState(Throttled, tick)
+}
+
+// rewindDisk makes the disk tier's next read start at its oldest record not
+// on the wire (delivered records are trimmed at once without confirmations,
+// and skipped with them until confirmed).
+func (d *unackedMode) rewindDisk() {
+	if d.spill == nil {
+		return
+	}
+	d.spill.Rewind()
+	if d.confirm != nil {
+		d.skipThrough, d.skipping = d.confirm.pending.SpillThrough()
 	}
 }
 
@@ -265,12 +346,20 @@ func (d *unackedMode) maybeThrottle(from State) step {
 	return keep(d.rearm(now)...)
 }
 
+// idleFlushEvery: with nothing waiting in the ring or on disk, the periodic
+// flush comes once every this many FlushIntervals: records are flushed as
+// they arrive, and an idle daemon need not wake ten times a second.
+const idleFlushEvery = 10
+
 // rearm returns a SetStateTimeout for Streaming's earliest deadline (the
 // periodic flush, the open round's, the oldest round trip's timeout) if it
-// is earlier than the one armed. A timer that fires for another deadline
-// than its own simply re-arms.
+// is earlier than the one armed. A timer that fires for another deadline than
+// its own simply re-arms.
 func (d *unackedMode) rearm(now time.Time) []Action[ManagerEvent] {
 	next := d.flushDue
+	if d.backlog() == 0 {
+		next = next.Add((idleFlushEvery - 1) * d.cfg.FlushInterval)
+	}
 	if c := d.confirm; c != nil {
 		if due, ok := c.due(); ok && due.Before(next) {
 			next = due
@@ -297,8 +386,10 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 		now := d.clock.Now()
 		if !now.Before(d.spillRetryAt) {
 			recs := append(d.requeueUnconfirmed(), d.ring.DrainUpTo(d.ring.Len())...)
+			spilled := len(recs)
 			for i, r := range recs {
 				if err := d.spill.Append(r); err != nil {
+					spilled = i
 					d.dropped(d.ring.PutBackFront(recs[i:]))
 					d.spillRetryAt = now.Add(d.cfg.BaseBackoff)
 					if now.Sub(d.lastSpillErr) >= d.cfg.DropLogInterval || d.lastSpillErr.IsZero() {
@@ -308,6 +399,7 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 					break
 				}
 			}
+			d.budget.release(recs[:spilled])
 		}
 	}
 	d.dropped(d.ring.Push(record))
@@ -317,8 +409,10 @@ func (d *unackedMode) bufferWithSpill(record []byte) {
 // first), then the ring, which is only touched once the disk is empty so
 // order is kept. On a failure nothing is lost: the disk keeps what was not
 // trimmed, the ring gets the remainder back in front.
-func (d *unackedMode) flush() error {
-	budget := d.cfg.DrainBatch
+func (d *unackedMode) flush() error { return d.flushUpTo(d.cfg.DrainBatch) }
+
+// flushUpTo is flush with another budget than DrainBatch.
+func (d *unackedMode) flushUpTo(budget int) error {
 	if c := d.confirm; c != nil {
 		budget = min(budget, c.room())
 	}
@@ -342,6 +436,8 @@ func (d *unackedMode) flush() error {
 	sent, err := d.deliver(recs)
 	if d.confirm != nil {
 		d.confirm.pending.AddRAM(recs[:sent])
+	} else {
+		d.budget.release(recs[:sent])
 	}
 	if err != nil {
 		d.dropped(d.ring.PutBackFront(recs[sent:]))
@@ -452,6 +548,14 @@ func (d *unackedMode) deliverRaw(recs [][]byte) (int, error) {
 	return len(recs), nil
 }
 
+// satMul is a*b for positive a and b, saturated at the largest int.
+func satMul(a, b int) int {
+	if a > math.MaxInt/b {
+		return math.MaxInt
+	}
+	return a * b
+}
+
 // dropped counts ring evictions and logs them at most once per
 // DropLogInterval.
 func (d *unackedMode) dropped(n int) { d.countDropped(n, nil, "ring full: records dropped") }
@@ -485,6 +589,11 @@ func (d *unackedMode) addStats(s *Stats) {
 func (d *unackedMode) peerExit(message any) bool {
 	pe, ok := d.transport.(PeerExits)
 	return ok && pe.IsPeerExit(message)
+}
+
+func (d *unackedMode) prober() Prober {
+	p, _ := d.transport.(Prober)
+	return p
 }
 
 func (d *unackedMode) lossReason() error {

@@ -13,6 +13,10 @@ var (
 	// ErrSinkFull is what a Sink wraps when it cannot take a record now (its queue is full). Sources
 	// report it per record; the HTTP handler answers 503 when it is the only kind of refusal.
 	ErrSinkFull = errors.New("ingest: sink full")
+	// ErrSinkOverflow is what a Sink wraps when its bounded buffer is full and its policy is to
+	// refuse new records rather than drop old ones (the daemon's buffer.overflow refuse): a
+	// client should retry later. It wraps ErrSinkFull; the HTTP handler answers 429, not 503.
+	ErrSinkOverflow = fmt.Errorf("%w: buffer full, retry later", ErrSinkFull)
 
 	// ErrBodyTooLarge: an HTTP request body is longer than HTTPOptions.MaxBodyBytes (status 413).
 	ErrBodyTooLarge = errors.New("ingest: request body too large")

@@ -119,6 +119,8 @@ type Refusal struct {
 //   - 200 when every record was accepted;
 //   - 400 when at least one record was refused for its content (the others were delivered), or when
 //     the body is not one JSON object or array (nothing delivered);
+//   - 429, with Retry-After, when records were refused only because the sink's buffer is full
+//     under the refuse policy (ErrSinkOverflow): the client should retry them later;
 //   - 503, with Retry-After, when records were refused only because the sink was full or failed;
 //   - 429, with Retry-After, when the body would take the bodies in flight over MaxInflightBytes,
 //     408 for a body not received within BodyTimeout;
@@ -164,11 +166,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rd.release()
 	def := recordDefaults{timestampMs: h.p.nowMs(), source: h.source}
 	var resp Response
-	var invalid, sinkRefused int
+	var n refusalCounts
 	if alerts {
-		resp, invalid, sinkRefused, err = h.serveAlerts(rd, body, text, def, r.URL.Path)
+		resp, n, err = h.serveAlerts(rd, body, text, def, r.URL.Path)
 	} else {
-		resp, invalid, sinkRefused, err = h.serveMetrics(rd, body, text, def, r.URL.Path)
+		resp, n, err = h.serveMetrics(rd, body, text, def, r.URL.Path)
 	}
 	if err != nil {
 		h.refuseRequest(w, statusOf(err), err)
@@ -176,18 +178,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	switch {
-	case invalid > 0:
+	case n.invalid > 0:
 		status = http.StatusBadRequest
-	case sinkRefused > 0:
+	case n.sink > 0 && n.overflow == n.sink:
+		w.Header().Set("Retry-After", "1")
+		status = http.StatusTooManyRequests
+	case n.sink > 0:
 		w.Header().Set("Retry-After", "1")
 		status = http.StatusServiceUnavailable
 	}
 	h.reply(w, status, resp)
 }
 
+// refusalCounts counts a request's refused records: invalid ones, and those the sink refused
+// (of which overflow: for a full buffer under the refuse policy, ErrSinkOverflow).
+type refusalCounts struct{ invalid, sink, overflow int }
+
+// sinkRefused counts a record the sink refused with err.
+func (n *refusalCounts) sinkRefused(err error) {
+	n.sink++
+	if errors.Is(err, ErrSinkOverflow) {
+		n.overflow++
+	}
+}
+
 // serveMetrics decodes and validates every record, then delivers the valid ones together, in
 // request order. A body refused as a whole (err) delivers and counts nothing else.
-func (h *Handler) serveMetrics(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, invalid, sinkRefused int, err error) {
+func (h *Handler) serveMetrics(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, n refusalCounts, err error) {
 	// With a MetricsSink, ms and tags are the reader's, used again by the next request: the sink
 	// does not keep them (MetricsSink's contract). With another sink they are this request's.
 	ms, index, tags := rd.msBuf[:0], rd.indexBuf[:0], rd.tagBuf[:0] // index: the request index of each of ms
@@ -218,26 +235,26 @@ func (h *Handler) serveMetrics(rd *jsonReader, body []byte, text string, def rec
 		prev = &ms[len(ms)-1]
 	})
 	if err != nil {
-		return Response{}, 0, 0, err
+		return Response{}, n, err
 	}
 	for i, err := range refusals {
-		invalid++
+		n.invalid++
 		h.p.refuse(err)
 		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(resp.Refused[i].Index))
 	}
 	resp.Accepted = h.p.deliverMetrics(ms, func(j int, err error) {
-		sinkRefused++
+		n.sinkRefused(err)
 		resp.Refused = append(resp.Refused, Refusal{Index: index[j], Error: err.Error()})
 		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(index[j]))
 	})
-	if invalid > 0 && sinkRefused > 0 {
+	if n.invalid > 0 && n.sink > 0 {
 		slices.SortStableFunc(resp.Refused, func(a, b Refusal) int { return a.Index - b.Index })
 	}
-	return resp, invalid, sinkRefused, nil
+	return resp, n, nil
 }
 
 // serveAlerts decodes every record, then validates and delivers them one by one.
-func (h *Handler) serveAlerts(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, invalid, sinkRefused int, err error) {
+func (h *Handler) serveAlerts(rd *jsonReader, body []byte, text string, def recordDefaults, path string) (resp Response, n refusalCounts, err error) {
 	type decoded struct {
 		alert etf.Alert
 		err   error
@@ -247,7 +264,7 @@ func (h *Handler) serveAlerts(rd *jsonReader, body []byte, text string, def reco
 		all = append(all, decoded{rec.alert, err})
 	})
 	if err != nil {
-		return Response{}, 0, 0, err
+		return Response{}, n, err
 	}
 	resp.Refused = []Refusal{}
 	for i, d := range all {
@@ -263,14 +280,14 @@ func (h *Handler) serveAlerts(rd *jsonReader, body []byte, text string, def reco
 		}
 		var serr *sinkError
 		if errors.As(err, &serr) {
-			sinkRefused++
+			n.sinkRefused(err)
 		} else {
-			invalid++
+			n.invalid++
 		}
 		resp.Refused = append(resp.Refused, Refusal{Index: i, Error: err.Error()})
 		h.p.warn("http: record refused", err, "path", path, "index", strconv.Itoa(i))
 	}
-	return resp, invalid, sinkRefused, nil
+	return resp, n, nil
 }
 
 // statusOf is the status of a request refused as a whole for err.

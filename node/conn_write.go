@@ -19,9 +19,60 @@ import (
 // connection ends, or ctx is done: then it fails with ErrSendBufferFull wrapping ctx's error,
 // and nothing of the frame was sent.
 func (c *Conn) enqueue(ctx context.Context, build func(dst []byte) ([]byte, error)) error {
+	if err := c.lockWithRoom(ctx); err != nil {
+		return err
+	}
+	return c.appendLocked(build)
+}
+
+// enqueueMany is enqueue for n frames, in order: it appends as many as the buffer takes (at least
+// one) under each locking and wakes the writer once per locking, waiting for room as enqueue
+// does between them. It returns how many frames were appended; with an error, frame sent (the
+// one that failed) and those after it were not.
+func (c *Conn) enqueueMany(ctx context.Context, n int, build func(dst []byte, i int) ([]byte, error)) (int, error) {
+	sent := 0
+	for sent < n {
+		if err := c.lockWithRoom(ctx); err != nil {
+			return sent, err
+		}
+		if c.closed {
+			err := c.closeErr
+			c.mu.Unlock()
+			return sent, fmt.Errorf("%w: %w", ErrConnectionClosed, err)
+		}
+		start := len(c.pending)
+		var err error
+		for sent < n && len(c.pending) < c.opts.highWater { // room for one at least: lockWithRoom
+			mark := len(c.pending)
+			var buf []byte
+			if buf, err = build(c.pending, sent); err != nil {
+				c.pending = buf[:mark]
+				break
+			}
+			c.pending = buf
+			sent++
+		}
+		grew := len(c.pending) > start
+		c.mu.Unlock()
+		if start == 0 && grew {
+			select {
+			case c.kick <- struct{}{}:
+			default:
+			}
+		}
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// lockWithRoom locks c.mu once less than the high-water mark is pending or the connection is
+// closed; when ctx ends first it returns ErrSendBufferFull, unlocked.
+func (c *Conn) lockWithRoom(ctx context.Context) error {
 	c.mu.Lock()
 	if len(c.pending) >= c.opts.highWater && !c.closed && ctx.Done() != nil {
-		// Wake the waiter below when ctx ends; stop runs after the lock is released.
+		// Wake the wait below when ctx ends (stop does not wait for the function to run).
 		stop := context.AfterFunc(ctx, func() {
 			c.mu.Lock()
 			c.space.Broadcast()
@@ -37,7 +88,7 @@ func (c *Conn) enqueue(ctx context.Context, build func(dst []byte) ([]byte, erro
 		}
 		c.space.Wait()
 	}
-	return c.appendLocked(build)
+	return nil
 }
 
 // enqueueNow is enqueue without the wait: for the few small frames the connection sends on its

@@ -16,6 +16,7 @@
 //	sigs := make(chan os.Signal, 2)                 // optional: the caller owns SIGINT/SIGTERM
 //	n, err := node.Start("pharos@myhost", node.Options{Cookie: cookie, Signals: sigs})
 //	defer n.Stop()                                  // frees the name in EPMD
+//	err = n.Reachable(ctx, "brain@host")            // registered in its EPMD? connects nothing
 //	conn, err := n.Connect(ctx, "brain@host")       // typed errors, see below
 //	err = n.Send(gen.ProcessID{Name: "pharos_brain", Node: "brain@host"}, value)
 //	rtt, err := conn.Probe(ctx, "pharos_brain")     // is it registered? round trip
@@ -30,7 +31,7 @@
 // etf.Tuple{Tag, Reply} to Pid. Exit signals from the BEAM follow Erlang's rules (a normal one
 // never ends a process; kill cannot be trapped). Ergo features with no Erlang meaning return
 // ErrNoErlangEquivalent. Pre-encoded terms (RawTerm, Conn.SendRaw, SendBinary, SendAppend) go to
-// the wire as they are.
+// the wire as they are; SendBinaries and SendAppendMany append many messages under one lock.
 //
 // # Lifecycle
 //

@@ -71,3 +71,40 @@ func AppendBinaryHeader(dst []byte, n int) []byte {
 func PatchBinaryLength(dst []byte, start int) {
 	binary.BigEndian.PutUint32(dst[start+2:], uint32(len(dst)-start-6))
 }
+
+// SendAppendMany sends n messages to the process registered as to on the peer, in order, as n
+// calls of SendAppend would, but appending as many frames as the buffer takes under one lock
+// (and one wake-up of the writer), not one per message: for a sender that has records together.
+// appendMessage(dst, i) writes message i with its 131 version byte; it runs under the
+// connection's send lock and must not call back into the Conn. It returns how many messages,
+// from the front, were sent: with an error (the connection ended, ctx done while the buffer was
+// full, or appendMessage's own), the rest were not, and nothing of message sent was.
+func (c *Conn) SendAppendMany(ctx context.Context, from gen.PID, to gen.Atom, n int, appendMessage func(dst []byte, i int) ([]byte, error)) (int, error) {
+	ctl := RegSend{From: from, To: to}.appendTerm(nil)
+	sent, err := c.enqueueMany(ctx, n, func(dst []byte, i int) ([]byte, error) {
+		dst, start := beginFrame(dst)
+		dst = append(dst, ctl...)
+		msgStart := len(dst)
+		dst, err := appendMessage(dst, i)
+		if err != nil {
+			return dst, err
+		}
+		if len(dst) <= msgStart || dst[msgStart] != etf.TagVersion {
+			return dst, fmt.Errorf("node: SendAppendMany: the message must start with the version byte 131")
+		}
+		return finishFrame(dst, start), nil
+	})
+	c.stats.msgOut.Add(uint64(sent))
+	return sent, err
+}
+
+// SendBinaries sends each payload as a binary (SendBinary) to the process registered as to on
+// the peer, in order, with SendAppendMany.
+func (c *Conn) SendBinaries(ctx context.Context, from gen.PID, to gen.Atom, payloads [][]byte) (int, error) {
+	return c.SendAppendMany(ctx, from, to, len(payloads), func(dst []byte, i int) ([]byte, error) {
+		p := payloads[i]
+		dst = append(dst, etf.TagVersion, etf.TagBinary)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(p)))
+		return append(dst, p...), nil
+	})
+}

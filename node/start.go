@@ -321,6 +321,39 @@ func (s *Stack) Connect(ctx context.Context, n gen.Node, peer gen.Atom) (*Conn, 
 	}
 }
 
+// Reachable tells, without connecting, whether peer looks reachable: connected already, or
+// registered with its host's EPMD (a node registers once it listens, and EPMD forgets it when it
+// stops), or, with a static route and no EPMD, accepting TCP connections at its address. It is
+// the cheap check a sender makes while it waits to reconnect.
+func (n *Node) Reachable(ctx context.Context, peer gen.Atom) error {
+	return n.stack.Reachable(ctx, peer)
+}
+
+// Reachable is Node.Reachable for a node started with NewNodeOptions, ergo.StartNode and Install.
+func (s *Stack) Reachable(ctx context.Context, peer gen.Atom) error {
+	if c, ok := s.Proto.Conn(peer); ok {
+		select {
+		case <-c.Done():
+		default:
+			return nil
+		}
+	}
+	if _, static := s.Registrar.opts.Static[peer]; !static {
+		_, err := s.Registrar.ResolveContext(ctx, peer)
+		return err
+	}
+	addr, err := s.Registrar.Addr(ctx, peer)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return &ConnectError{Peer: peer, Addr: addr, Err: fmt.Errorf("%w: %w", ErrPeerUnreachable, err)}
+	}
+	return conn.Close()
+}
+
 func freePort(host string) (uint16, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {

@@ -10,6 +10,10 @@
 # reads it), the summary table (scripts/benchsum) to the same name with .summary.txt, and both to
 # the terminal. Exit status: non-zero if any package's benchmarks failed.
 #
+# After the Go benchmarks it runs scripts/ingest-bench.sh (the daemon's ingest path, latency and
+# CPU beside an Erlang node doing the same work; INGEST_BENCH=0 leaves it out). The 90 s outage
+# is `make bench-outage` (scripts/outage-bench.sh), not part of this run.
+#
 # Environment: GO (default go), BENCHTIME (default 1s), BENCHTIME_CMD (cmd/pharos-node, default 3x),
 # BENCH_PKGS (default: every package with a Benchmark function, e.g. "./etf ./spill"),
 # PHAROS_BENCH_COUNT (metrics per sender per round in cmd/pharos-node).
@@ -55,8 +59,21 @@ for pkg in $BENCH_PKGS; do
   fi
 done
 
+# The daemon's own path beside the BEAM doing the same work: real processes, open-loop load
+# (scripts/ingest-bench.sh; INGEST_BENCH=0 leaves it out).
+ingest_table=""
+if [ "${INGEST_BENCH:-1}" != 0 ]; then
+  echo "=== scripts/ingest-bench.sh" >&2
+  if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    export DURATION=${DURATION:-4s} WARMUP=${WARMUP:-1s}
+  fi
+  if ingest_table=$(PHAROS_OTP=$PHAROS_OTP GO=$GO scripts/ingest-bench.sh); then :; else failed+=("scripts/ingest-bench.sh"); fi
+fi
+
 echo
-$GO run ./scripts/benchsum "$raw" | tee "$summary" || echo "bench.sh: no summary" >&2
+{ $GO run ./scripts/benchsum "$raw" || echo "bench.sh: no summary" >&2
+  if [ -n "$ingest_table" ]; then echo; echo "## The daemon's ingest path beside the BEAM (scripts/ingest-bench.sh)"; echo; echo "$ingest_table"; fi
+} | tee "$summary"
 echo
 echo "raw output: $raw; summary: $summary (OTP $PHAROS_OTP)"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -106,6 +106,7 @@ func brainHost(nodeName string) string {
 func deliveryConfig(d config.Delivery) fsm.Config {
 	fcfg := fsm.DefaultConfig()
 	fcfg.BaseBackoff, fcfg.MaxBackoff = d.BaseBackoff.D(), d.MaxBackoff.D()
+	fcfg.ProbeInterval, fcfg.ProbeSpread = d.ProbeInterval.D(), d.ProbeSpread.D()
 	fcfg.MaxPending, fcfg.DrainBatch = d.MaxPending, d.DrainBatch
 	fcfg.FlushInterval, fcfg.DrainInterval = d.FlushInterval.D(), d.DrainInterval.D()
 	fcfg.Acked = fsm.AckedConfig{BatchSize: d.BatchSize, BatchDelay: d.BatchDelay.D(), Window: d.Window, AckTimeout: d.AckTimeout.D()}
@@ -158,17 +159,18 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 
 	opts := agent.Options{
 		RestartIntensity: cfg.Delivery.RestartIntensity, RestartPeriod: cfg.Delivery.RestartPeriod.D(),
-		NodeName:    name,
-		NodeOptions: nopts,
-		Brain:       agent.Target{Node: cfg.Brain.Node, Name: cfg.Brain.Name},
-		Mode:        mode,
-		Delivery:    fcfg,
-		RingRecords: cfg.Buffer.MaxRecords,
-		RingBytes:   int(cfg.Buffer.MaxBytes),
-		SpillDir:    cfg.Spill.Dir,
-		BrainQueue:  agent.QueueLimit{Max: cfg.Brain.QueueLimit},
-		Registerer:  reg,
-		Logger:      log,
+		NodeName:       name,
+		NodeOptions:    nopts,
+		Brain:          agent.Target{Node: cfg.Brain.Node, Name: cfg.Brain.Name},
+		Mode:           mode,
+		Delivery:       fcfg,
+		RingRecords:    cfg.Buffer.MaxRecords,
+		RingBytes:      int(cfg.Buffer.MaxBytes),
+		RefuseWhenFull: cfg.Buffer.Overflow == "refuse",
+		SpillDir:       cfg.Spill.Dir,
+		BrainQueue:     agent.QueueLimit{Max: cfg.Brain.QueueLimit},
+		Registerer:     reg,
+		Logger:         log,
 	}
 	return withSpill(cfg, opts)
 }

@@ -114,9 +114,9 @@ type Brain struct {
 	Name string `yaml:"name" arg:"NAME" help:"the Brain process's registered name"`
 	Addr string `yaml:"addr" arg:"HOST:PORT" help:"the Brain's distribution listener; skips EPMD"`
 	Mode string `yaml:"mode" arg:"MODE" help:"delivery mode: payload, term, subject or acked (payload only with brain.transport otlp)"`
-	// QueueLimit is backpressure on the Brain's mailbox: above this many queued messages delivery
-	// pauses and the backlog drains at the throttled pace. 0 switches the check off.
-	QueueLimit int `yaml:"queue_limit" help:"pause delivery while the Brain's mailbox holds more messages than this (0: off)"`
+	// QueueLimit is backpressure on the Brain's mailbox: delivery never takes it above this many
+	// queued messages and pauses (Throttled) at the limit. 0 switches the check off.
+	QueueLimit int `yaml:"queue_limit" help:"most messages delivery lets wait in the Brain's mailbox; delivery pauses at the limit (0: off)"`
 }
 
 // OTLPSink is the OTLP transport (brain.transport otlp, package otlpsink): records go to an
@@ -155,6 +155,9 @@ type TLS struct {
 type Buffer struct {
 	MaxRecords int      `yaml:"max_records" help:"records the RAM ring holds"`
 	MaxBytes   ByteSize `yaml:"max_bytes" help:"bytes the RAM ring holds"`
+	// Overflow is what a full ring does without a spill directory: drop its oldest records
+	// (counted in pharos_fsm_dropped_total) or refuse new ones (HTTP 429, StatsD drops counted).
+	Overflow string `yaml:"overflow" arg:"POLICY" help:"when RAM is full and there is no spill.dir: drop_oldest, or refuse new records (HTTP answers 429 with Retry-After)"`
 }
 
 // Spill is the disk tier.
@@ -169,8 +172,12 @@ type Spill struct {
 
 // Delivery tunes the connection manager.
 type Delivery struct {
-	BaseBackoff   Duration `yaml:"base_backoff" reload:"agent" help:"first reconnect backoff window"`
-	MaxBackoff    Duration `yaml:"max_backoff" reload:"agent" help:"cap of the reconnect backoff"`
+	BaseBackoff Duration `yaml:"base_backoff" reload:"agent" help:"first reconnect backoff window"`
+	MaxBackoff  Duration `yaml:"max_backoff" reload:"agent" help:"cap of the reconnect backoff"`
+	// ProbeInterval and ProbeSpread: while disconnected, a cheap check (an EPMD lookup) whether the
+	// Brain is back, so that a long backoff does not keep the daemon away from a returned Brain.
+	ProbeInterval Duration `yaml:"probe_interval" reload:"agent" help:"while disconnected, look up the Brain in EPMD about this often (jittered) and reconnect soon once it is back; 0s: off"`
+	ProbeSpread   Duration `yaml:"probe_spread" reload:"agent" help:"once a probe finds the Brain back, reconnect within a random delay of at most this (spreads a fleet)"`
 	MaxPending    int      `yaml:"max_pending" reload:"agent" help:"backlog above which delivery is throttled"`
 	FlushInterval Duration `yaml:"flush_interval" reload:"agent" help:"how often the ring is drained while streaming"`
 	DrainInterval Duration `yaml:"drain_interval" reload:"agent" help:"pace of draining while throttled"`
@@ -272,12 +279,13 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Node:   Node{NetTick: Duration(60 * time.Second)},
-		Brain:  Brain{Transport: "erlang", Name: "pharos_brain", Mode: "payload"},
-		Buffer: Buffer{MaxRecords: 100_000, MaxBytes: 64 << 20},
+		Brain:  Brain{Transport: "erlang", Name: "pharos_brain", Mode: "payload", QueueLimit: 50_000},
+		Buffer: Buffer{MaxRecords: 100_000, MaxBytes: 64 << 20, Overflow: "drop_oldest"},
 		Spill: Spill{MaxBytes: 1 << 30, SegmentBytes: 64 << 20, Sync: "interval",
 			SyncInterval: Duration(100 * time.Millisecond), Overflow: "drop_oldest"},
 		Delivery: Delivery{
 			BaseBackoff: Duration(time.Second), MaxBackoff: Duration(time.Minute), MaxPending: 10_000,
+			ProbeInterval: Duration(time.Second), ProbeSpread: Duration(5 * time.Second),
 			FlushInterval: Duration(100 * time.Millisecond), DrainInterval: Duration(100 * time.Millisecond),
 			DrainBatch: 1_000, BatchSize: 1_000, BatchDelay: Duration(10 * time.Millisecond), Window: 8,
 			AckTimeout:      Duration(30 * time.Second),

@@ -57,6 +57,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateOTLP(set)...)
 	oneOf("spill.sync", c.Spill.Sync, "always", "interval", "never")
 	oneOf("spill.overflow", c.Spill.Overflow, "drop_oldest", "refuse")
+	oneOf("buffer.overflow", c.Buffer.Overflow, "drop_oldest", "refuse")
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "console", "auto")
 	if c.TLS.Enabled && (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
@@ -154,6 +155,12 @@ func (c Config) Validate() error {
 	if c.Delivery.RestartPeriod > 0 && c.Delivery.RestartPeriod < Duration(time.Second) {
 		bad("delivery.restart_period", "must be at least 1s (the supervisor counts whole seconds), got %s", c.Delivery.RestartPeriod)
 	}
+	if c.Delivery.ProbeInterval < 0 {
+		bad("delivery.probe_interval", "must not be negative (0s switches probes off), got %s", c.Delivery.ProbeInterval)
+	}
+	if c.Delivery.ProbeInterval > 0 && c.Delivery.ProbeSpread <= 0 {
+		bad("delivery.probe_spread", "must be positive while delivery.probe_interval is set, got %s", c.Delivery.ProbeSpread)
+	}
 	if c.Delivery.ConfirmInterval < 0 {
 		bad("delivery.confirm_interval", "must not be negative (0s switches confirmations off), got %s", c.Delivery.ConfirmInterval)
 	}
@@ -213,6 +220,12 @@ func (c Config) Warnings() []Warning {
 	}
 	if c.Spill.Dir == "" && c.Spill.Overflow == "refuse" {
 		w = append(w, Warning{"spill.overflow", "refuse has no effect without spill.dir"})
+	}
+	if c.Buffer.Overflow == "refuse" && c.Spill.Dir != "" {
+		w = append(w, Warning{"buffer.overflow", "refuse has no effect with spill.dir: the ring spills to disk, and spill.overflow applies"})
+	}
+	if c.Buffer.Overflow == "refuse" && c.Spill.Dir == "" && c.Brain.Mode == "acked" {
+		w = append(w, Warning{"buffer.overflow", "refuse has no effect in acked mode: its RAM log refuses records when full (counted in pharos_fsm_dropped_total)"})
 	}
 	if len(c.Ingest.Scrape.Targets) > 0 && c.Ingest.Scrape.Timeout > c.Ingest.Scrape.Interval {
 		w = append(w, Warning{"ingest.scrape.timeout", fmt.Sprintf("is longer than ingest.scrape.interval (%s): the interval bounds it", c.Ingest.Scrape.Interval)})
@@ -312,7 +325,8 @@ func (c Config) validateOTLP(set func(string) bool) []error {
 		}
 		bad(key, "brain.mode %s does not apply to brain.transport otlp: an OTLP receiver answers each request (no acked mode) and takes no Erlang framing; use payload", c.Brain.Mode)
 	}
-	if c.Brain.QueueLimit != 0 {
+	// The default applies to the Brain alone; a value set for otlp is a mistake.
+	if c.Brain.QueueLimit != 0 && c.Brain.QueueLimit != Default().Brain.QueueLimit {
 		bad("brain.queue_limit", "is the Brain's mailbox limit: not with brain.transport otlp (the receiver answers 429 or 503)")
 	}
 	return errs

@@ -1,18 +1,24 @@
-// Command ingestload is an open-loop load generator for a running pharos-node: it sends metrics
-// over HTTP JSON or StatsD at a fixed rate, whatever the daemon answers, and measures the CPU the
-// daemon process spent per record it accepted (utime + stime from /proc/<pid>/stat over the
-// measured window, after a warm-up). scripts/ingest-cpu.sh starts a Brain and a daemon and runs it;
-// docs/performance.md ("Ingest") has the figures.
+// Command ingestload is an open-loop load generator for a running pharos-node (or the BEAM
+// doing the same work: test/erlang/bench/pharos_beam_ingest.erl): it sends metrics over HTTP
+// JSON, OTLP/JSON or StatsD at a fixed rate, whatever the receiver answers, and measures the CPU
+// the receiving process spent per record it accepted (utime + stime from /proc/<pid>/stat over the
+// measured window, after a warm-up). scripts/ingest-cpu.sh and scripts/ingest-bench.sh start a
+// Brain and a daemon and run it; docs/performance.md ("Ingest") has the figures.
 //
 //	ingestload -mode http -url http://127.0.0.1:9180/v1/metrics -rate 10000 -batch 100 \
 //	           -duration 20s -warmup 3s -pid 1234 -metrics http://127.0.0.1:9180/metrics
 //	ingestload -mode statsd -addr 127.0.0.1:8125 -rate 10000 -batch 20 -pid 1234 -metrics ...
+//	ingestload ... -stamp -latency-file /tmp/lat.jsonl     # HTTP-to-Brain latency
+//	ingestload ... -timeline /tmp/t.jsonl                  # one line a second (outage runs)
 //
-// rate is in records per second; batch is records per request (HTTP) or lines per datagram
+// rate is in records per second; batch is records per request (HTTP, OTLP) or lines per datagram
 // (StatsD). Requests are scheduled at fixed times from the start (open loop): a request whose
 // turn comes while every worker is busy is counted as late and sent when one is free. The figures
-// are printed as one JSON object. Accepted records are counted twice: from the HTTP answers, and
-// from the daemon's pharos_ingest_records_accepted_total (the only count for StatsD).
+// are printed as one JSON object. Accepted records are counted from the HTTP answers, from the
+// daemon's pharos_ingest_records_accepted_total (-metrics), and from what reached the latency
+// Brain (-latency-file; the only count for StatsD into the BEAM). With -stamp each record's value
+// is its request's time of sending in Unix microseconds, and the latency Brain's file gives the
+// HTTP-to-Brain latency over the window.
 package main
 
 import (
@@ -23,8 +29,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -41,25 +45,35 @@ type config struct {
 	duration, warmup         time.Duration
 	pid                      int
 	tags                     int
+	stamp                    bool
+	latencyFile, timeline    string
 }
 
 type result struct {
-	Mode             string        `json:"mode"`
-	Rate             int           `json:"rate"`
-	Batch            int           `json:"batch"`
-	Seconds          float64       `json:"seconds"`
-	Requests         int64         `json:"requests"`
-	Late             int64         `json:"late"`
-	Errors           int64         `json:"errors"`
-	RecordsSent      int64         `json:"records_sent"`
-	RecordsOK        int64         `json:"records_ok"`
-	DaemonAccepted   float64       `json:"daemon_accepted"`
-	CPUSeconds       float64       `json:"cpu_seconds"`
-	CPUShare         float64       `json:"cpu_share"`
-	USPerRecord      float64       `json:"us_per_record"`
-	RSSMiB           float64       `json:"rss_mib"`
-	LatencyP50Ms     float64       `json:"latency_p50_ms,omitempty"`
-	LatencyP99Ms     float64       `json:"latency_p99_ms,omitempty"`
+	Mode           string  `json:"mode"`
+	Rate           int     `json:"rate"`
+	Batch          int     `json:"batch"`
+	Seconds        float64 `json:"seconds"`
+	Requests       int64   `json:"requests"`
+	Late           int64   `json:"late"`
+	Errors         int64   `json:"errors"`
+	RecordsSent    int64   `json:"records_sent"`
+	RecordsOK      int64   `json:"records_ok"`
+	DaemonAccepted float64 `json:"daemon_accepted"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	CPUShare       float64 `json:"cpu_share"`
+	USPerRecord    float64 `json:"us_per_record"`
+	RSSMiB         float64 `json:"rss_mib"`
+	LatencyP50Ms   float64 `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms   float64 `json:"latency_p99_ms,omitempty"`
+	LatencyP999Ms  float64 `json:"latency_p999_ms,omitempty"`
+	// What reached the Brain in the window (-latency-file), and the latency from sending.
+	BrainRecords     int64         `json:"brain_records,omitempty"`
+	BrainLatencyN    int64         `json:"brain_latency_n,omitempty"`
+	BrainP50Ms       float64       `json:"brain_latency_p50_ms,omitempty"`
+	BrainP99Ms       float64       `json:"brain_latency_p99_ms,omitempty"`
+	BrainP999Ms      float64       `json:"brain_latency_p999_ms,omitempty"`
+	BrainMaxMs       float64       `json:"brain_latency_max_ms,omitempty"`
 	StatusHistogram  map[int]int64 `json:"statuses"`
 	AchievedRecPerS  float64       `json:"achieved_records_per_s"`
 	GeneratorCPUSecs float64       `json:"generator_cpu_seconds"`
@@ -67,7 +81,10 @@ type result struct {
 
 func main() {
 	var c config
-	flag.StringVar(&c.mode, "mode", "http", "http or statsd")
+	flag.StringVar(&c.mode, "mode", "http", "http, otlp (OTLP/JSON) or statsd")
+	flag.BoolVar(&c.stamp, "stamp", false, "each record's value is its sending time in Unix microseconds")
+	flag.StringVar(&c.latencyFile, "latency-file", "", "pharos_latency_brain's output: records and latency at the Brain over the window")
+	flag.StringVar(&c.timeline, "timeline", "", "append one JSON line a second: load, answers, the daemon's RSS and backlog")
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:9180/v1/metrics", "HTTP ingest URL")
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:8125", "StatsD UDP address")
 	flag.StringVar(&c.metrics, "metrics", "", "the daemon's /metrics URL (counts accepted records)")
@@ -113,6 +130,7 @@ func run(c config) (result, error) {
 		mu                   sync.Mutex
 		latencies            []time.Duration
 		statuses             = map[int]int64{}
+		tl                   = newTimeline(c)
 		wg                   sync.WaitGroup
 		workers              = c.workers
 		workersActive        atomic.Int64
@@ -130,6 +148,7 @@ func run(c config) (result, error) {
 				n, status, err := send(k)
 				d := time.Since(t0)
 				workersActive.Add(-1)
+				tl.answer(n, status, err)
 				if !inWindow.Load() {
 					continue
 				}
@@ -176,6 +195,7 @@ func run(c config) (result, error) {
 			}
 			jobs <- k
 		}
+		tl.tick(now)
 		next := start.Add(time.Duration(k) * interval)
 		time.Sleep(min(time.Until(next), 2*time.Millisecond))
 	}
@@ -195,8 +215,25 @@ func run(c config) (result, error) {
 		RecordsOK: ok.Load(), DaemonAccepted: acc1 - acc0, CPUSeconds: cpu1 - cpu0, StatusHistogram: statuses,
 		GeneratorCPUSecs: gen1 - gen0}
 	r.CPUShare = r.CPUSeconds / r.Seconds
+	if c.latencyFile != "" {
+		// The latency Brain writes a second 1-2 s after it ends; the window's whole seconds.
+		time.Sleep(2500 * time.Millisecond)
+		secs, err := readBrainFile(c.latencyFile, windowStart.Unix()+1, windowEnd.Unix())
+		if err != nil {
+			return result{}, err
+		}
+		b := summarize(secs)
+		r.BrainLatencyN, r.BrainP50Ms, r.BrainP99Ms, r.BrainP999Ms, r.BrainMaxMs = b.N, b.P50, b.P99, b.P999, b.MaxMs
+		if b.Seconds > 0 {
+			// Scaled to the window, to compare with the other counts.
+			r.BrainRecords = int64(float64(b.Records) * r.Seconds / float64(b.Seconds))
+		}
+	}
 	base := float64(r.RecordsOK)
-	if c.mode == "statsd" || (c.metrics != "" && r.DaemonAccepted > 0) {
+	switch {
+	case c.mode == "statsd" && c.metrics == "" && r.BrainRecords > 0:
+		base = float64(r.BrainRecords)
+	case c.mode == "statsd" || (c.metrics != "" && r.DaemonAccepted > 0):
 		base = r.DaemonAccepted
 	}
 	if base > 0 {
@@ -209,95 +246,9 @@ func run(c config) (result, error) {
 		q := func(p float64) float64 {
 			return float64(latencies[int(p*float64(len(latencies)-1))]) / 1e6
 		}
-		r.LatencyP50Ms, r.LatencyP99Ms = q(0.50), q(0.99)
+		r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyP999Ms = q(0.50), q(0.99), q(0.999)
 	}
 	return r, nil
-}
-
-func newSender(c config) (sender, func(), error) {
-	switch c.mode {
-	case "http":
-		bodies := make([][]byte, 64)
-		for i := range bodies {
-			bodies[i] = httpBody(i, c.batch, c.tags)
-		}
-		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-			MaxIdleConns: c.workers, MaxIdleConnsPerHost: c.workers, IdleConnTimeout: time.Minute}}
-		return func(k int64) (int, int, error) {
-			resp, err := client.Post(c.url, "application/json", bytes.NewReader(bodies[k%int64(len(bodies))]))
-			if err != nil {
-				return 0, 0, err
-			}
-			defer resp.Body.Close()
-			var r struct {
-				Accepted int `json:"accepted"`
-			}
-			raw, err := io.ReadAll(resp.Body)
-			if err == nil {
-				err = json.Unmarshal(raw, &r)
-			}
-			return r.Accepted, resp.StatusCode, err
-		}, client.CloseIdleConnections, nil
-	case "statsd":
-		conn, err := net.Dial("udp", c.addr)
-		if err != nil {
-			return nil, nil, err
-		}
-		packets := make([][]byte, 64)
-		for i := range packets {
-			packets[i] = statsdPacket(i, c.batch, c.tags)
-		}
-		return func(k int64) (int, int, error) {
-			_, err := conn.Write(packets[k%int64(len(packets))])
-			return 0, 0, err
-		}, func() { _ = conn.Close() }, nil
-	}
-	return nil, nil, fmt.Errorf("unknown mode %q", c.mode)
-}
-
-// httpBody is a request of n metrics in the form of the README's example: name, kind, value, tags
-// as an object, timestamp_ms.
-func httpBody(seed, n, tags int) []byte {
-	var b bytes.Buffer
-	b.WriteByte('[')
-	ts := time.Now().UnixMilli()
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"name":"http.server.requests","kind":"counter","value":%d.5,"tags":{`, seed*n+i)
-		for t := range tags {
-			if t > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `"%s":"%s-%d"`, tagKeys[t%len(tagKeys)], tagKeys[t%len(tagKeys)], (seed+i+t)%7)
-		}
-		fmt.Fprintf(&b, `},"timestamp_ms":%d}`, ts)
-	}
-	b.WriteByte(']')
-	return b.Bytes()
-}
-
-var tagKeys = []string{"host", "method", "status", "region", "path", "env"}
-
-// statsdPacket is n counter lines with DogStatsD tags.
-func statsdPacket(seed, n, tags int) []byte {
-	var b bytes.Buffer
-	for i := range n {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "http.server.requests:%d|c", 1+(seed+i)%3)
-		for t := range tags {
-			if t == 0 {
-				b.WriteString("|#")
-			} else {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "%s:%s-%d", tagKeys[t%len(tagKeys)], tagKeys[t%len(tagKeys)], (seed+i+t)%7)
-		}
-	}
-	return b.Bytes()
 }
 
 // processCPU is utime + stime of pid in seconds (USER_HZ = 100).
