@@ -24,7 +24,7 @@ RUN_DIR=_build/run
 EBIN="$RUN_DIR/otp-$OTP/ebin"
 NODE_LOG="$RUN_DIR/pharos-node.log"
 mkdir -p "$EBIN"
-erlc -Werror -o "$EBIN" test/erlang/src/*.erl
+erlc -Werror -pa "$EBIN" -o "$EBIN" test/erlang/src/*.erl
 cp test/erlang/src/pharos_brain.app.src "$EBIN/pharos_brain.app"
 echo "run.sh: building pharos-node"
 go build -o "$RUN_DIR/pharos-node" ./cmd/pharos-node
