@@ -16,6 +16,7 @@ import (
 
 	"github.com/pharos-node/pharos-node/brain"
 	"github.com/pharos-node/pharos-node/buffer"
+	"github.com/pharos-node/pharos-node/cluster"
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/ingest"
@@ -92,6 +93,9 @@ type Options struct {
 
 	// Brain is the target: its node and registered name.
 	Brain Target
+	// Cluster, in place of Brain, delivers to a cluster of Brains (a static list or a pg
+	// group) through one connection manager per shard (package cluster, docs/clusters.md).
+	Cluster *ClusterConfig
 	// Mode is the delivery mode; the default is ModePayload.
 	Mode Mode
 	// BrainQueue is backpressure on the Brain's mailbox; the zero value is off.
@@ -148,6 +152,7 @@ type Agent struct {
 	pending *tier.Unconfirmed // delivered, not yet confirmed (payload, term, subject)
 	spill   *spill.Log
 	memLog  *tier.MemoryLog
+	cluster *cluster.Router // with Options.Cluster, in place of brain, svc and the tiers
 
 	arena recordArena // where DeliverMetric and DeliverAlert encode records
 
@@ -197,6 +202,16 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		connector = c
 	}
 
+	if opts.Cluster != nil {
+		if err := a.startCluster(ctx, connector); err != nil {
+			return nil, err
+		}
+		a.log.Info().Str("routing", opts.Cluster.Routing.String()).Int("shards", a.cluster.Shards()).
+			Str("mode", opts.Mode.String()).Str("node", string(a.node.Name())).Bool("spill", opts.SpillDir != "").
+			Msg("agent started (cluster)")
+		ok = true
+		return a, nil
+	}
 	b, err := brain.NewBrainWithQueueLimit(connector, opts.Brain, opts.Mode, opts.BrainQueue, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -314,7 +329,10 @@ func (a *Agent) buildTiers(aopts *fsm.ActorOptions) error {
 }
 
 func (o *Options) withDefaults() error {
-	if o.Brain.Node == "" || o.Brain.Name == "" {
+	switch {
+	case o.Cluster != nil && o.Brain != (Target{}):
+		return fmt.Errorf("%w: set Brain or Cluster, not both", ErrInvalidOptions)
+	case o.Cluster == nil && (o.Brain.Node == "" || o.Brain.Name == ""):
 		return fmt.Errorf("%w: Brain.Node and Brain.Name are required", ErrInvalidOptions)
 	}
 	if o.Mode > ModeAcked {
@@ -356,11 +374,18 @@ func (o *Options) withDefaults() error {
 // Node returns the Ergo node the agent runs on.
 func (a *Agent) Node() gen.Node { return a.node }
 
-// Brain returns the transport factory (target and mode).
+// Brain returns the transport factory (target and mode); nil in cluster mode.
 func (a *Agent) Brain() *brain.Brain { return a.brain }
 
-// SourceID is the spill directory's sender identity ("" without one).
+// Cluster returns the router in cluster mode (Options.Cluster), else nil.
+func (a *Agent) Cluster() *cluster.Router { return a.cluster }
+
+// SourceID is the spill directory's sender identity ("" without one). In cluster mode each
+// shard's SourceId begins with it.
 func (a *Agent) SourceID() string {
+	if a.cluster != nil {
+		return a.cluster.SourceID()
+	}
 	if a.spill == nil {
 		return ""
 	}
@@ -370,8 +395,18 @@ func (a *Agent) SourceID() string {
 // Done is closed when the connection manager is down for good: after Close, or when its
 // supervisor gave up restarting it (Err then says why, and the tiers were handed back: a daemon
 // should Close and exit non-zero, so that its own supervisor restarts it).
-func (a *Agent) Done() <-chan struct{} { return a.svc.Done() }
+func (a *Agent) Done() <-chan struct{} {
+	if a.cluster != nil {
+		return a.cluster.Done()
+	}
+	return a.svc.Done()
+}
 
 // Err is non-nil once the connection manager's supervisor gave up (it wraps
 // fsm.ErrRestartIntensity).
-func (a *Agent) Err() error { return a.svc.Err() }
+func (a *Agent) Err() error {
+	if a.cluster != nil {
+		return a.cluster.Err()
+	}
+	return a.svc.Err()
+}

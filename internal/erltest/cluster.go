@@ -142,6 +142,14 @@ func (b *Brain) PGLeave(name string) {
 	}
 }
 
+// Names are the node's Brain processes' registered names.
+func (b *Brain) Names() []string {
+	if len(b.opts.Names) > 0 {
+		return b.opts.Names
+	}
+	return []string{b.Name}
+}
+
 func (b *Brain) alive() string {
 	alive, _, _ := strings.Cut(b.Node, "@")
 	return alive
