@@ -206,7 +206,9 @@ func (r *Router) openLaneLog(l *lane) (*spill.Log, error) {
 	laneMax := o.SpillMaxBytes / int64(o.Shards)
 	seg := min(o.SpillSegmentBytes, laneMax/4)
 	sopts := append([]spill.Option{spill.WithLogger(&logger)}, o.SpillOptions...)
-	sopts = append(sopts, spill.WithMaxBytes(laneMax), spill.WithSegmentSize(max(seg, 64<<10)),
+	// The tail kept in memory is shared out too (4 MiB for one log).
+	tail := max(spill.DefaultTailBytes/int64(o.Shards), 256<<10)
+	sopts = append(sopts, spill.WithMaxBytes(laneMax), spill.WithSegmentSize(max(seg, 64<<10)), spill.WithTailBytes(tail),
 		spill.WithSourceID(fmt.Sprintf("%s.%s.%x", r.layout.SourceID, l.label, suffix)))
 	if o.Mode == brain.ModeAcked {
 		// As agent's ackedSpillOptions: refuse when full (never drop unacknowledged records),

@@ -147,7 +147,7 @@ const (
 	DefaultPGGroup        = "pharos_brains"
 	DefaultPollInterval   = 5 * time.Second
 	DefaultHealthInterval = time.Second
-	DefaultShards         = 16 // with Shard routing; Failover uses 1
+	DefaultShards         = 32 // with Shard routing; Failover uses 1
 	MaxShards             = 1024
 )
 
