@@ -269,7 +269,7 @@ type Log struct {
 // Default returns the settings used where nothing else is given.
 func Default() Config {
 	return Config{
-		Node:   Node{NetTick: Duration(60 * time.Second)},
+		Node: Node{NetTick: Duration(60 * time.Second)},
 		Brain: Brain{Name: "pharos_brain", Mode: "payload", Routing: "failover", Ready: "any",
 			PG:             PG{Scope: "pharos", Group: "pharos_brains", PollInterval: Duration(5 * time.Second)},
 			Shard:          Shard{Key: "source"},
