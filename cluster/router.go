@@ -50,6 +50,7 @@ func Start(ctx context.Context, opts Options) (*Router, error) {
 	if err := opts.withDefaults(); err != nil {
 		return nil, err
 	}
+	opts.Connector = newSerialConnector(opts.Connector)
 	r := &Router{opts: opts, log: opts.Logger.With().Str("component", "cluster").Logger(),
 		members: map[string]*member{}, discovered: opts.Discovery == nil, done: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())

@@ -18,10 +18,13 @@ type ClusterOptions struct {
 	Store string
 	// NoPG leaves pg out (by default every node starts the scope "pharos" and its Brain
 	// processes join the group "pharos_brains").
-	NoPG     bool
-	ErlFlags []string
-	TickTime time.Duration
-	Env      []string
+	NoPG bool
+	// NoStateDir starts the nodes of Store "local" without a state directory: the acked mode's
+	// state then lives in memory only (with one, it is written to a file before every ack).
+	NoStateDir bool
+	ErlFlags   []string
+	TickTime   time.Duration
+	Env        []string
 }
 
 // Cluster is a set of reference Brain nodes on one epmd with one cookie, connected to each
@@ -85,9 +88,13 @@ func (c *Cluster) start(alive string, peers []string) *Brain {
 			full = append(full, p+"@127.0.0.1")
 		}
 	}
+	stateDir := c.t.TempDir()
+	if c.opts.NoStateDir && c.opts.Store == "local" {
+		stateDir = ""
+	}
 	b := StartBrain(c.t, BrainOptions{
 		Name: c.opts.Names[0], Names: c.opts.Names, Cookie: c.Cookie, Epmd: c.Epmd,
-		StateDir: c.t.TempDir(), NodeName: alive, Store: c.opts.Store, Peers: full, PG: !c.opts.NoPG,
+		StateDir: stateDir, NodeName: alive, Store: c.opts.Store, Peers: full, PG: !c.opts.NoPG,
 		ErlFlags: c.opts.ErlFlags, TickTime: c.opts.TickTime, Env: c.opts.Env,
 	})
 	c.mu.Lock()
