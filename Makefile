@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs
+.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick otp lint fuzz fuzz-long clean licenses docs cluster-must-show
 
 all: build
 
@@ -76,9 +76,23 @@ test-containers:
 	@echo "=== go test $(CONTAINER_PKG): the Brain's container on OTP $(CONTAINER_OTP_RELEASES)"
 	PHAROS_CONTAINER_OTP="$(CONTAINER_OTP_RELEASES)" $(GO) test $(GOTEST_FLAGS) -v $(CONTAINER_PKG)
 
-## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
+## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it;
+## BRAINS=3: a cluster of 3 Brain nodes (mnesia store, pg group) that pharos-node discovers and shards over
+BRAINS ?= 1
 run:
-	scripts/run.sh
+	BRAINS=$(BRAINS) scripts/run.sh
+
+## cluster-must-show: issue 21's runs at full size (1,000,000 records) on each of OTP_RELEASES: three
+## Brain nodes, acked, a node killed with -9 mid-stream and restarted, routing shard and failover; pg
+## discovery with a Brain joining, one leaving and the seed killed (docs/clusters.md); `make test` runs
+## the same tests with fewer records
+CLUSTER_COUNT ?= 1000000
+cluster-must-show: otp
+	@set -e; for rel in $(OTP_RELEASES); do \
+	  echo "=== cluster tests with $(CLUSTER_COUNT) records on OTP $$rel"; \
+	  PHAROS_OTP=$$rel PHAROS_CLUSTER_COUNT=$(CLUSTER_COUNT) $(GO) test -count=1 -timeout 30m -v \
+	    -run '^(TestAckedKill9|TestPGDiscovery)$$' ./cluster | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|records|exactly once|member'; \
+	done
 
 ## bench: every Go benchmark, package by package (scripts/bench.sh); those with a BEAM counterpart run it
 ## in the same run, on OTP $(BENCH_OTP). Raw output and a summary table in _build/bench/.
