@@ -38,6 +38,27 @@ type lane struct {
 	mem     *tier.MemoryLog
 
 	seen fsm.Stats // the counters last attributed to a member (under the router's mutex)
+
+	// Under mu: the highest NextSeq any owner acknowledged, and whether the current epoch's
+	// first acknowledgement was checked against it (see checkShared).
+	maxAck    uint64
+	checkedEp uint64
+	notShared uint64 // times an owner's NextSeq was found behind another's
+}
+
+// checkShared looks at an acknowledgement (NextSeq next) of the current epoch, under mu: a
+// store the Brains share never goes back, so a new owner whose first NextSeq is below what
+// another owner acknowledged does not share it (or lost it), and a shard that moves between
+// such Brains can have records processed twice, or lost when it comes back to a Brain whose
+// NextSeq is ahead (docs/clusters.md). It reports whether this one was such a case.
+func (l *lane) checkShared(next uint64) bool {
+	behind := l.checkedEp != l.epoch && next < l.maxAck
+	if behind {
+		l.notShared++
+	}
+	l.checkedEp = l.epoch
+	l.maxAck = max(l.maxAck, next)
+	return behind
 }
 
 // current returns the owner, its epoch, and a channel closed at the next change.

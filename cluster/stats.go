@@ -15,6 +15,9 @@ type Stats struct {
 	Total     fsm.Stats // the shards' counters added up (gauges too)
 	Restarts  uint64    // restarts of the shards' managers
 	Retargets uint64    // times a shard moved to another member
+	// NotShared counts new owners whose first NextSeq was behind what an earlier owner of the
+	// shard acknowledged: the Brains do not share their acknowledged-mode store.
+	NotShared uint64
 	Discovery DiscoveryStats
 }
 
@@ -73,6 +76,9 @@ func (r *Router) Stats() Stats {
 		r.attribute(l)
 		snap := l.svc.Snapshot()
 		s.Total = add(s.Total, snap.Stats)
+		l.mu.Lock()
+		s.NotShared += l.notShared
+		l.mu.Unlock()
 		s.Restarts += snap.Restarts
 		st := ShardStats{Label: l.label, Running: snap.Running, State: snap.State, Held: l.held(), Inbox: l.inbox.Len()}
 		if l.ring != nil {

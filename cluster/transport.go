@@ -7,8 +7,10 @@ import (
 
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
+	"github.com/rs/zerolog"
 
 	"github.com/pharos-node/pharos-node/brain"
+	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/node"
 )
@@ -97,7 +99,7 @@ func (t *transport) switchTo(owner *member, epoch uint64) error {
 			_ = t.proc.Node().Kill(t.proxy)
 			t.proxy = gen.PID{}
 		}
-		proxy, err := t.proc.Spawn(func() gen.ProcessBehavior { return &ackProxy{} }, gen.ProcessOptions{}, t.l, epoch, t.proc.PID())
+		proxy, err := t.proc.Spawn(func() gen.ProcessBehavior { return &ackProxy{log: t.r.log} }, gen.ProcessOptions{}, t.l, epoch, t.proc.PID())
 		if err != nil {
 			return fmt.Errorf("cluster: shard %s: start the acknowledgement proxy: %w", t.l.label, err)
 		}
@@ -199,6 +201,7 @@ func (t *transport) LossReason() error {
 // the first message after, or when the manager ends.
 type ackProxy struct {
 	act.Actor
+	log     zerolog.Logger
 	l       *lane
 	epoch   uint64
 	manager gen.PID
@@ -223,8 +226,21 @@ func (p *ackProxy) HandleMessage(from gen.PID, message any) error {
 		return gen.TerminateReasonNormal
 	}
 	var err error
-	if !p.l.isEpoch(p.epoch, func() { err = p.Send(p.manager, message) }) {
+	behind, maxAck := false, uint64(0)
+	if !p.l.isEpoch(p.epoch, func() {
+		if ack, perr := etf.ParseAck(message); perr == nil {
+			maxAck = p.l.maxAck
+			behind = p.l.checkShared(ack.NextSeq)
+		}
+		err = p.Send(p.manager, message)
+	}) {
 		return gen.TerminateReasonNormal
+	}
+	if behind {
+		p.log.Error().Str("shard", p.l.label).Uint64("acknowledged_before", maxAck).
+			Msg("the shard's new owner's NextSeq is behind what an earlier owner acknowledged: the Brains do not share " +
+				"their acknowledged-mode store; records can be processed twice, or lost when the shard returns to a Brain " +
+				"that is ahead: use a shared store (pharos_acked_mnesia, docs/clusters.md)")
 	}
 	if err != nil {
 		p.Log().Debug("forward an acknowledgement: %s", err)
