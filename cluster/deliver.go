@@ -125,6 +125,7 @@ func (r *Router) Close(ctx context.Context) (Handback, error) {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	r.settleTimer.Stop()
 	r.cancel()
 	if r.disc.Node != "" {
 		_ = r.opts.Node.Kill(r.disc)

@@ -58,6 +58,11 @@ func TestReadyPolicies(t *testing.T) {
 		}
 	}
 	want(true, true, true)
+	cfg := fastDelivery()
+	cfg.MaxPending = 5000
+	if err := agents[cluster.ReadyAny].Reconfigure(cfg); err != nil {
+		t.Errorf("reconfigure the shards: %v", err)
+	}
 	up := func(b *erltest.Brain) float64 {
 		t.Helper()
 		mfs, err := reg.Gather()

@@ -27,6 +27,8 @@ type Router struct {
 	watch  sync.WaitGroup
 	disc   gen.PID // the discovery process, with Discovery
 
+	settleTimer *time.Timer
+
 	mu         sync.Mutex
 	members    map[string]*member
 	discovered bool // Discovery has reported the members once (always true with Targets)
@@ -90,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*Router, error) {
 		r.startWatch(m)
 	}
 	r.mu.Unlock()
-	time.AfterFunc(opts.HealthInterval, r.settle)
+	r.settleTimer = time.AfterFunc(opts.HealthInterval, r.settle)
 	if opts.Discovery != nil {
 		pid, err := opts.Node.Spawn(func() gen.ProcessBehavior { return &discovery{} }, gen.ProcessOptions{}, r)
 		if err != nil {
@@ -180,7 +182,7 @@ func (r *Router) fail(err error) {
 func (r *Router) settle() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.settled {
+	if !r.settled && !r.closed {
 		r.settled = true
 		r.recompute()
 	}
@@ -309,6 +311,9 @@ func (r *Router) attribute(l *lane) {
 // abort undoes a Start that failed.
 func (r *Router) abort() {
 	r.cancel()
+	if r.settleTimer != nil {
+		r.settleTimer.Stop()
+	}
 	if r.disc != (gen.PID{}) {
 		_ = r.opts.Node.Kill(r.disc)
 	}
