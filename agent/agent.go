@@ -91,11 +91,15 @@ type Options struct {
 	NodeName    string
 	NodeOptions node.Options
 
-	// Brain is the target: its node and registered name.
+	// Brain is the target: its node and registered name. Not used with a Sink.
 	Brain Target
 	// Cluster, in place of Brain, delivers to a cluster of Brains (a static list or a pg
 	// group) through one connection manager per shard (package cluster, docs/clusters.md).
 	Cluster *ClusterConfig
+	// Sink, when set, replaces the Brain as where records go (e.g. an *otlpsink.Sink): Brain,
+	// Connector and BrainQueue are then not used, Mode must be ModePayload, and an own node
+	// needs no cookie.
+	Sink Sink
 	// Mode is the delivery mode; the default is ModePayload.
 	Mode Mode
 	// BrainQueue is backpressure on the Brain's mailbox; the zero value is off.
@@ -194,7 +198,7 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		}
 		a.node, a.ownNode = n, n
 		connector = n
-	} else if connector == nil {
+	} else if connector == nil && opts.Sink == nil {
 		c, isConnector := opts.Node.(brain.Connector)
 		if !isConnector {
 			return nil, fmt.Errorf("%w: Node is not a *node.Node: set Connector (brain.NewStackConnector)", ErrInvalidOptions)
@@ -212,11 +216,13 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		ok = true
 		return a, nil
 	}
-	b, err := brain.NewBrainWithQueueLimit(connector, opts.Brain, opts.Mode, opts.BrainQueue, opts.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	if opts.Sink == nil {
+		b, err := brain.NewBrainWithQueueLimit(connector, opts.Brain, opts.Mode, opts.BrainQueue, opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+		}
+		a.brain = b
 	}
-	a.brain = b
 
 	metrics, err := fsm.NewMetrics(opts.Registerer, nil)
 	if err != nil {
@@ -252,7 +258,7 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	}
 	a.svc = svc
 	a.handle = svc.Handle()
-	a.log.Info().Str("brain_node", opts.Brain.Node).Str("brain_name", opts.Brain.Name).
+	a.log.Info().Func(a.logTarget).
 		Str("mode", opts.Mode.String()).Str("node", string(a.node.Name())).Bool("spill", a.spill != nil).
 		Msg("agent started")
 	ok = true
@@ -321,7 +327,7 @@ func (a *Agent) buildTiers(aopts *fsm.ActorOptions) error {
 	aopts.Ring = tier.NewRing(ring)
 	a.pending = &tier.Unconfirmed{}
 	aopts.Unconfirmed = a.pending
-	aopts.NewTransport = a.brain.NewTransport
+	aopts.NewTransport = a.newTransport()
 	if a.spill != nil {
 		aopts.Spill = tier.NewSpill(a.spill)
 	}
@@ -329,10 +335,13 @@ func (a *Agent) buildTiers(aopts *fsm.ActorOptions) error {
 }
 
 func (o *Options) withDefaults() error {
+	if err := o.sinkDefaults(); err != nil {
+		return err
+	}
 	switch {
-	case o.Cluster != nil && o.Brain != (Target{}):
-		return fmt.Errorf("%w: set Brain or Cluster, not both", ErrInvalidOptions)
-	case o.Cluster == nil && (o.Brain.Node == "" || o.Brain.Name == ""):
+	case o.Cluster != nil && (o.Brain != (Target{}) || o.Sink != nil):
+		return fmt.Errorf("%w: set one of Brain, Cluster and Sink", ErrInvalidOptions)
+	case o.Cluster == nil && o.Sink == nil && (o.Brain.Node == "" || o.Brain.Name == ""):
 		return fmt.Errorf("%w: Brain.Node and Brain.Name are required", ErrInvalidOptions)
 	}
 	if o.Mode > ModeAcked {
@@ -374,7 +383,7 @@ func (o *Options) withDefaults() error {
 // Node returns the Ergo node the agent runs on.
 func (a *Agent) Node() gen.Node { return a.node }
 
-// Brain returns the transport factory (target and mode); nil in cluster mode.
+// Brain returns the transport factory (target and mode); nil with a Sink or a Cluster.
 func (a *Agent) Brain() *brain.Brain { return a.brain }
 
 // Cluster returns the router in cluster mode (Options.Cluster), else nil.

@@ -270,12 +270,20 @@ func TestCloseRefusesRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitState(t, a, 10*time.Second, fsm.Streaming)
+	if !a.Ready() {
+		t.Fatal("not ready while streaming")
+	}
 	closeAgent(t, a, 5*time.Second)
 	if err := a.DeliverMetric(seqMetric("x", 0)); !errors.Is(err, agent.ErrClosed) {
 		t.Fatalf("deliver after close: %v", err)
 	}
 	if err := a.Close(context.Background()); !errors.Is(err, agent.ErrClosed) {
 		t.Fatalf("second close: %v", err)
+	}
+	// State and Stats come from the snapshot the manager publishes: closed, not the last state.
+	if st, s := a.State(), a.Stats(); st != fsm.Closed || s.State != fsm.Closed || a.Ready() {
+		t.Fatalf("after Close: State %v, Stats.State %v, Ready %v", st, s.State, a.Ready())
 	}
 }
 

@@ -20,6 +20,10 @@
 //	<-a.Done()                                                // only if the manager is down for good
 //	err = a.Close(ctx)                                        // deliver until ctx, then spill
 //
+// Options.Sink replaces the Brain with another destination through the same manager, tiers
+// and guarantees, e.g. an OpenTelemetry Collector: agent.Options{Sink: otlpSink, SpillDir: dir}
+// with an *otlpsink.Sink (ModePayload only; no cookie needed for an own node).
+//
 // Start opens the spill directory (if any), builds the tiers (package tier), the Brain
 // transport (package brain) and the connection manager, a supervised fsm.Service registered as
 // Options.ManagerName, which connects at once; records are accepted from the moment Start

@@ -211,21 +211,25 @@ func (m *Manager) intercept(message any, log zerolog.Logger) bool {
 // takes the inbox's), so that whoever closes the tiers finds them complete.
 // A crash hands nothing back: the restarted incarnation goes on with them.
 func Factory(opts ActorOptions) gen.ProcessFactory {
-	var inc uint64
+	// Each incarnation's own values (its logger, its number with Status) live in its Manager:
+	// this spec, and so these closures, serve every incarnation, and a crashed one's
+	// OnTerminate may run on another goroutine while the next one starts.
 	publish := func(m *Manager) {
 		if opts.Status != nil {
-			opts.Status.publish(inc, Snapshot{Running: true, State: m.State(), Stats: m.Stats(), Held: m.Held()})
+			opts.Status.publish(m.inc, Snapshot{Running: true, State: m.State(), Stats: m.Stats(), Held: m.Held()})
 			if opts.Status.waiting() && m.Held() == 0 && (opts.Inbox == nil || opts.Inbox.Len() == 0) {
 				opts.Status.drained()
 			}
 		}
 	}
-	var zl zerolog.Logger
 	spec := MachineActorSpec[ManagerEvent]{
 		Clock:     opts.Clock,
 		Translate: translateManagerMessage,
-		Intercept: func(r Runnable[ManagerEvent], message any) bool { return r.(*Manager).intercept(message, zl) },
-		After:     func(r Runnable[ManagerEvent]) { publish(r.(*Manager)) },
+		Intercept: func(r Runnable[ManagerEvent], message any) bool {
+			m := r.(*Manager)
+			return m.intercept(message, m.zl)
+		},
+		After: func(r Runnable[ManagerEvent]) { publish(r.(*Manager)) },
 		New: func(p gen.Process, timers TimerFunc) (_ Runnable[ManagerEvent], err error) {
 			defer func() {
 				if err != nil && opts.Inbox != nil {
@@ -253,7 +257,8 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			if err != nil {
 				return nil, fmt.Errorf("fsm: build transport: %w", err)
 			}
-			zl = opts.Logger.With().Str("process", string(p.Name())).Logger()
+			zl := opts.Logger.With().Str("process", string(p.Name())).Logger()
+			var inc uint64
 			if opts.Status != nil {
 				inc = opts.Status.begin()
 			}
@@ -279,17 +284,17 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 				Stored:       opts.Stored,
 			})
 			if m != nil {
-				m.live = opts.Live
+				m.live, m.zl, m.inc = opts.Live, zl, inc
 			}
 			return m, err
 		},
 		OnExit: func(r Runnable[ManagerEvent], reason error) {
 			m := r.(*Manager)
 			hb := HandBack(opts)
-			zl.Info().Err(reason).Str("state", m.State().String()).Int("spilled", hb.Spilled).Int("lost", hb.Lost).
+			m.zl.Info().Err(reason).Str("state", m.State().String()).Int("spilled", hb.Spilled).Int("lost", hb.Lost).
 				Msg("connection manager stopping; tiers handed back")
 			if opts.Status != nil {
-				opts.Status.end(inc, m.Stats())
+				opts.Status.end(m.inc, m.Stats())
 				opts.Status.handedBack(hb)
 			}
 		},
@@ -302,10 +307,10 @@ func Factory(opts ActorOptions) gen.ProcessFactory {
 			}
 			m := r.(*Manager)
 			if opts.Status != nil {
-				opts.Status.end(inc, m.Stats())
+				opts.Status.end(m.inc, m.Stats())
 			}
 			if !errors.Is(reason, gen.TerminateReasonNormal) && !errors.Is(reason, gen.TerminateReasonShutdown) {
-				zl.Warn().Err(reason).Str("state", m.State().String()).Msg("connection manager crashed")
+				m.zl.Warn().Err(reason).Str("state", m.State().String()).Msg("connection manager crashed")
 			}
 		},
 	}

@@ -21,7 +21,7 @@ import (
 // back, as a broken connection does.
 type confirmNet struct {
 	up, connected bool
-	epoch, sentOn int // connections made so far; the one the last send went out on
+	epoch, sentOn int      // connections made so far; the one the last send went out on
 	failN         int      // fail the next N sends (record or round trip)
 	wire          []string // records, and "#<id>" for a round trip
 	mailbox       []string

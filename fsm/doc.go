@@ -62,7 +62,8 @@
 // Unacknowledged modes: nothing is lost on a failure here (what was not sent goes back in front
 // of the ring or stays on disk); records are dropped only when the ring must evict with no disk
 // tier (or the disk refuses), counted. Distribution gives no receipt: what was delivered in the
-// last FlushInterval before a drop is counted as possibly lost. Acknowledged mode: every record
+// last FlushInterval before a drop is counted as possibly lost (not with a RequestTransport,
+// whose sink answers every delivery). Acknowledged mode: every record
 // the SeqLog stored reaches the Brain in order and, with the Brain's deduplication, is
 // processed once, across lost batches and acks, dropped connections, restarts of the Brain and
 // of the manager on the same log; the log's numbers are the Brain's (see SeqLog).

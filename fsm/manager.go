@@ -220,6 +220,8 @@ type Manager struct {
 	inbox   *Inbox
 	stored  func(records [][]byte) // ManagerOptions.Stored, acked mode only
 	live    *LiveConfig            // the Service's, for Reconfigure's message
+	zl      zerolog.Logger         // the actor's: this incarnation's logger
+	inc     uint64                 // the actor's: this incarnation's number with Status
 }
 
 // connData is the machine's data: what both delivery disciplines share.

@@ -32,6 +32,19 @@ type BatchTransport interface {
 	DeliverBatch(ctx context.Context, records [][]byte) (delivered int, err error)
 }
 
+// RequestTransport is optionally implemented by a BatchTransport whose
+// every DeliverBatch is one or more requests the sink answers (OTLP/HTTP):
+//   - a nil error is a receipt, so nothing it delivered is counted as
+//     possibly lost when the connection drops;
+//   - in Streaming the manager delivers once the backlog holds MinBatch
+//     records (or DrainBatch, or MaxPending, if fewer), else at the next
+//     FlushInterval, instead of at every record: requests carry batches.
+type RequestTransport interface {
+	BatchTransport
+	// MinBatch is the backlog at which Streaming delivers at once.
+	MinBatch() int
+}
+
 // Ring is the bounded RAM tier (the original's hot buffer). Only the manager
 // touches it, from its own goroutine; a Ring handed to a supervised manager
 // outlives restarts, and so does its content.

@@ -33,6 +33,10 @@ type unackedMode struct {
 	cold      []tier.Record  // read buffer of the disk tier's replay
 	coldData  [][]byte
 
+	// minBatch > 0: a RequestTransport; Streaming waits for this backlog
+	// (or the flush timer), and a delivery is a receipt.
+	minBatch int
+
 	// skipThrough: records of the disk tier numbered up to it are on the wire,
 	// waiting for their confirmation, and are not read again (skipping).
 	skipThrough  uint64
@@ -66,6 +70,9 @@ func newUnackedMode(d *connData, opts ManagerOptions) (*unackedMode, error) {
 	u := &unackedMode{connData: d, transport: opts.Transport, ring: opts.Ring, spill: opts.Spill}
 	if b, ok := opts.Transport.(BatchTransport); ok {
 		u.batch = b
+	}
+	if r, ok := opts.Transport.(RequestTransport); ok {
+		u.minBatch = max(r.MinBatch(), 1)
 	}
 	if c, ok := opts.Transport.(Confirmer); ok && opts.Config.Confirm.Enabled() {
 		pending := opts.Unconfirmed
@@ -163,6 +170,9 @@ func (d *unackedMode) onDeliver(state State, record []byte) step {
 		return keep()
 	case Streaming:
 		d.dropped(d.ring.Push(record))
+		if d.minBatch > 0 && d.backlog() < min(d.minBatch, d.cfg.DrainBatch, d.cfg.MaxPending) {
+			return keep() // the flush timer, or a full batch, sends it
+		}
 		if err := d.flushAndConfirm(false); err != nil {
 			return d.goDisconnected(state, err)
 		}
@@ -406,9 +416,11 @@ func (d *unackedMode) deliver(recs [][]byte) (int, error) {
 	if sent > 0 {
 		d.stats.Delivered += uint64(sent)
 		d.metrics.addDelivered(sent)
-		if d.confirm == nil {
+		switch {
+		case d.confirm == nil && d.minBatch > 0: // a receipt: nothing possibly lost
+		case d.confirm == nil:
 			d.window.add(d.clock.Now(), sent, d.cfg.FlushInterval)
-		} else if d.confirm.openSince.IsZero() {
+		case d.confirm.openSince.IsZero():
 			d.confirm.openSince = d.clock.Now()
 		}
 	}

@@ -35,6 +35,24 @@ func (c *checked) err() error { return errors.Join(c.errs...) }
 
 func preflight(cfg config.Config, getenv func(string) string) *checked {
 	c := &checked{warnings: cfg.Warnings()}
+	if otlpTransport(cfg) {
+		// No Erlang distribution: no cookie, no EPMD, no tls.*.
+		c.cookieFrom = "nowhere: not used with brain.transport otlp"
+		c.nodeName = cfg.Node.Name
+		if c.nodeName == "" {
+			c.nodeName = "pharos@localhost"
+			if host, err := os.Hostname(); err == nil {
+				c.nodeName = "pharos@" + host
+			}
+		}
+		preflightOTLP(cfg, c)
+		if dir := cfg.Spill.Dir; dir != "" {
+			if err := checkSpillDir(dir); err != nil {
+				c.bad("spill.dir", cfg.Origin("spill.dir"), "%v", err)
+			}
+		}
+		return c
+	}
 	cookie, err := config.CookieFromEnv(getenv, cfg.Node.CookieFile)
 	var ke *config.KeyError
 	if errors.As(err, &ke) && ke.Source == "" && cfg.Origin(ke.Key) != "default" {

@@ -84,7 +84,7 @@ func (d *service) reload() reloadOutcome {
 		if out.err == nil && len(out.agent) > 0 {
 			// The connection manager first: it may refuse (confirmations switched on or off),
 			// and then nothing changes.
-			out.err = d.sources.a.Reconfigure(deliveryConfig(running.Delivery))
+			out.err = d.sources.a.Reconfigure(managerConfig(running))
 		}
 		if out.err == nil {
 			// The log first, so that what the sources log is at the new level.
@@ -94,7 +94,7 @@ func (d *service) reload() reloadOutcome {
 				d.logOut.setFormat(d.cfg.Log.Format)
 				setLogLevel(d.cfg.Log.Level)
 				if len(out.agent) > 0 {
-					_ = d.sources.a.Reconfigure(deliveryConfig(d.cfg.Delivery))
+					_ = d.sources.a.Reconfigure(managerConfig(d.cfg))
 				}
 			}
 		}

@@ -133,6 +133,9 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 	if err != nil {
 		return agent.Options{}, &config.KeyError{Key: "brain.mode", Reason: err.Error()}
 	}
+	if otlpTransport(cfg) {
+		return otlpAgentOptions(cfg, pf, reg, log)
+	}
 	name := pf.nodeName
 	nopts := node.Options{Cookie: pf.cookie, EPMDPort: pf.epmdPort, TickTime: cfg.Node.NetTick.D()}
 	if cfg.Brain.Addr != "" {
@@ -151,7 +154,7 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 		}
 		nopts.ClientTLS = tlsCfg
 	}
-	fcfg := deliveryConfig(cfg.Delivery)
+	fcfg := managerConfig(cfg)
 
 	opts := agent.Options{
 		RestartIntensity: cfg.Delivery.RestartIntensity, RestartPeriod: cfg.Delivery.RestartPeriod.D(),
@@ -174,6 +177,11 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 		}
 		opts.Brain, opts.Cluster = agent.Target{}, cc
 	}
+	return withSpill(cfg, opts)
+}
+
+// withSpill adds the spill.* settings to opts.
+func withSpill(cfg config.Config, opts agent.Options) (agent.Options, error) {
 	if cfg.Spill.Dir != "" {
 		syncPolicy, err := spill.ParseSyncPolicy(cfg.Spill.Sync)
 		if err != nil {
@@ -207,6 +215,7 @@ func runDaemon(ctx context.Context, d *service) int {
 	}
 	sigs := make(chan os.Signal, 2)
 	opts.NodeOptions.Signals = sigs
+	defer closeSink(opts)
 	a, err := agent.Start(ctx, opts)
 	if err != nil {
 		signal.Stop(sigs)
@@ -234,7 +243,11 @@ func runDaemon(ctx context.Context, d *service) int {
 		Str("mode", opts.Mode.String()).Str("http", cfg.Ingest.HTTP.Listen).Str("statsd", cfg.Ingest.StatsD.Listen).
 		Int("scrape_targets", len(cfg.Ingest.Scrape.Targets)).Bool("host", cfg.Ingest.Host.Enabled).
 		Str("spill", cfg.Spill.Dir).Str("version", readBuildInfo().Version)
-	ev = withTLS(ev, cfg, log)
+	if otlpTransport(cfg) {
+		ev = ev.Str("transport", "otlp").Str("otlp_endpoint", cfg.OTLP.Endpoint)
+	} else {
+		ev = withTLS(ev, cfg, log)
+	}
 	ev.Msg("pharos-node running")
 	notify.send("READY=1\nSTATUS=running")
 

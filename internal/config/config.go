@@ -71,6 +71,7 @@ const (
 type Config struct {
 	Node     Node     `yaml:"node"`
 	Brain    Brain    `yaml:"brain"`
+	OTLP     OTLPSink `yaml:"otlp"`
 	TLS      TLS      `yaml:"tls"`
 	Buffer   Buffer   `yaml:"buffer"`
 	Spill    Spill    `yaml:"spill"`
@@ -105,10 +106,14 @@ type Node struct {
 
 // Brain is where records go.
 type Brain struct {
-	Node string `yaml:"node" arg:"NAME@HOST" help:"the Brain's node name (required, unless a cluster: brain.targets or brain.discovery)"`
+	// Transport: erlang (the Brain, over Erlang distribution) or otlp (an OTLP/HTTP receiver,
+	// the otlp.* settings; brain.node, the cookie and tls.* are then not used).
+	Transport string `yaml:"transport" arg:"NAME" help:"where records go: erlang (the Brain, over Erlang distribution) or otlp (an OTLP/HTTP receiver such as an OpenTelemetry Collector: otlp.*)"`
+
+	Node string `yaml:"node" arg:"NAME@HOST" help:"the Brain's node name (required with brain.transport erlang, unless a cluster: brain.targets or brain.discovery)"`
 	Name string `yaml:"name" arg:"NAME" help:"the Brain process's registered name (in a cluster: that of each target without /NAME)"`
 	Addr string `yaml:"addr" arg:"HOST:PORT" help:"the Brain's distribution listener; skips EPMD"`
-	Mode string `yaml:"mode" arg:"MODE" help:"delivery mode: payload, term, subject or acked"`
+	Mode string `yaml:"mode" arg:"MODE" help:"delivery mode: payload, term, subject or acked (payload only with brain.transport otlp)"`
 	// QueueLimit is backpressure on the Brain's mailbox: above this many queued messages delivery
 	// pauses and the backlog drains at the throttled pace. 0 switches the check off.
 	QueueLimit int `yaml:"queue_limit" help:"pause delivery while the Brain's mailbox holds more messages than this (0: off)"`
@@ -137,6 +142,28 @@ type PG struct {
 type Shard struct {
 	Key   string `yaml:"key" arg:"KEY" help:"what routing shard hashes: source, name, or tag:KEY"`
 	Count int    `yaml:"count" def:"32 with routing shard, 1 with failover" help:"virtual shards, each with its own connection manager (and, acked, its own log and SourceId); fixed for a spill directory while it holds records"`
+}
+
+// OTLPSink is the OTLP transport (brain.transport otlp, package otlpsink): records go to an
+// OTLP/HTTP receiver, through the same connection manager, ring and spill directory.
+type OTLPSink struct {
+	Endpoint            string        `yaml:"endpoint" arg:"URL" help:"base URL of the OTLP/HTTP receiver, e.g. http://127.0.0.1:4318 (/v1/metrics and /v1/logs are appended); required with brain.transport otlp"`
+	Headers             []string      `yaml:"headers" arg:"KEY=VALUE,..." def:"none" help:"headers sent with every request (a YAML list of key=value; config check prints them: put secrets in otlp.token_file)"`
+	TokenFile           string        `yaml:"token_file" arg:"FILE" help:"file holding a bearer token, sent as Authorization: Bearer (read at start, never logged)"`
+	Timeout             Duration      `yaml:"timeout" help:"longest wait for one request's answer (also the connection manager's connect and delivery deadline)"`
+	Compression         string        `yaml:"compression" arg:"NAME" help:"request body compression: gzip or none"`
+	MaxPointsPerRequest int           `yaml:"max_points_per_request" help:"data points (or log records) in one request; this many waiting are sent at once, fewer at the next delivery.flush_interval"`
+	MaxRetryAfter       Duration      `yaml:"max_retry_after" help:"longest wait a Retry-After answer (429, 503) can impose"`
+	Temporality         string        `yaml:"temporality" arg:"NAME" help:"aggregation temporality of the Sum points counter records become: cumulative or delta"`
+	TLS                 OTLPClientTLS `yaml:"tls"`
+}
+
+// OTLPClientTLS is the OTLP transport's TLS, for an https endpoint.
+type OTLPClientTLS struct {
+	CAFile             string `yaml:"ca_file" arg:"FILE" def:"the system's roots" help:"PEM CA certificates that sign the OTLP receiver's certificate"`
+	CertFile           string `yaml:"cert_file" arg:"FILE" help:"PEM client certificate, for a receiver that verifies clients (with otlp.tls.key_file)"`
+	KeyFile            string `yaml:"key_file" arg:"FILE" help:"PEM private key of otlp.tls.cert_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" help:"do not verify the OTLP receiver's certificate (testing only)"`
 }
 
 // TLS configures TLS distribution (-proto_dist inet_tls on the Brain).
@@ -270,7 +297,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Node: Node{NetTick: Duration(60 * time.Second)},
-		Brain: Brain{Name: "pharos_brain", Mode: "payload", Routing: "failover", Ready: "any",
+		Brain: Brain{Transport: "erlang", Name: "pharos_brain", Mode: "payload", Routing: "failover", Ready: "any",
 			PG:             PG{Scope: "pharos", Group: "pharos_brains", PollInterval: Duration(5 * time.Second)},
 			Shard:          Shard{Key: "source"},
 			HealthInterval: Duration(time.Second)},
@@ -294,6 +321,8 @@ func Default() Config {
 			Host:   Host{Interval: Duration(10 * time.Second)},
 			OTLP:   OTLP{MaxBodyBytes: 16 << 20, MaxRecords: 100_000},
 		},
+		OTLP: OTLPSink{Timeout: Duration(10 * time.Second), Compression: "gzip", MaxPointsPerRequest: 1000,
+			MaxRetryAfter: Duration(5 * time.Minute), Temporality: "cumulative"},
 		Log:             Log{Level: "info", Format: "auto"},
 		ShutdownTimeout: Duration(10 * time.Second),
 	}

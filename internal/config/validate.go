@@ -24,12 +24,16 @@ func (c Config) Validate() error {
 	}
 	set := func(key string) bool { _, ok := c.origin[key]; return ok }
 
+	otlp := c.Brain.Transport == "otlp"
 	switch {
 	case c.Clustered():
+		if otlp {
+			bad("brain.transport", "otlp goes to one OTLP receiver: brain.targets and brain.discovery are for brain.transport erlang")
+		}
 		c.validateCluster(bad)
-	case c.Brain.Node == "":
-		bad("brain.node", "is required (name@host), or a cluster: brain.targets or brain.discovery")
-	default:
+	case c.Brain.Node == "" && !otlp:
+		bad("brain.node", "is required (name@host) with brain.transport erlang, or a cluster: brain.targets or brain.discovery")
+	case c.Brain.Node != "":
 		if err := checkNodeName(c.Brain.Node); err != nil {
 			bad("brain.node", "%v", err)
 		}
@@ -52,7 +56,11 @@ func (c Config) Validate() error {
 		}
 		bad(key, "must be %s, got %q", orList(allowed), v)
 	}
+	oneOf("brain.transport", c.Brain.Transport, "erlang", "otlp")
 	oneOf("brain.mode", c.Brain.Mode, "payload", "term", "subject", "acked")
+	oneOf("otlp.compression", c.OTLP.Compression, "gzip", "none")
+	oneOf("otlp.temporality", c.OTLP.Temporality, "cumulative", "delta")
+	errs = append(errs, c.validateOTLP(set)...)
 	oneOf("spill.sync", c.Spill.Sync, "always", "interval", "never")
 	oneOf("spill.overflow", c.Spill.Overflow, "drop_oldest", "refuse")
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
@@ -129,6 +137,8 @@ func (c Config) Validate() error {
 		{"ingest.host.interval", int64(c.Ingest.Host.Interval)}, {"node.net_ticktime", int64(c.Node.NetTick)},
 		{"ingest.otlp.max_body_bytes", int64(c.Ingest.OTLP.MaxBodyBytes)}, {"ingest.otlp.max_records", int64(c.Ingest.OTLP.MaxRecords)},
 		{"shutdown_timeout", int64(c.ShutdownTimeout)},
+		{"otlp.timeout", int64(c.OTLP.Timeout)}, {"otlp.max_points_per_request", int64(c.OTLP.MaxPointsPerRequest)},
+		{"otlp.max_retry_after", int64(c.OTLP.MaxRetryAfter)},
 	} {
 		if p.v <= 0 {
 			s, _ := Lookup(p.key)
@@ -191,6 +201,15 @@ func (c Config) Warnings() []Warning {
 	}
 	if c.Brain.Mode == "acked" && c.Spill.Dir == "" {
 		w = append(w, Warning{"spill.dir", "acked mode without a spill directory keeps unacknowledged records in RAM only: a restart loses them and starts a new source id"})
+	}
+	if c.Brain.Transport != "otlp" && c.OTLP.Endpoint != "" {
+		w = append(w, Warning{"brain.transport", "is erlang: the otlp.* settings are ignored (set brain.transport: otlp to deliver to otlp.endpoint)"})
+	}
+	if c.Brain.Transport == "otlp" && c.TLS.Enabled {
+		w = append(w, Warning{"tls.enabled", "tls.* is Erlang distribution's TLS, not used with brain.transport otlp (see otlp.tls.*)"})
+	}
+	if c.Brain.Transport == "otlp" && c.OTLP.TLS.InsecureSkipVerify {
+		w = append(w, Warning{"otlp.tls.insecure_skip_verify", "the OTLP receiver's certificate is not verified: anyone on the path can pose as the receiver"})
 	}
 	if c.TLS.Enabled && c.TLS.InsecureSkipVerify {
 		w = append(w, Warning{"tls.insecure_skip_verify", "the Brain's certificate is not verified: anyone on the path can pose as the Brain"})
@@ -320,4 +339,53 @@ func (c Config) validateCluster(bad func(key, format string, args ...any)) {
 	if b.HealthInterval <= 0 {
 		bad("brain.health_interval", "must be positive, got %v", b.HealthInterval)
 	}
+}
+
+// validateOTLP checks the OTLP transport's settings (brain.transport otlp) and what it excludes:
+// a mode other than payload (term and subject are Erlang framings; acked needs the Brain's
+// acknowledgements), the Brain's queue limit.
+func (c Config) validateOTLP(set func(string) bool) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &KeyError{Key: key, Source: c.origin[key], Reason: fmt.Sprintf(format, args...)})
+	}
+	o := c.OTLP
+	if o.Endpoint != "" {
+		u, err := url.Parse(o.Endpoint)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("otlp.endpoint", "not an http(s) URL with a host: %q", o.Endpoint)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			bad("otlp.endpoint", "must have no query, fragment or user info: %q (headers go in otlp.headers, a token in otlp.token_file)", o.Endpoint)
+		}
+	}
+	for i, h := range o.Headers {
+		if k, _, ok := strings.Cut(h, "="); !ok || strings.TrimSpace(k) == "" {
+			bad("otlp.headers", "item %d: want key=value, got %q", i, h)
+		}
+	}
+	if (o.TLS.CertFile == "") != (o.TLS.KeyFile == "") {
+		if o.TLS.CertFile == "" {
+			bad("otlp.tls.cert_file", "is required with otlp.tls.key_file")
+		} else {
+			bad("otlp.tls.key_file", "is required with otlp.tls.cert_file")
+		}
+	}
+	if c.Brain.Transport != "otlp" {
+		return errs
+	}
+	if o.Endpoint == "" {
+		bad("otlp.endpoint", "is required with brain.transport otlp (e.g. http://127.0.0.1:4318)")
+	}
+	if c.Brain.Mode != "payload" {
+		key := "brain.mode"
+		if !set(key) {
+			key = "brain.transport"
+		}
+		bad(key, "brain.mode %s does not apply to brain.transport otlp: an OTLP receiver answers each request (no acked mode) and takes no Erlang framing; use payload", c.Brain.Mode)
+	}
+	if c.Brain.QueueLimit != 0 {
+		bad("brain.queue_limit", "is the Brain's mailbox limit: not with brain.transport otlp (the receiver answers 429 or 503)")
+	}
+	return errs
 }

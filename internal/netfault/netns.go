@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,14 +309,19 @@ func removeObjects(nsName, hostLink, table string) error {
 	return errors.Join(errs...)
 }
 
-// killNamespace sends SIGKILL to every process in the namespace and waits (briefly) until
-// none is left.
+// killNamespace sends SIGKILL to every process in the namespace, and to every "ip netns exec"
+// of it that has not joined it yet (one started just before the cleanup: "ip netns pids" does
+// not list it, and once it joins it would outlive the namespace's name), and waits (briefly)
+// until none is left.
 func killNamespace(name string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out, err := output(nil, "ip", "netns", "pids", name)
-		pids := strings.Fields(string(out))
-		if err != nil || len(pids) == 0 || time.Now().After(deadline) {
+		// joining first: a process it misses has exec'd its command, so it is in the
+		// namespace by the time "ip netns pids" looks.
+		pids := joining(name)
+		out, _ := output(nil, "ip", "netns", "pids", name)
+		pids = append(pids, strings.Fields(string(out))...)
+		if len(pids) == 0 || time.Now().After(deadline) {
 			return
 		}
 		for _, p := range pids {
@@ -325,6 +331,31 @@ func killNamespace(name string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// joining lists the processes whose command line is still "ip netns exec <name> ...": between
+// their start and their exec of the command they may or may not be inside the namespace.
+func joining(name string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := []byte("\x00netns\x00exec\x00" + name + "\x00")
+	var pids []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		argv0, rest, ok := bytes.Cut(cmdline, []byte{0})
+		if ok && filepath.Base(string(argv0)) == "ip" && bytes.HasPrefix(append([]byte{0}, rest...), want) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }
 
 func hostTableExists(table string) bool {

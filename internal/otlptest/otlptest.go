@@ -2,7 +2,8 @@
 // (sdk/metric with the otlpmetrichttp exporter) that sends a fixed set of metrics over OTLP/HTTP,
 // the records docs/otel.md says they map to, and a proxy that turns the SDK's protobuf requests
 // into OTLP/JSON ones (the Go SDK exports protobuf only), so both encodings are tested with the
-// SDK's own output.
+// SDK's own output; and the Collector's own OTLP receiver (Collector, collector.go), which the
+// OTLP transport's tests deliver to. Only tests import it: pharos-node links none of this.
 package otlptest
 
 import (
