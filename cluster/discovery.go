@@ -15,10 +15,11 @@ import (
 )
 
 // discovery finds the members in a pg group. A hidden node is in no pg scope (pg talks to
-// nodes() only), so it asks a seed: pg:monitor/2 by a gen_server call to the seed's scope
-// process, which answers the members and then sends {Ref, join|leave, Group, Pids} as they
-// change (OTP 25.1 and later); on a seed without pg:monitor/2 (OTP 25.0), or with PG.Poll, it
-// asks pg:get_members/2 by rpc every PollInterval. When the seed's connection ends it moves to
+// nodes() only), so it asks a seed: pg:monitor/2's call to the seed's scope process, made
+// from here (see monitorRequest), which answers the members and then sends {Ref, join|leave,
+// Group, Pids} as they change (OTP 25.1 and later); on a seed without pg:monitor/2 (OTP 25.0),
+// of a release whose protocol is not known, or with PG.Poll, it asks pg:get_members/2 by rpc
+// every PollInterval. When the seed's connection ends it moves to
 // the next seed and subscribes again. Each member pid is resolved to its registered name by rpc
 // on its node (erlang:process_info(Pid, registered_name)): the transport addresses {Name, Node};
 // an unregistered member is skipped with a warning.
@@ -100,18 +101,16 @@ func (d *discovery) subscribe() {
 		case <-done:
 		}
 	}()
-	monitor := false
+	var request any
 	if !d.cfg.Poll {
-		v, err := d.rpc(seed, "erlang", "function_exported", etf.Atom("pg"), etf.Atom("monitor"), 2)
-		monitor = err == nil && isTrue(v)
+		request = d.monitorRequest(seed)
 	}
-	if !monitor {
+	if request == nil {
 		d.r.log.Info().Str("seed", seed).Dur("interval", d.cfg.PollInterval).Msg("pg discovery: polling pg:get_members/2")
 		d.poll()
 		return
 	}
-	reply, err := d.CallWithTimeout(gen.ProcessID{Name: gen.Atom(d.cfg.Scope), Node: gen.Atom(seed)},
-		etf.Tuple{etf.Atom("monitor"), etf.Atom(d.cfg.Group)}, d.callTimeout())
+	reply, err := d.CallWithTimeout(gen.ProcessID{Name: gen.Atom(d.cfg.Scope), Node: gen.Atom(seed)}, request, d.callTimeout())
 	t, ok := reply.(etf.Tuple)
 	if err != nil || !ok || len(t) != 2 {
 		d.r.log.Warn().Err(err).Str("seed", seed).Str("reply", fmt.Sprint(reply)).Msg("pg discovery: pg:monitor/2 failed; polling")
@@ -128,6 +127,55 @@ func (d *discovery) subscribe() {
 	d.ref, d.monitoring = ref, true
 	d.r.log.Info().Str("seed", seed).Int("members", len(pids)).Msg("pg discovery: following the group (pg:monitor/2)")
 	d.replace(pids)
+}
+
+// monitorRequest is the call pg:monitor(Scope, Group) makes to the scope process on the seed's
+// release, or nil when that release is not one whose protocol is known (then discovery polls).
+// The scope process has no clause for a call it does not know: it would crash, and the Brains
+// on the seed would drop out of the group. OTP 25.1 to 28 (kernel 8.5 to 10.x) call
+// {monitor, Group}; OTP 29 (kernel 11) calls data_publisher's {subscribe, {group, Group}}.
+func (d *discovery) monitorRequest(seed string) any {
+	v, err := d.rpc(seed, "application", "get_key", etf.Atom("kernel"), etf.Atom("vsn"))
+	t, ok := v.(etf.Tuple)
+	if err != nil || !ok || len(t) != 2 || atomName(t[0]) != "ok" {
+		return nil
+	}
+	major, minor, ok := kernelVersion(t[1])
+	if !ok {
+		return nil
+	}
+	exported := func(module, function string) bool {
+		v, err := d.rpc(seed, "erlang", "function_exported", etf.Atom(module), etf.Atom(function), 2)
+		return err == nil && isTrue(v)
+	}
+	switch {
+	case major == 11 && exported("data_publisher", "subscribe"):
+		return etf.Tuple{etf.Atom("subscribe"), etf.Tuple{etf.Atom("group"), etf.Atom(d.cfg.Group)}}
+	case (major == 8 && minor >= 5 || major == 9 || major == 10) && exported("pg", "monitor"):
+		return etf.Tuple{etf.Atom("monitor"), etf.Atom(d.cfg.Group)}
+	}
+	return nil
+}
+
+// kernelVersion reads the major and minor numbers of a kernel vsn ("8.5.3", a charlist).
+func kernelVersion(v any) (major, minor int, ok bool) {
+	var text []byte
+	switch x := v.(type) {
+	case etf.List:
+		for _, c := range x {
+			b, isInt := c.(int64)
+			if !isInt || b < 0 || b > 127 {
+				return 0, 0, false
+			}
+			text = append(text, byte(b))
+		}
+	case string:
+		text = []byte(x)
+	default:
+		return 0, 0, false
+	}
+	n, err := fmt.Sscanf(string(text), "%d.%d", &major, &minor)
+	return major, minor, err == nil && n == 2
 }
 
 // poll asks the seed for the members.

@@ -36,6 +36,9 @@ func testPGDiscovery(t *testing.T, poll bool) {
 	s := newStream(64)
 
 	waitMembers(t, a, 3)
+	if d := a.Stats().Cluster.Discovery; d.Monitoring == poll {
+		t.Fatalf("discovery monitoring %v, want %v (polling only when asked): %+v", d.Monitoring, !poll, d)
+	}
 	s.send(t, a, n/4)
 	waitAcked(t, a, uint64(n/8))
 

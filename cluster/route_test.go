@@ -169,3 +169,23 @@ func TestConfigChecks(t *testing.T) {
 		t.Errorf("defaults: %+v %+v %v", c, c.Discovery, err)
 	}
 }
+
+func TestKernelVersion(t *testing.T) {
+	chars := func(s string) etf.List {
+		var l etf.List
+		for _, c := range s {
+			l = append(l, int64(c))
+		}
+		return l
+	}
+	for in, want := range map[string][2]int{"8.5.3": {8, 5}, "10.2.7.1": {10, 2}, "11.0.4": {11, 0}} {
+		if major, minor, ok := kernelVersion(chars(in)); !ok || [2]int{major, minor} != want {
+			t.Errorf("kernelVersion(%q) = %d.%d %v", in, major, minor, ok)
+		}
+	}
+	for _, bad := range []any{chars("eleven"), etf.List{"x"}, 11} {
+		if _, _, ok := kernelVersion(bad); ok {
+			t.Errorf("kernelVersion(%v) accepted", bad)
+		}
+	}
+}
