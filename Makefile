@@ -48,13 +48,14 @@ container-bases:
 ## detector. (Ergo v3.1.0 itself races in every node alive at a minute boundary: node/cron.go
 ## assigns its timer after time.AfterFunc, whose callback reads it; -race reports that at random
 ## in fsm, agent, node and cmd/pharos-node; of agent and fsm, the race pass runs tests that start
-## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.) The network-fault suite (test/faults, with
+## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS, RACE_CLUSTER_TESTS.) The network-fault suite (test/faults, with
 ## internal/netfault; docs/reliability.md) runs in each release's pass: it needs root, iproute2 and
 ## nftables (deps installs them; without them it fails, never skips) and takes about a minute per
 ## release. FAULT_TABLE=path collects its table rows.
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./tier ./ingest/otlp ./internal/otelmap ./internal/httpsec
 RACE_AGENT_TESTS ?= ^(TestRecordArena)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestPropertyConfirmations)$$
+RACE_CLUSTER_TESTS ?= ^(TestShardMovesOnlyItsShare|TestRoutingSpread|TestShardOf|TestParse|TestConfigChecks|TestLayout|TestKernelVersion)$$
 CONTAINER_PKG := ./test/container
 test: otp deps container-bases lint
 	@set -e; pkgs=$$($(GO) list $(PKGS) | grep -v '/test/container$$'); for rel in $(OTP_RELEASES); do \
@@ -66,6 +67,7 @@ test: otp deps container-bases lint
 	$(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_AGENT_TESTS)' ./agent
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_FSM_TESTS)' ./fsm
+	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_CLUSTER_TESTS)' ./cluster
 	@echo "=== the .deb: built, installed, checked, purged"
 	GO=$(GO) scripts/package-test.sh
 
