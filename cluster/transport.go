@@ -32,7 +32,7 @@ type transport struct {
 
 	owner *member
 	epoch uint64 // the lane's epoch when owner was taken
-	inner *innerTransport
+	inner innerTransport // nil until the first Connect
 	proxy gen.PID
 	// sentEpoch is the epoch records or round trips last went out in: if the owner changed
 	// since, their connection is abandoned (Lost).
@@ -75,7 +75,7 @@ func (t *transport) Connect(ctx context.Context) error {
 			return err
 		}
 	}
-	return (*t.inner).Connect(ctx)
+	return t.inner.Connect(ctx)
 }
 
 // switchTo builds the transport of the shard's new owner. The old owner's monitor is removed
@@ -116,7 +116,7 @@ func (t *transport) switchTo(owner *member, epoch uint64) error {
 		}
 		inner = tr.(innerTransport)
 	}
-	t.owner, t.epoch, t.inner = owner, epoch, &inner
+	t.owner, t.epoch, t.inner = owner, epoch, inner
 	t.r.log.Info().Str("shard", t.l.label).Str("brain", owner.key).Msg("shard connecting to its owner")
 	return nil
 }
@@ -126,7 +126,7 @@ func (t *transport) live() (innerTransport, error) {
 		return nil, brain.ErrNotConnected
 	}
 	t.sentEpoch = t.epoch
-	return *t.inner, nil
+	return t.inner, nil
 }
 
 // Deliver implements fsm.Transport.
@@ -172,7 +172,7 @@ func (t *transport) Confirmation(message any) (uint64, bool) {
 	if !ok || t.inner == nil || string(m.PID.Node) != t.owner.target.Node {
 		return 0, false
 	}
-	return (*t.inner).Confirmation(message)
+	return t.inner.Confirmation(message)
 }
 
 // Lost implements fsm.Confirmer: the connection the last records went out on ended, or the
@@ -185,7 +185,7 @@ func (t *transport) Lost() bool {
 	if _, epoch, _ := t.l.current(); epoch != t.sentEpoch {
 		return true
 	}
-	return (*t.inner).Lost()
+	return t.inner.Lost()
 }
 
 // LossReason implements fsm.LossReason.
@@ -193,7 +193,7 @@ func (t *transport) LossReason() error {
 	if t.inner == nil {
 		return nil
 	}
-	return (*t.inner).LossReason()
+	return t.inner.LossReason()
 }
 
 // ackProxy is the ReplyTo of one epoch of a shard in the acknowledged mode: it forwards what the
