@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 OTP_RELEASES ?= 25 27 29
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick bench-outage otp lint fuzz fuzz-long clean licenses docs
+.PHONY: all build package package-test deps container-bases test test-containers unit-and-interop run bench bench-quick bench-outage otp lint fuzz fuzz-long clean licenses docs cluster-must-show
 
 all: build
 
@@ -48,13 +48,14 @@ container-bases:
 ## detector. (Ergo v3.1.0 itself races in every node alive at a minute boundary: node/cron.go
 ## assigns its timer after time.AfterFunc, whose callback reads it; -race reports that at random
 ## in fsm, agent, node and cmd/pharos-node; of agent and fsm, the race pass runs tests that start
-## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS.) The network-fault suite (test/faults, with
+## no node: RACE_AGENT_TESTS, RACE_FSM_TESTS, RACE_CLUSTER_TESTS.) The network-fault suite (test/faults, with
 ## internal/netfault; docs/reliability.md) runs in each release's pass: it needs root, iproute2 and
 ## nftables (deps installs them; without them it fails, never skips) and takes about a minute per
 ## release. FAULT_TABLE=path collects its table rows.
 RACE_PKGS ?= ./buffer ./spill ./etf ./ingest ./internal/config ./tier ./ingest/otlp ./internal/otelmap ./internal/httpsec
 RACE_AGENT_TESTS ?= ^(TestRecordArena)
 RACE_FSM_TESTS ?= ^(TestInbox|TestInboxPutMany|TestInboxConcurrent|TestPropertyConfirmations)$$
+RACE_CLUSTER_TESTS ?= ^(TestShardMovesOnlyItsShare|TestRoutingSpread|TestShardOf|TestParse|TestConfigChecks|TestLayout|TestKernelVersion)$$
 CONTAINER_PKG := ./test/container
 test: otp deps container-bases lint
 	@set -e; pkgs=$$($(GO) list $(PKGS) | grep -v '/test/container$$'); for rel in $(OTP_RELEASES); do \
@@ -66,6 +67,7 @@ test: otp deps container-bases lint
 	$(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_AGENT_TESTS)' ./agent
 	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_FSM_TESTS)' ./fsm
+	$(GO) test -race $(GOTEST_FLAGS) -run '$(RACE_CLUSTER_TESTS)' ./cluster
 	@echo "=== the .deb: built, installed, checked, purged"
 	GO=$(GO) scripts/package-test.sh
 
@@ -76,9 +78,23 @@ test-containers:
 	@echo "=== go test $(CONTAINER_PKG): the Brain's container on OTP $(CONTAINER_OTP_RELEASES)"
 	PHAROS_CONTAINER_OTP="$(CONTAINER_OTP_RELEASES)" $(GO) test $(GOTEST_FLAGS) -v $(CONTAINER_PKG)
 
-## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it
+## run: the main job: a local reference Brain and `pharos-node run --config examples/pharos.yaml` beside it;
+## BRAINS=3: a cluster of 3 Brain nodes (mnesia store, pg group) that pharos-node discovers and shards over
+BRAINS ?= 1
 run:
-	scripts/run.sh
+	BRAINS=$(BRAINS) scripts/run.sh
+
+## cluster-must-show: issue 21's runs at full size (1,000,000 records) on each of OTP_RELEASES: three
+## Brain nodes, acked, a node killed with -9 mid-stream and restarted, routing shard and failover; pg
+## discovery with a Brain joining, one leaving and the seed killed (docs/clusters.md); `make test` runs
+## the same tests with fewer records
+CLUSTER_COUNT ?= 1000000
+cluster-must-show: otp
+	@set -eo pipefail; for rel in $(OTP_RELEASES); do \
+	  echo "=== cluster tests with $(CLUSTER_COUNT) records on OTP $$rel"; \
+	  PHAROS_OTP=$$rel PHAROS_CLUSTER_COUNT=$(CLUSTER_COUNT) $(GO) test -count=1 -timeout 30m -v \
+	    -run '^(TestAckedKill9|TestPGDiscovery)$$' ./cluster | grep -E '^(=== RUN|--- |    --- |PASS|FAIL|ok)|(failover|pg)_test\.go:[0-9]+: [0-9a-z]' | grep -v erltest; \
+	done
 
 ## bench: every Go benchmark, package by package (scripts/bench.sh); those with a BEAM counterpart run it
 ## in the same run, on OTP $(BENCH_OTP). Raw output and a summary table in _build/bench/.

@@ -28,6 +28,8 @@ func ackedSpillOptions() []spill.Option {
 // other modes. Safe for concurrent use.
 func (a *Agent) AckedNextSeq() (next uint64, ok bool) {
 	switch {
+	case a.cluster != nil && a.opts.Mode == ModeAcked:
+		return a.cluster.NextSeq(), true // every shard's log together
 	case a.spill != nil && a.opts.Mode == ModeAcked:
 		return a.spill.NextSeq(), true
 	case a.memLog != nil:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pharos-node/pharos-node/brain"
 	"github.com/pharos-node/pharos-node/buffer"
+	"github.com/pharos-node/pharos-node/cluster"
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/ingest"
@@ -96,6 +97,9 @@ type Options struct {
 
 	// Brain is the target: its node and registered name. Not used with a Sink.
 	Brain Target
+	// Cluster, in place of Brain, delivers to a cluster of Brains (a static list or a pg
+	// group) through one connection manager per shard (package cluster, docs/clusters.md).
+	Cluster *ClusterConfig
 	// Sink, when set, replaces the Brain as where records go (e.g. an *otlpsink.Sink): Brain,
 	// Connector and BrainQueue are then not used, Mode must be ModePayload, and an own node
 	// needs no cookie.
@@ -162,6 +166,7 @@ type Agent struct {
 	pending *tier.Unconfirmed // delivered, not yet confirmed (payload, term, subject)
 	spill   *spill.Log
 	memLog  *tier.MemoryLog
+	cluster *cluster.Router // with Options.Cluster, in place of brain, svc and the tiers
 
 	arena recordArena // where DeliverMetric and DeliverAlert encode records
 
@@ -211,6 +216,16 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		connector = c
 	}
 
+	if opts.Cluster != nil {
+		if err := a.startCluster(ctx, connector); err != nil {
+			return nil, err
+		}
+		a.log.Info().Str("routing", opts.Cluster.Routing.String()).Int("shards", a.cluster.Shards()).
+			Str("mode", opts.Mode.String()).Str("node", string(a.node.Name())).Bool("spill", opts.SpillDir != "").
+			Msg("agent started (cluster)")
+		ok = true
+		return a, nil
+	}
 	if opts.Sink == nil {
 		b, err := brain.NewBrainWithQueueLimit(connector, opts.Brain, opts.Mode, opts.BrainQueue, opts.Logger)
 		if err != nil {
@@ -337,7 +352,10 @@ func (o *Options) withDefaults() error {
 	if err := o.sinkDefaults(); err != nil {
 		return err
 	}
-	if o.Sink == nil && (o.Brain.Node == "" || o.Brain.Name == "") {
+	switch {
+	case o.Cluster != nil && (o.Brain != (Target{}) || o.Sink != nil):
+		return fmt.Errorf("%w: set one of Brain, Cluster and Sink", ErrInvalidOptions)
+	case o.Cluster == nil && o.Sink == nil && (o.Brain.Node == "" || o.Brain.Name == ""):
 		return fmt.Errorf("%w: Brain.Node and Brain.Name are required", ErrInvalidOptions)
 	}
 	if o.Mode > ModeAcked {
@@ -379,11 +397,18 @@ func (o *Options) withDefaults() error {
 // Node returns the Ergo node the agent runs on.
 func (a *Agent) Node() gen.Node { return a.node }
 
-// Brain returns the transport factory (target and mode); nil with a Sink.
+// Brain returns the transport factory (target and mode); nil with a Sink or a Cluster.
 func (a *Agent) Brain() *brain.Brain { return a.brain }
 
-// SourceID is the spill directory's sender identity ("" without one).
+// Cluster returns the router in cluster mode (Options.Cluster), else nil.
+func (a *Agent) Cluster() *cluster.Router { return a.cluster }
+
+// SourceID is the spill directory's sender identity ("" without one). In cluster mode each
+// shard's SourceId begins with it.
 func (a *Agent) SourceID() string {
+	if a.cluster != nil {
+		return a.cluster.SourceID()
+	}
 	if a.spill == nil {
 		return ""
 	}
@@ -393,8 +418,18 @@ func (a *Agent) SourceID() string {
 // Done is closed when the connection manager is down for good: after Close, or when its
 // supervisor gave up restarting it (Err then says why, and the tiers were handed back: a daemon
 // should Close and exit non-zero, so that its own supervisor restarts it).
-func (a *Agent) Done() <-chan struct{} { return a.svc.Done() }
+func (a *Agent) Done() <-chan struct{} {
+	if a.cluster != nil {
+		return a.cluster.Done()
+	}
+	return a.svc.Done()
+}
 
 // Err is non-nil once the connection manager's supervisor gave up (it wraps
 // fsm.ErrRestartIntensity).
-func (a *Agent) Err() error { return a.svc.Err() }
+func (a *Agent) Err() error {
+	if a.cluster != nil {
+		return a.cluster.Err()
+	}
+	return a.svc.Err()
+}

@@ -29,20 +29,13 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.closed = true
 	a.mu.Unlock()
 
-	drained := a.svc.WaitDrained(ctx) == nil
-	left := a.held() + a.inbox.Len()
-	hb, err := a.svc.Stop(ctx)
-	for err != nil {
-		a.log.Warn().Int("held", a.held()).Msg("waiting for the connection manager to leave its handler and hand its tiers back")
-		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		hb, err = a.svc.Stop(stopCtx)
-		cancel()
+	var drained bool
+	var left, spilled, lost int
+	if a.cluster != nil {
+		drained, left, spilled, lost = a.closeCluster(ctx)
+	} else {
+		drained, left, spilled, lost = a.closeService(ctx)
 	}
-	lost := hb.Lost
-	if a.memLog != nil {
-		lost += a.memLog.Len() // a RAM log ends with the process
-	}
-	spilled := hb.Spilled
 	a.release()
 	a.done.Store(true)
 	a.log.Info().Bool("drained", drained).Int("left", left).Int("spilled", spilled).Int("lost", lost).
@@ -51,6 +44,24 @@ func (a *Agent) Close(ctx context.Context) error {
 		return fmt.Errorf("%w: %d", ErrRecordsLeft, lost)
 	}
 	return nil
+}
+
+// closeService is Close's work with the single connection manager.
+func (a *Agent) closeService(ctx context.Context) (drained bool, left, spilled, lost int) {
+	drained = a.svc.WaitDrained(ctx) == nil
+	left = a.held() + a.inbox.Len()
+	hb, err := a.svc.Stop(ctx)
+	for err != nil {
+		a.log.Warn().Int("held", a.held()).Msg("waiting for the connection manager to leave its handler and hand its tiers back")
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		hb, err = a.svc.Stop(stopCtx)
+		cancel()
+	}
+	lost = hb.Lost
+	if a.memLog != nil {
+		lost += a.memLog.Len() // a RAM log ends with the process
+	}
+	return drained, left, hb.Spilled, lost
 }
 
 // release closes the spill log and stops the agent's own node.

@@ -20,7 +20,15 @@ func (a *Agent) DeliverMetric(m etf.Metric) error {
 	if err != nil {
 		return err
 	}
-	return a.deliver(rec)
+	return a.deliver(a.shardOfMetric(&m), rec)
+}
+
+// shardOfMetric is the cluster shard of m (0 without a cluster).
+func (a *Agent) shardOfMetric(m *etf.Metric) int {
+	if a.cluster == nil {
+		return 0
+	}
+	return a.cluster.ShardOf(a.cluster.Key().OfMetric(m))
 }
 
 // DeliverMetrics is DeliverMetric for several metrics, in order, for a caller that has them
@@ -41,11 +49,29 @@ func (a *Agent) DeliverMetrics(ms []etf.Metric) (int, error) {
 		prev = &ms[i]
 	}
 	recs := make([][]byte, 0, min(n, deliverChunk))
+	var shards []int // in cluster mode, of ms[done:done+deliverChunk]
 	done := 0
 	for done < n {
 		// Encode no more than the inbox has room for (at least one, to get its refusal), and
-		// at most deliverChunk: a refusal then wastes few encodings.
-		k := min(n-done, deliverChunk, max(a.inbox.Limit()-a.inbox.Len(), 1))
+		// at most deliverChunk: a refusal then wastes few encodings. In cluster mode, a run of
+		// metrics of one shard at a time, in order: what was accepted stays a prefix of ms.
+		k, shard := min(n-done, deliverChunk), 0
+		if a.cluster != nil {
+			if len(shards) == 0 {
+				for i := range k {
+					shards = append(shards, a.shardOfMetric(&ms[done+i]))
+				}
+			}
+			shard = shards[0]
+			run := 1
+			for run < len(shards) && shards[run] == shard {
+				run++
+			}
+			k = min(run, max(a.cluster.Room(shard), 1))
+			shards = shards[k:]
+		} else {
+			k = min(k, max(a.inbox.Limit()-a.inbox.Len(), 1))
+		}
 		part := ms[done : done+k]
 		var err error
 		recs, err = a.arena.encodeEach(k, recs[:0],
@@ -54,7 +80,7 @@ func (a *Agent) DeliverMetrics(ms []etf.Metric) (int, error) {
 		if err != nil { // not after Validate; kept for the encoder's own checks (recs holds those before)
 			n, invalid = done+len(recs), err
 		}
-		accepted, err := a.deliverMany(recs)
+		accepted, err := a.deliverMany(shard, recs)
 		done += accepted
 		if err != nil {
 			return done, err
@@ -75,7 +101,11 @@ func (a *Agent) DeliverAlert(al etf.Alert) error {
 	if err != nil {
 		return err
 	}
-	return a.deliver(rec)
+	shard := 0
+	if a.cluster != nil {
+		shard = a.cluster.ShardOf(a.cluster.Key().OfAlert(&al))
+	}
+	return a.deliver(shard, rec)
 }
 
 // Deliver makes the agent an ingest.Sink.
@@ -92,13 +122,14 @@ func (a *Agent) Deliver(rec ingest.Record) error {
 
 var _ ingest.Sink = (*Agent)(nil)
 
-func (a *Agent) deliver(rec []byte) error {
-	_, err := a.deliverMany([][]byte{rec})
+func (a *Agent) deliver(shard int, rec []byte) error {
+	_, err := a.deliverMany(shard, [][]byte{rec})
 	return err
 }
 
-// deliverMany hands recs to the manager's inbox, as many as it takes, and says how many.
-func (a *Agent) deliverMany(recs [][]byte) (int, error) {
+// deliverMany hands recs to the manager's inbox (in cluster mode, the shard's), as many as it
+// takes, and says how many.
+func (a *Agent) deliverMany(shard int, recs [][]byte) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -108,7 +139,13 @@ func (a *Agent) deliverMany(recs [][]byte) (int, error) {
 		a.refused.Add(1)
 		return 0, ErrClosed
 	}
-	n, err := a.handle.DeliverMany(recs)
+	var n int
+	var err error
+	if a.cluster != nil {
+		n, err = a.cluster.Deliver(shard, recs)
+	} else {
+		n, err = a.handle.DeliverMany(recs)
+	}
 	a.accepted.Add(uint64(n))
 	if err != nil {
 		a.refused.Add(1)

@@ -61,6 +61,13 @@
 // manager's supervisor gives up (Options.RestartIntensity), Done is closed and Err says why: a
 // daemon should Close and exit non-zero.
 //
+// # Clusters
+//
+// Options.Cluster, in place of Brain, delivers to several Brains, a static list or a pg group,
+// by failover or sharded by a key: package cluster routes each record to one of its shards, each
+// a connection manager whose target follows the shard's owner (docs/clusters.md). State is then
+// Streaming while enough Brains are reachable, and Stats.Cluster has each one's state.
+//
 // # Signals
 //
 // By default every Ergo node catches SIGTERM and SIGINT itself: the first one stops the node (the

@@ -17,10 +17,22 @@ import (
 // (ingest.ErrSinkOverflow, so HTTP answers 429) instead of dropping the oldest; nothing is
 // dropped, and once the Brain is back every accepted record arrives, once, in order, and
 // deliveries are accepted again.
+//
+// With a cluster (one Brain, failover: one shard, whose ring is RingRecords) each shard's inbox
+// keeps the budget of its own ring.
 func TestRefuseWhenFull(t *testing.T) {
+	t.Run("single", func(t *testing.T) { testRefuseWhenFull(t, false) })
+	t.Run("cluster", func(t *testing.T) { testRefuseWhenFull(t, true) })
+}
+
+func testRefuseWhenFull(t *testing.T, cluster bool) {
 	const ring = 2_000
 	b := erltest.StartBrain(t, erltest.BrainOptions{})
 	opts := agentOptions(t, b)
+	if cluster {
+		opts.Cluster = &agent.ClusterConfig{Targets: []agent.Target{opts.Brain}, HealthInterval: 100 * time.Millisecond}
+		opts.Brain = agent.Target{}
+	}
 	opts.RingRecords = ring
 	opts.Delivery.MaxPending = 500
 	opts.RefuseWhenFull = true

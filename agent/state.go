@@ -13,6 +13,9 @@ func (a *Agent) State() fsm.State {
 	if a.done.Load() {
 		return fsm.Closed
 	}
+	if a.cluster != nil {
+		return a.clusterState()
+	}
 	snap := a.svc.Snapshot()
 	if !snap.Running {
 		if snap.Stats == (fsm.Stats{}) && a.svc.Err() == nil {
@@ -25,7 +28,13 @@ func (a *Agent) State() fsm.State {
 
 // Ready reports whether the connection manager is running (whatever its connection's state):
 // a readiness check answers from it.
-func (a *Agent) Ready() bool { return !a.done.Load() && a.svc.Snapshot().Running }
+// In cluster mode it is the router's Ready: enough members reachable (ClusterConfig.Ready).
+func (a *Agent) Ready() bool {
+	if a.cluster != nil {
+		return !a.done.Load() && a.cluster.Ready()
+	}
+	return !a.done.Load() && a.svc.Snapshot().Running
+}
 
 // Stats are the agent's counters.
 type Stats struct {
@@ -44,24 +53,25 @@ type Stats struct {
 	RingRecords  int
 	SpillRecords int // untrimmed records on disk
 	Manager      fsm.Stats
+	// Cluster, in cluster mode: each member's state and records, each shard's owner and state,
+	// the discovery (Manager then adds up the shards' counters).
+	Cluster *ClusterStats
 }
 
 // Stats returns the counters, from the snapshot the connection manager publishes.
 func (a *Agent) Stats() Stats {
+	if a.cluster != nil {
+		s := Stats{State: a.State(), Accepted: a.accepted.Load(), Refused: a.refused.Load(), Transitions: map[string]uint64{}}
+		a.clusterStats(&s)
+		s.Transitions = transitions(s.Manager)
+		return s
+	}
 	snap := a.svc.Snapshot()
 	m := snap.Stats
 	s := Stats{
 		State: a.State(), Accepted: a.accepted.Load(), Refused: a.refused.Load(),
 		Delivered: m.Delivered, Confirmed: m.Confirmed, Unconfirmed: int(m.Unconfirmed), Acked: m.Acked, Dropped: m.Dropped, PossiblyLost: m.PossiblyLost,
-		Reconnects: m.Reconnects, Restarts: snap.Restarts, Transitions: map[string]uint64{}, Manager: m,
-	}
-	states := fsm.States()
-	for i, from := range states {
-		for j, to := range states {
-			if n := m.Transitions[i][j]; n > 0 {
-				s.Transitions[from.String()+"->"+to.String()] = n
-			}
-		}
+		Reconnects: m.Reconnects, Restarts: snap.Restarts, Transitions: transitions(m), Manager: m,
 	}
 	if a.ring != nil {
 		s.RingRecords = a.ring.Len()
@@ -72,9 +82,26 @@ func (a *Agent) Stats() Stats {
 	return s
 }
 
+// transitions names the state changes counted in m: "from->to": count.
+func transitions(m fsm.Stats) map[string]uint64 {
+	out := map[string]uint64{}
+	states := fsm.States()
+	for i, from := range states {
+		for j, to := range states {
+			if n := m.Transitions[i][j]; n > 0 {
+				out[from.String()+"->"+to.String()] = n
+			}
+		}
+	}
+	return out
+}
+
 // held is how many accepted records the tiers hold (RAM ring, disk, RAM log), not those still
 // in the manager's inbox.
 func (a *Agent) held() int {
+	if a.cluster != nil {
+		return a.cluster.Held()
+	}
 	n := 0
 	if a.ring != nil {
 		n += a.ring.Len()
@@ -98,6 +125,13 @@ func (a *Agent) Reconfigure(cfg fsm.Config) error {
 	cfg.Delivery = fsm.DeliveryUnacked
 	if a.opts.Mode == ModeAcked {
 		cfg.Delivery = fsm.DeliveryAcked
+	}
+	if a.cluster != nil {
+		if err := a.cluster.Reconfigure(cfg); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+		}
+		a.opts.Delivery = cfg
+		return nil
 	}
 	if err := a.svc.Reconfigure(cfg); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)

@@ -201,11 +201,22 @@ func (b *Brain) NewAckTransport(p gen.Process) (fsm.AckTransport, error) {
 	return b.transport(p), nil
 }
 
+// NewAckTransportReplyTo is NewAckTransport with replyTo as the batches' ReplyTo instead of p's
+// own pid: a process that passes the acknowledgements on to p (package cluster's proxy, which
+// drops those of a Brain the manager has left). Everything else is p's, as with NewAckTransport.
+func (b *Brain) NewAckTransportReplyTo(p gen.Process, replyTo gen.PID) (fsm.AckTransport, error) {
+	if b.mode != ModeAcked {
+		return nil, fmt.Errorf("%w: NewAckTransportReplyTo in mode %v", ErrInvalid, b.mode)
+	}
+	return &brainTransport{brain: b, proc: p, replyTo: replyTo}, nil
+}
+
 // brainTransport is one manager process's view of the Brain. Only the manager's goroutine calls
 // it, one call at a time.
 type brainTransport struct {
 	brain     *Brain
 	proc      gen.Process
+	replyTo   gen.PID // the batches' ReplyTo, when not proc's own pid
 	conn      *node.Conn
 	monitored bool
 	dialed    *node.Conn // the last connection Connect made, whatever failed after it
@@ -596,9 +607,12 @@ func (t *brainTransport) SendBatch(ctx context.Context, sourceID string, firstSe
 	if err != nil {
 		return err
 	}
-	self := t.proc.PID()
+	self, replyTo := t.proc.PID(), t.proc.PID()
+	if t.replyTo != (gen.PID{}) {
+		replyTo = t.replyTo
+	}
 	// The fixed part is encoded here, outside the connection's send lock.
-	head, err := etf.AppendBatchHead(t.scratch[:0], self, sourceID, firstSeq)
+	head, err := etf.AppendBatchHead(t.scratch[:0], replyTo, sourceID, firstSeq)
 	if err != nil {
 		return fmt.Errorf("brain: encode batch: %w", err)
 	}

@@ -54,7 +54,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-erlc -o "$EBIN" test/erlang/src/*.erl
+erlc -pa "$EBIN" -o "$EBIN" test/erlang/src/*.erl
 cp test/erlang/src/pharos_brain.app.src "$EBIN/pharos_brain.app"
 BIN="${NODE_BIN:-}"
 if [ -z "$BIN" ]; then

@@ -172,6 +172,13 @@ func agentOptions(cfg config.Config, pf *checked, reg prometheus.Registerer, log
 		Registerer:     reg,
 		Logger:         log,
 	}
+	if cfg.Clustered() {
+		cc, err := clusterConfig(cfg)
+		if err != nil {
+			return agent.Options{}, err
+		}
+		opts.Brain, opts.Cluster = agent.Target{}, cc
+	}
 	return withSpill(cfg, opts)
 }
 
@@ -338,13 +345,23 @@ func watchSignals(parent context.Context, sigs chan os.Signal) (ctx context.Cont
 
 // serveReady answers /readyz: 200 while the manager is Streaming or Throttled, else 503 (not
 // connected, not running between a crash and its restart, closed), with the state and the
-// manager's restarts either way.
-func serveReady(w http.ResponseWriter, state fsm.State, restarts uint64) {
+// manager's restarts either way. With a cluster the state is Streaming while enough Brains are
+// reachable (brain.ready), and a line per Brain follows: up or down, and its shards.
+func serveReady(w http.ResponseWriter, st agent.Stats) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if state == fsm.Streaming || state == fsm.Throttled {
+	if st.State == fsm.Streaming || st.State == fsm.Throttled {
 		w.WriteHeader(http.StatusOK)
 	} else {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	fmt.Fprintf(w, "%s\nrestarts %d\n", strings.ToLower(state.String()), restarts)
+	fmt.Fprintf(w, "%s\nrestarts %d\n", strings.ToLower(st.State.String()), st.Restarts)
+	if c := st.Cluster; c != nil {
+		for _, m := range c.Members {
+			up := "down"
+			if m.Up {
+				up = "up"
+			}
+			fmt.Fprintf(w, "brain %s %s shards %d\n", m.Brain, up, m.Shards)
+		}
+	}
 }

@@ -104,8 +104,7 @@ func (s *sources) adminHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	admin.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		st := s.a.Stats()
-		serveReady(w, st.State, st.Restarts)
+		serveReady(w, s.a.Stats())
 	})
 	return admin
 }

@@ -110,13 +110,38 @@ type Brain struct {
 	// the otlp.* settings; brain.node, the cookie and tls.* are then not used).
 	Transport string `yaml:"transport" arg:"NAME" help:"where records go: erlang (the Brain, over Erlang distribution) or otlp (an OTLP/HTTP receiver such as an OpenTelemetry Collector: otlp.*)"`
 
-	Node string `yaml:"node" arg:"NAME@HOST" help:"the Brain's node name (required with brain.transport erlang)"`
-	Name string `yaml:"name" arg:"NAME" help:"the Brain process's registered name"`
+	Node string `yaml:"node" arg:"NAME@HOST" help:"the Brain's node name (required with brain.transport erlang, unless a cluster: brain.targets or brain.discovery)"`
+	Name string `yaml:"name" arg:"NAME" help:"the Brain process's registered name (in a cluster: that of each target without /NAME)"`
 	Addr string `yaml:"addr" arg:"HOST:PORT" help:"the Brain's distribution listener; skips EPMD"`
 	Mode string `yaml:"mode" arg:"MODE" help:"delivery mode: payload, term, subject or acked (payload only with brain.transport otlp)"`
 	// QueueLimit is backpressure on the Brain's mailbox: delivery never takes it above this many
 	// queued messages and pauses (Throttled) at the limit. 0 switches the check off.
 	QueueLimit int `yaml:"queue_limit" help:"most messages delivery lets wait in the Brain's mailbox; delivery pauses at the limit (0: off)"`
+
+	// A cluster of Brains (docs/clusters.md), in place of brain.node: a static list, or the
+	// members of a pg group asked of seed nodes.
+	Targets        []string `yaml:"targets" arg:"NODE[/NAME],..." def:"none" help:"a cluster of Brains, in place of brain.node: NODE or NODE/NAME each (NAME defaults to brain.name; a YAML list, comma separated as a flag)"`
+	Discovery      string   `yaml:"discovery" arg:"MODE" def:"none" help:"pg: find the Brains in a pg group by asking brain.seeds, in place of brain.node"`
+	Seeds          []string `yaml:"seeds" arg:"NODE,..." def:"none" help:"with brain.discovery pg: Brain nodes to ask for the group, in turn"`
+	PG             PG       `yaml:"pg"`
+	Routing        string   `yaml:"routing" arg:"ROUTING" help:"with a cluster: failover (every record to the first live Brain) or shard (spread by a key)"`
+	Shard          Shard    `yaml:"shard"`
+	Ready          string   `yaml:"ready" arg:"POLICY" help:"with a cluster, /readyz is ready while any, a quorum of, or all Brains are reachable"`
+	HealthInterval Duration `yaml:"health_interval" help:"with a cluster: how often each Brain is probed"`
+}
+
+// PG is discovery through a pg group.
+type PG struct {
+	Scope        string   `yaml:"scope" arg:"NAME" help:"the pg scope the Brains start"`
+	Group        string   `yaml:"group" arg:"NAME" help:"the pg group the Brain processes join"`
+	Poll         bool     `yaml:"poll" help:"ask for the members every poll_interval instead of following pg:monitor/2 (automatic on OTP 25.0)"`
+	PollInterval Duration `yaml:"poll_interval" help:"how often the members are asked for when polling"`
+}
+
+// Shard is the shard routing.
+type Shard struct {
+	Key   string `yaml:"key" arg:"KEY" help:"what routing shard hashes: source, name, or tag:KEY"`
+	Count int    `yaml:"count" def:"32 with routing shard, 1 with failover" help:"virtual shards, each with its own connection manager (and, acked, its own log and SourceId); fixed for a spill directory while it holds records"`
 }
 
 // OTLPSink is the OTLP transport (brain.transport otlp, package otlpsink): records go to an
@@ -278,8 +303,11 @@ type Log struct {
 // Default returns the settings used where nothing else is given.
 func Default() Config {
 	return Config{
-		Node:   Node{NetTick: Duration(60 * time.Second)},
-		Brain:  Brain{Transport: "erlang", Name: "pharos_brain", Mode: "payload", QueueLimit: 50_000},
+		Node: Node{NetTick: Duration(60 * time.Second)},
+		Brain: Brain{Transport: "erlang", Name: "pharos_brain", Mode: "payload", QueueLimit: 50_000, Routing: "failover", Ready: "any",
+			PG:             PG{Scope: "pharos", Group: "pharos_brains", PollInterval: Duration(5 * time.Second)},
+			Shard:          Shard{Key: "source"},
+			HealthInterval: Duration(time.Second)},
 		Buffer: Buffer{MaxRecords: 100_000, MaxBytes: 64 << 20, Overflow: "drop_oldest"},
 		Spill: Spill{MaxBytes: 1 << 30, SegmentBytes: 64 << 20, Sync: "interval",
 			SyncInterval: Duration(100 * time.Millisecond), Overflow: "drop_oldest"},
@@ -307,6 +335,10 @@ func Default() Config {
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
 }
+
+// Clustered reports whether the Brains are a cluster (brain.targets or brain.discovery) rather
+// than brain.node.
+func (c Config) Clustered() bool { return len(c.Brain.Targets) > 0 || c.Brain.Discovery != "" }
 
 // Ingesting reports whether any ingest source is configured.
 func (c Config) Ingesting() bool {

@@ -25,9 +25,15 @@ func (c Config) Validate() error {
 	set := func(key string) bool { _, ok := c.origin[key]; return ok }
 
 	otlp := c.Brain.Transport == "otlp"
-	if c.Brain.Node == "" && !otlp {
-		bad("brain.node", "is required (name@host) with brain.transport erlang")
-	} else if c.Brain.Node != "" {
+	switch {
+	case c.Clustered():
+		if otlp {
+			bad("brain.transport", "otlp goes to one OTLP receiver: brain.targets and brain.discovery are for brain.transport erlang")
+		}
+		c.validateCluster(bad)
+	case c.Brain.Node == "" && !otlp:
+		bad("brain.node", "is required (name@host) with brain.transport erlang, or a cluster: brain.targets or brain.discovery")
+	case c.Brain.Node != "":
 		if err := checkNodeName(c.Brain.Node); err != nil {
 			bad("brain.node", "%v", err)
 		}
@@ -280,6 +286,72 @@ func zeroText(arg string, v int64) string {
 		return strconv.FormatInt(v, 10) + " bytes"
 	}
 	return strconv.FormatInt(v, 10)
+}
+
+// validateCluster checks the brain.* keys of a cluster (docs/clusters.md).
+func (c Config) validateCluster(bad func(key, format string, args ...any)) {
+	b := c.Brain
+	if b.Node != "" {
+		bad("brain.node", "names one Brain; a cluster is brain.targets or brain.discovery: set one or the other")
+	}
+	if b.Addr != "" {
+		bad("brain.addr", "applies to brain.node only, not to a cluster")
+	}
+	if len(b.Targets) > 0 && b.Discovery != "" {
+		bad("brain.targets", "and brain.discovery both name the Brains: set one")
+	}
+	seen := map[string]bool{}
+	for _, t := range b.Targets {
+		node, name, found := strings.Cut(t, "/")
+		if err := checkNodeName(node); err != nil {
+			bad("brain.targets", "%q: %v", t, err)
+			continue
+		}
+		if found && (name == "" || strings.ContainsAny(name, " @'\"/")) {
+			bad("brain.targets", "%q: the registered name after / must be an atom such as pharos_brain", t)
+		}
+		if !found {
+			t += "/" + b.Name
+		}
+		if seen[t] {
+			bad("brain.targets", "%q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	if b.Discovery != "" {
+		if b.Discovery != "pg" {
+			bad("brain.discovery", "must be pg (or empty), got %q", b.Discovery)
+		}
+		if len(b.Seeds) == 0 {
+			bad("brain.seeds", "is required with brain.discovery pg: Brain nodes to ask for the group")
+		}
+		for _, s := range b.Seeds {
+			if err := checkNodeName(s); err != nil {
+				bad("brain.seeds", "%q: %v", s, err)
+			}
+		}
+		if b.PG.Scope == "" || b.PG.Group == "" || strings.ContainsAny(b.PG.Scope+b.PG.Group, " @'\"") {
+			bad("brain.pg.scope", "scope %q and group %q must be atoms", b.PG.Scope, b.PG.Group)
+		}
+		if b.PG.PollInterval <= 0 {
+			bad("brain.pg.poll_interval", "must be positive, got %v", b.PG.PollInterval)
+		}
+	}
+	if b.Routing != "failover" && b.Routing != "shard" {
+		bad("brain.routing", "must be failover or shard, got %q", b.Routing)
+	}
+	if k := b.Shard.Key; k != "source" && k != "name" && !(strings.HasPrefix(k, "tag:") && len(k) > len("tag:")) {
+		bad("brain.shard.key", "must be source, name or tag:KEY, got %q", k)
+	}
+	if b.Shard.Count < 0 || b.Shard.Count > 1024 {
+		bad("brain.shard.count", "must be 0 (automatic) to 1024, got %d", b.Shard.Count)
+	}
+	if b.Ready != "any" && b.Ready != "quorum" && b.Ready != "all" {
+		bad("brain.ready", "must be any, quorum or all, got %q", b.Ready)
+	}
+	if b.HealthInterval <= 0 {
+		bad("brain.health_interval", "must be positive, got %v", b.HealthInterval)
+	}
 }
 
 // validateOTLP checks the OTLP transport's settings (brain.transport otlp) and what it excludes:

@@ -93,6 +93,17 @@ type BrainOptions struct {
 	// TickTime is the Brain's net_ticktime (whole seconds, at least 1 s); 0 leaves OTP's 60 s.
 	// A peer must use the same (node.Options.TickTime).
 	TickTime time.Duration
+
+	// Cluster settings (StartCluster sets them; docs/clusters.md). NodeName is the node's alive
+	// part (default brain_<random>); Names are several Brain processes on the node (default
+	// [Name]); Store is the acked mode's store, "local" (default) or "mnesia" (needs StateDir);
+	// Peers are the Brain nodes it connects to and whose mnesia schema it joins; PG starts the pg
+	// scope "pharos" and joins the Brain processes to the group "pharos_brains".
+	NodeName string
+	Names    []string
+	Store    string
+	Peers    []string
+	PG       bool
 }
 
 // Brain is a running reference Brain node (test/erlang) on loopback.
@@ -146,9 +157,13 @@ func StartBrain(t testing.TB, opts BrainOptions) *Brain {
 	if err := os.WriteFile(filepath.Join(home, ".erlang.cookie"), []byte(opts.Cookie), 0o400); err != nil {
 		t.Fatalf("erltest: %v", err)
 	}
+	alive := opts.NodeName
+	if alive == "" {
+		alive = "brain_" + randomHex(4)
+	}
 	b := &Brain{
 		Release:  rel,
-		Node:     "brain_" + randomHex(4) + "@" + opts.Host,
+		Node:     alive + "@" + opts.Host,
 		Host:     opts.Host,
 		Name:     opts.Name,
 		Cookie:   opts.Cookie,
@@ -188,6 +203,7 @@ func (b *Brain) start() error {
 	if b.opts.StateDir != "" {
 		args = append(args, "-pharos_brain", "state_dir", fmt.Sprintf("%q", b.opts.StateDir))
 	}
+	args = append(args, b.clusterArgs()...)
 	if b.opts.TickTime > 0 {
 		args = append(args, "-kernel", "net_ticktime", strconv.Itoa(int(b.opts.TickTime/time.Second)))
 	}

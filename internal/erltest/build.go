@@ -59,7 +59,7 @@ func BuildBrain(rel Release) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, rel.Erlc, append([]string{"-Werror", "+debug_info", "-o", tmp}, erls...)...)
+	cmd := exec.CommandContext(ctx, rel.Erlc, append([]string{"-Werror", "+debug_info", "-pa", tmp, "-o", tmp}, erls...)...)
 	cmd.Env = rel.Environ(nil)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("erlc (OTP %s) of the reference Brain: %w\n%s", rel.Major, err, out)

@@ -32,7 +32,7 @@ func TestBrainChecks(t *testing.T) {
 
 	erl := exec.CommandContext(ctx, rel.Erl, "-noshell", "-noinput", "-pa", ebin, "-pa", out,
 		"-eval", "pharos_brain_check:run().")
-	erl.Env = rel.Environ([]string{ownerEnv + "=" + owner()})
+	erl.Env = rel.Environ([]string{ownerEnv + "=" + owner(), "PHAROS_CHECK_TMP=" + t.TempDir()})
 	b, err = erl.CombinedOutput()
 	t.Logf("OTP %s:\n%s", rel.Version, b)
 	require.NoError(t, err, "pharos_brain_check failed on OTP %s", rel.Major)

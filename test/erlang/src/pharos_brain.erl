@@ -33,6 +33,15 @@ init(DelayMs) ->
     %% binary_to_term(_, [safe]) refuses atoms the node does not know yet: load the module that
     %% names every atom of docs/wire.md before the first record arrives.
     {module, _} = code:ensure_loaded(pharos_brain_wire),
+    %% In a cluster, senders find the Brain through pg (docs/clusters.md): this is the one line a
+    %% Brain adds. pg drops the pid when the process ends; a restarted one joins again.
+    case application:get_env(pharos_brain, pg, false) of
+        true ->
+            {ok, Scope} = application:get_env(pharos_brain, pg_scope),
+            {ok, Group} = application:get_env(pharos_brain, pg_group),
+            ok = pg:join(Scope, Group, self());
+        false -> ok
+    end,
     {ok, #{delay => pharos_brain_store:get_delay(DelayMs)}}.
 
 handle_call({set_delay, D}, _From, S) ->

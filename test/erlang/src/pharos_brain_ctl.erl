@@ -3,6 +3,7 @@
 %%
 %% Requests, one per line; each answer is one line:
 %%   stats              -> the statistics as one JSON object
+%%   cluster_stats      -> the cluster's NextSeq per SourceId and per-key accounting (store mnesia)
 %%   reset              -> ok
 %%   delay MS           -> ok              (every message then costs MS milliseconds)
 %%   crash              -> ok              (kills the Brain server; its supervisor restarts it)
@@ -55,6 +56,7 @@ serve(S, Name) ->
 
 command(<<"ping">>, _) -> "pong";
 command(<<"stats">>, _) -> pharos_brain_json:encode(pharos_brain_store:stats());
+command(<<"cluster_stats">>, _) -> pharos_brain_json:encode(pharos_brain_cluster:stats());
 command(<<"reset">>, _) ->
     ok = pharos_brain_store:reset(),
     "ok";

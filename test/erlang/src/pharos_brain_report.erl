@@ -15,8 +15,13 @@ loop(IntervalMs, Prev, PrevT) ->
     T = erlang:monotonic_time(millisecond),
     Rate = (maps:get(received, S) - maps:get(received, Prev)) * 1000 div max(1, T - PrevT),
     Sources = maps:keys(maps:merge(maps:get(sources, S), maps:get(no_seq, S))),
-    io:format("brain ~s: ~b records/s | total ~b (metrics ~b, alerts ~b) | invalid ~b | sources ~b~s~n",
-              [calendar:system_time_to_rfc3339(erlang:system_time(second)), Rate,
+    %% In a cluster (pg or peers set), which node says it.
+    Who = case application:get_env(pharos_brain, peers, []) of
+              [] -> "";
+              _ -> [$\s | atom_to_list(node())]
+          end,
+    io:format("brain~s ~s: ~b records/s | total ~b (metrics ~b, alerts ~b) | invalid ~b | sources ~b~s~n",
+              [Who, calendar:system_time_to_rfc3339(erlang:system_time(second)), Rate,
                maps:get(received, S), maps:get(metrics, S), maps:get(alerts, S), maps:get(invalid, S),
                length(Sources), last(pharos_brain_store:last(1))]),
     loop(IntervalMs, S, T).

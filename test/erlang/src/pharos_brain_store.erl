@@ -49,6 +49,9 @@ handle_call({acked_batch, SourceId, Next0, Next1, Summary}, _From, S) ->
         _ ->
             {reply, stale, S}
     end;
+handle_call({flush, Summary}, _From, S) ->
+    flush_batch(Summary),
+    {reply, ok, S};
 handle_call(stats, _From, S) -> {reply, stats_now(), S};
 handle_call(_, _From, S) -> {reply, ok, S}.
 handle_cast(_, S) -> {noreply, S}.
@@ -121,17 +124,42 @@ invalid(Mode, Reason) ->
 %% between (a reset, or the call of a Brain server that was killed during it, applied only after
 %% its restarted successor read the table), nothing is applied and the batch is processed again.
 acked_batch({pharos_batch, _, SourceId, _, _} = Batch) when is_binary(SourceId) ->
+    case pharos_brain_cluster:store() of
+        mnesia -> acked_batch_mnesia(Batch);
+        local -> acked_batch_local(Batch)
+    end;
+acked_batch(_) -> {error, bad_batch}.
+
+%% With the cluster store (pharos_brain_cluster): the batch's per-key accounting and its NextSeq
+%% are one mnesia transaction (pharos_acked:commit_batch/5), which returns once every running
+%% Brain node has both; this node's own counts are added afterwards (they are this node's share,
+%% and a node killed in between misses that batch in them, never in the cluster's tables).
+acked_batch_mnesia(Batch) ->
+    Store = pharos_acked:new(pharos_acked_mnesia, none),
+    Apply = fun(Acc) ->
+                    Sum = summary(Acc),
+                    pharos_brain_cluster:apply_runs(lists:reverse(Sum#batch.runs)),
+                    Sum
+            end,
+    case pharos_acked:commit_batch(Batch, Store, fun batch_payload/2, #batch{}, Apply) of
+        {ok, _, Ack, none} -> {ok, Ack};
+        {ok, _, Ack, Sum} ->
+            ok = gen_server:call(?MODULE, {flush, Sum}, infinity),
+            {ok, Ack};
+        {error, _} = E -> E
+    end.
+
+acked_batch_local({pharos_batch, _, SourceId, _, _} = Batch) ->
     %% Only this source's NextSeq matters: fold_batch/4 gets a state of that one entry.
     Next0 = acked_next(SourceId),
     case pharos_acked:fold_batch(Batch, #{SourceId => Next0}, fun batch_payload/2, #batch{}) of
         {ok, _, {_, {pharos_ack, SourceId, Next1}} = Ack, Acc} ->
             case gen_server:call(?MODULE, {acked_batch, SourceId, Next0, Next1, summary(Acc)}, infinity) of
                 ok -> {ok, Ack};
-                stale -> acked_batch(Batch)
+                stale -> acked_batch_local(Batch)
             end;
         {error, _} = E -> E
-    end;
-acked_batch(_) -> {error, bad_batch}.
+    end.
 
 batch_payload(Bin, B) ->
     try binary_to_term(Bin, [safe]) of
@@ -258,7 +286,10 @@ stats_now() ->
       invalid_reasons => maps:from_list([{reason_key(R), N} || {{invalid_reason, R}, N} <- Rows]),
       sources => Sources,
       no_seq => NoSeq,
-      acked => maps:from_list([{Source, N} || {{acked, Source}, N} <- Rows]),
+      acked => case pharos_brain_cluster:store() of
+                   local -> maps:from_list([{Source, N} || {{acked, Source}, N} <- Rows]);
+                   mnesia -> pharos_acked_mnesia:all()
+               end,
       brain_starts => Get(brain_starts),
       delay_ms => proplists:get_value(delay, Rows, 0)}.
 

@@ -10,13 +10,18 @@
 %%     one call, leaves the same statistics and last records as counting each new payload alone
 %%     with record/2 and invalid/2, over batches with resends, gaps, reorders, several sources,
 %%     alerts, records without a seq tag and invalid payloads.
+%%   stores: pharos_acked:commit_batch/5 with the local store (pharos_acked_local) and the mnesia
+%%     store (pharos_acked_mnesia, on this node alone) acknowledges and applies exactly what
+%%     fold_batch/4 over a map does, over the same batches; a commit against a NextSeq that moved
+%%     is stale and applies nothing.
 -module(pharos_brain_check).
--export([run/0, validate/0, acked/0]).
+-export([run/0, validate/0, acked/0, stores/0]).
 
 run() ->
     try
         ok = validate(),
         ok = acked(),
+        ok = stores(),
         io:format("ok~n"),
         erlang:halt(0)
     catch C:E:S ->
@@ -298,3 +303,45 @@ payload(Sid, I) ->
         4 -> term_to_binary({alert, <<"disk">>, critical, <<"full">>, Tags, I, Source});
         _ -> term_to_binary({metric, <<"cpu">>, gauge, float(I), Tags, 1700000000000 + I, Source})
     end.
+
+%%% the store behaviour
+
+stores() ->
+    rand:seed(exsss, {7, 8, 9}),
+    Script = script(),
+    Want = by_map(Script),
+    Want = by_store(Script, pharos_acked:new(pharos_acked_local, [])),
+    Dir = filename:join(os:getenv("PHAROS_CHECK_TMP", "/tmp"), "pharos_check_mnesia_" ++ os:getpid()),
+    ok = application:set_env(mnesia, dir, Dir),
+    ok = mnesia:create_schema([node()]),
+    ok = mnesia:start(),
+    ok = pharos_acked_mnesia:create_table([node()]),
+    Want = by_store(Script, pharos_acked:new(pharos_acked_mnesia, none)),
+    NextA = pharos_acked_mnesia:next_seq(<<"sid-a">>, none),
+    {stale, none} = pharos_acked_mnesia:commit(<<"sid-a">>, NextA - 1, NextA + 5, fun() -> error(applied) end, none),
+    NextA = pharos_acked_mnesia:next_seq(<<"sid-a">>, none),
+    stopped = mnesia:stop(),
+    ok = mnesia:delete_schema([node()]),
+    {Acks, _} = Want,
+    io:format("stores: local and mnesia agree with fold_batch over ~b batches~n", [length(Acks)]),
+    ok.
+
+%% The acks and the payloads applied, in order, with a map.
+by_map(Script) ->
+    {Acks, _, Applied} =
+        lists:foldl(fun(B, {As, State, Ap}) ->
+                            {ok, State1, {_, Ack}, New} = pharos_acked:fold_batch(B, State, fun(P, Acc) -> [P | Acc] end, []),
+                            {[Ack | As], State1, lists:reverse(New) ++ Ap}
+                    end, {[], #{}, []}, Script),
+    {lists:reverse(Acks), Applied}.
+
+%% The same through commit_batch/5: Apply returns the batch's new payloads.
+by_store(Script, Store0) ->
+    {Acks, _, Applied} =
+        lists:foldl(fun(B, {As, Store, Ap}) ->
+                            {ok, Store1, {_, Ack}, New} =
+                                pharos_acked:commit_batch(B, Store, fun(P, Acc) -> [P | Acc] end, [], fun(Acc) -> Acc end),
+                            Ap1 = case New of none -> Ap; _ -> lists:reverse(New) ++ Ap end,
+                            {[Ack | As], Store1, Ap1}
+                    end, {[], Store0, []}, Script),
+    {lists:reverse(Acks), Applied}.
