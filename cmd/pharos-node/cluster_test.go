@@ -65,6 +65,18 @@ shutdown_timeout: 5s
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "pharos_cluster"))
 		}
 	}
+	// The README lists the cluster's metrics (TestReadmeMetricsMatchExport checks the rest).
+	exported := exportedFamilies(metrics)
+	for name := range readmeMetrics(t) {
+		if strings.HasPrefix(name, "pharos_cluster_") && !exported[name] {
+			t.Errorf("README lists %s; a cluster's /metrics does not export it", name)
+		}
+	}
+	for name := range exported {
+		if strings.HasPrefix(name, "pharos_cluster_") && !readmeMetrics(t)[name] {
+			t.Errorf("a cluster exports %s; the README does not list it", name)
+		}
+	}
 	sources := map[string]int{}
 	send := func(batch int) {
 		for k := range 8 {
