@@ -37,11 +37,10 @@ func readBrainFile(path string, from, to int64) ([]brainSecond, error) {
 
 // brainSummary merges seconds: records, and latency quantiles in milliseconds.
 type brainSummary struct {
-	Records                 int64
-	Seconds                 int
-	N                       int64
-	P50, P99, P999, MaxMs   float64
-	latencyUs, latencyCount []int64
+	Records               int64
+	Seconds               int
+	N                     int64
+	P50, P99, P999, MaxMs float64
 }
 
 func summarize(secs []brainSecond) brainSummary {
