@@ -52,7 +52,18 @@ var (
 	_ fsm.AckTransport   = (*transport)(nil)
 	_ fsm.Confirmer      = (*transport)(nil)
 	_ fsm.LossReason     = (*transport)(nil)
+	_ fsm.Prober         = (*transport)(nil)
 )
+
+// Probe implements fsm.Prober: the shard's peer looks reachable once it has an owner again (the
+// router's health probes found a member live), so a manager in its backoff connects soon after
+// a Brain returns instead of at the end of a wait of up to MaxBackoff.
+func (t *transport) Probe(ctx context.Context) error {
+	if owner, _, _ := t.l.current(); owner == nil {
+		return fmt.Errorf("%w for shard %s", ErrNoMember, t.l.label)
+	}
+	return nil
+}
 
 func (r *Router) newTransport(l *lane, p gen.Process) *transport {
 	return &transport{r: r, l: l, proc: p}
