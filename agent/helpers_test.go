@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/internal/erltest"
+	"github.com/pharos-node/pharos-node/internal/testlog"
 	"github.com/pharos-node/pharos-node/node"
 )
 
@@ -32,26 +31,7 @@ func fastDelivery() fsm.Config {
 }
 
 // testLogger writes to t.Log at info level, and nowhere once the test has ended.
-func testLogger(t *testing.T) zerolog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t *testing.T) zerolog.Logger { return testlog.New(t, zerolog.InfoLevel) }
 
 // agentOptions targets the Brain b with an agent-owned node.
 func agentOptions(t *testing.T, b *erltest.Brain) agent.Options {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/pharos-node/pharos-node/etf"
 	"github.com/pharos-node/pharos-node/fsm"
 	"github.com/pharos-node/pharos-node/internal/erltest"
+	"github.com/pharos-node/pharos-node/internal/testlog"
 	"github.com/pharos-node/pharos-node/node"
 )
 
@@ -74,26 +73,7 @@ func fastDelivery() fsm.Config {
 }
 
 // testLogger writes to t.Log at info level, and nowhere once the test has ended.
-func testLogger(t *testing.T) zerolog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t *testing.T) zerolog.Logger { return testlog.New(t, zerolog.InfoLevel) }
 
 // targets are the Brains of the cluster's nodes.
 func targets(c *erltest.Cluster) []brain.Target {

@@ -7,10 +7,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pharos-node/pharos-node/internal/testlog"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -38,26 +39,7 @@ func testDelivery() fsm.Config {
 }
 
 // testLogger writes to t.Log, and nowhere once the test has ended.
-func testLogger(t *testing.T) zerolog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t *testing.T) zerolog.Logger { return testlog.New(t, zerolog.InfoLevel) }
 
 // startAgent starts an agent delivering to endpoint through an otlpsink.Sink.
 func startAgent(t *testing.T, endpoint string, opts agent.Options, sopts otlpsink.Options) (*agent.Agent, *otlpsink.Sink) {

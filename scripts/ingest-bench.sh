@@ -47,17 +47,9 @@ WORK=$(mktemp -d /tmp/pharos-ingest-bench.XXXXXX)
 mkdir -p "$WORK/ebin" "$WORK/ebin27" _build/bench
 OUT="_build/bench/ingest-$(date -u +%Y-%m-%dT%H%M%SZ).jsonl"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_udp() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-pids=()
+. scripts/lib/procs.sh
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_all
   if [ -n "${KEEP:-}" ]; then cp -r "$WORK" "$KEEP"; fi
   rm -rf "$WORK"
 }

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pharos-node/pharos-node/internal/testlog"
 
 	"github.com/rs/zerolog"
 
@@ -97,25 +97,7 @@ func seqMetric(source string, seq int) etf.Metric {
 // testLogger writes warnings and errors to t.Log, prefixed with who logs, and nothing once the
 // test has ended.
 func testLogger(t *testing.T, who string) zerolog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true}).Level(zerolog.WarnLevel).
-		With().Timestamp().Str("sender", who).Logger()
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
+	return testlog.New(t, zerolog.WarnLevel).With().Str("sender", who).Logger()
 }
 
 func randomHex(n int) string {
