@@ -37,8 +37,8 @@ deps:
 
 ## container-bases: the Erlang base images of the container suite, built once and cached under
 ## ~/.cache/pharos/containers (scripts/containers.sh: a debootstrap root filesystem for OTP 25, the
-## scripts/otp.sh builds for 27 and 29)
-CONTAINER_OTP_RELEASES ?= $(filter 25 27,$(OTP_RELEASES))
+## scripts/otp.sh builds for 27 and 29), one per release of CONTAINER_OTP_RELEASES (25, 27 and 29)
+CONTAINER_OTP_RELEASES ?= $(filter 25 27 29,$(OTP_RELEASES))
 container-bases:
 	@set -e; for rel in $(CONTAINER_OTP_RELEASES); do scripts/containers.sh base $$rel; done
 
