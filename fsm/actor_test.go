@@ -77,9 +77,10 @@ func (l *lockedRing) DrainUpTo(n int) [][]byte {
 	defer l.mu.Unlock()
 	return l.r.DrainUpTo(n)
 }
-func (l *lockedRing) Len() int   { l.mu.Lock(); defer l.mu.Unlock(); return l.r.Len() }
-func (l *lockedRing) Bytes() int { l.mu.Lock(); defer l.mu.Unlock(); return l.r.Bytes() }
-func (l *lockedRing) Cap() int   { return l.r.Cap() }
+func (l *lockedRing) Len() int      { l.mu.Lock(); defer l.mu.Unlock(); return l.r.Len() }
+func (l *lockedRing) Bytes() int    { l.mu.Lock(); defer l.mu.Unlock(); return l.r.Bytes() }
+func (l *lockedRing) Cap() int      { return l.r.Cap() }
+func (l *lockedRing) CapBytes() int { return l.r.CapBytes() }
 
 // testSupervisor is a one-for-one supervisor of the single spec it is given.
 type testSupervisor struct{ act.Supervisor }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -104,8 +105,9 @@ func (c *fakeClock) NextDue() (time.Time, bool) {
 // ---------------------------------------------------------------------------
 
 type fakeRing struct {
-	recs  [][]byte
-	limit int
+	recs      [][]byte
+	limit     int
+	byteLimit int // 0: none
 }
 
 func newFakeRing(capacity int) *fakeRing { return &fakeRing{limit: capacity} }
@@ -121,11 +123,22 @@ func (r *fakeRing) PutBackFront(recs [][]byte) int {
 }
 
 func (r *fakeRing) evict() int {
-	if over := len(r.recs) - r.limit; over > 0 {
-		r.recs = append([][]byte(nil), r.recs[over:]...)
-		return over
+	over := max(len(r.recs)-r.limit, 0)
+	for r.byteLimit > 0 && over < len(r.recs) && r.bytesFrom(over) > r.byteLimit {
+		over++
 	}
-	return 0
+	if over > 0 {
+		r.recs = append([][]byte(nil), r.recs[over:]...)
+	}
+	return over
+}
+
+func (r *fakeRing) bytesFrom(i int) int {
+	n := 0
+	for _, b := range r.recs[i:] {
+		n += len(b)
+	}
+	return n
 }
 
 func (r *fakeRing) DrainUpTo(n int) [][]byte {
@@ -137,6 +150,12 @@ func (r *fakeRing) DrainUpTo(n int) [][]byte {
 
 func (r *fakeRing) Len() int { return len(r.recs) }
 func (r *fakeRing) Cap() int { return r.limit }
+func (r *fakeRing) CapBytes() int {
+	if r.byteLimit == 0 {
+		return math.MaxInt
+	}
+	return r.byteLimit
+}
 func (r *fakeRing) Bytes() int {
 	n := 0
 	for _, b := range r.recs {
@@ -326,6 +345,7 @@ type harnessOption func(*harnessSetup)
 type harnessSetup struct {
 	cfg       Config
 	ringCap   int
+	ringBytes int
 	spill     *fakeSpill
 	rnd       Rand
 	batch     bool
@@ -338,6 +358,7 @@ type harnessSetup struct {
 
 func withSpill(s *fakeSpill) harnessOption { return func(h *harnessSetup) { h.spill = s } }
 func withRingCap(n int) harnessOption      { return func(h *harnessSetup) { h.ringCap = n } }
+func withRingBytes(n int) harnessOption    { return func(h *harnessSetup) { h.ringBytes = n } }
 func withConfig(c Config) harnessOption    { return func(h *harnessSetup) { h.cfg = c } }
 func withMetrics(m *Metrics) harnessOption { return func(h *harnessSetup) { h.metrics = m } }
 func withBatch() harnessOption             { return func(h *harnessSetup) { h.batch = true } }
@@ -381,7 +402,7 @@ func newHarness(t fatalfer, opts ...harnessOption) *harness {
 		t:         t,
 		clock:     setup.clock,
 		transport: setup.transport,
-		ring:      newFakeRing(setup.ringCap),
+		ring:      &fakeRing{limit: setup.ringCap, byteLimit: setup.ringBytes},
 		spill:     setup.spill,
 		cfg:       setup.cfg,
 	}

@@ -65,6 +65,8 @@ type Ring interface {
 	Bytes() int
 	// Cap is the number of records the ring holds before it evicts.
 	Cap() int
+	// CapBytes is the size of the records it holds before it evicts.
+	CapBytes() int
 }
 
 // Spill is the optional disk tier of the unacknowledged modes (tier.Spill

@@ -105,3 +105,32 @@ func TestPropertyTakeInRunsIsPerRecord(t *testing.T) {
 		})
 	})
 }
+
+// A run larger than the ring's free bytes is not pushed whole: on a healthy connection, records
+// that one by one would all have been sent are all sent when taken in runs, none evicted for the
+// ring's byte bound (40 records of 200 bytes into a ring of 2,000 bytes).
+func TestTakeInRunsKeepsToTheRingsBytes(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPending, cfg.DrainBatch = 50, 10
+	in, err := NewInbox(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, withConfig(cfg), withRingCap(100), withRingBytes(2000), withInbox(in), withBatch())
+	h.manager.Start()
+	h.settle()
+	h.mustState(Streaming)
+	recs := make([][]byte, 40)
+	for i := range recs {
+		recs[i] = fmt.Appendf(make([]byte, 0, 200), "%0200d", i)[:200]
+	}
+	if _, err := in.putMany(recs, func() error { return nil }, false); err != nil {
+		t.Fatal(err)
+	}
+	h.manager.TakeInbox()
+	h.settle()
+	st := h.manager.Stats()
+	if st.Dropped != 0 || st.Delivered != 40 || len(h.sinkStrings()) != 40 {
+		t.Fatalf("delivered %d (sink %d), dropped %d; want 40 delivered, none dropped", st.Delivered, len(h.sinkStrings()), st.Dropped)
+	}
+}

@@ -137,10 +137,25 @@ func (d *unackedMode) take(m *Manager, records [][]byte) {
 		n := len(records)
 		if m.machine.State() == Streaming {
 			n = min(n, max(1, d.cfg.MaxPending+1-d.backlog()))
+			n = d.fitRingBytes(records[:n])
 		}
 		m.machine.Cast(ManagerEvent{Type: EventDeliver, records: records[:n]})
 		records = records[n:]
 	}
+}
+
+// fitRingBytes is how many of recs, at least one, the ring takes without
+// evicting for its byte bound: a run is pushed whole before its flush, and
+// one larger than the ring's free bytes would evict records that one by one
+// would have been sent.
+func (d *unackedMode) fitRingBytes(recs [][]byte) int {
+	room := d.ring.CapBytes() - d.ring.Bytes()
+	for i, r := range recs {
+		if room -= len(r); room < 0 {
+			return max(i, 1)
+		}
+	}
+	return len(recs)
 }
 
 // disconnected settles what a lost connection left unconfirmed (resent,

@@ -38,3 +38,6 @@ func (r *Ring) Bytes() int { return r.ring.Bytes() }
 
 // Cap is the number of records the ring holds before it evicts.
 func (r *Ring) Cap() int { return r.ring.MaxRecords() }
+
+// CapBytes is the size of the records the ring holds before it evicts.
+func (r *Ring) CapBytes() int { return r.ring.MaxBytes() }
