@@ -90,7 +90,7 @@ func (r *Router) Reconfigure(cfg fsm.Config) error {
 			return fmt.Errorf("shard %s: %w", l.label, err)
 		}
 	}
-	r.opts.Delivery = cfg
+	r.connectTO.Store(int64(cfg.ConnectTimeout))
 	return nil
 }
 

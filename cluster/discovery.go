@@ -58,7 +58,9 @@ func (d *discovery) HandleMessage(from gen.PID, message any) error {
 		case !d.monitoring:
 			d.poll()
 		}
-		d.resolve()
+		if d.resolve() {
+			d.report() // a member whose node or rpc failed when it joined, resolved now
+		}
 		next := d.cfg.PollInterval
 		if d.conn == nil {
 			next = min(next, d.r.opts.HealthInterval)
@@ -83,7 +85,7 @@ func (d *discovery) HandleMessage(from gen.PID, message any) error {
 // subscribe connects to the current seed and asks it for the members (and their changes).
 func (d *discovery) subscribe() {
 	seed := d.cfg.Seeds[d.seed]
-	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.Delivery.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.connectTimeout())
 	conn, err := d.r.opts.Connector.Connect(ctx, gen.Atom(seed))
 	cancel()
 	if err != nil {
@@ -232,13 +234,14 @@ func (d *discovery) replace(pids []gen.PID) {
 	d.report()
 }
 
-// resolve finds the registered name of each member pid not resolved yet.
-func (d *discovery) resolve() {
+// resolve finds the registered name of each member pid not resolved yet, and says whether it
+// found any.
+func (d *discovery) resolve() (found bool) {
 	for p, key := range d.pids {
 		if key != "" {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.Delivery.ConnectTimeout)
+		ctx, cancel := context.WithTimeout(d.r.ctx, d.r.connectTimeout())
 		_, err := d.r.opts.Connector.Connect(ctx, p.Node)
 		cancel()
 		var v any
@@ -260,7 +263,9 @@ func (d *discovery) resolve() {
 		tgt := brain.Target{Node: string(p.Node), Name: atomName(t[1])}
 		d.pids[p] = memberKey(tgt)
 		d.targets[memberKey(tgt)] = tgt
+		found = true
 	}
+	return found
 }
 
 // report hands the resolved members to the router.
@@ -287,7 +292,7 @@ func (d *discovery) status(err error) {
 }
 
 func (d *discovery) callTimeout() int {
-	return max(1, int(d.r.opts.Delivery.ConnectTimeout/time.Second))
+	return max(1, int(d.r.connectTimeout()/time.Second))
 }
 
 // rpc calls Module:Function(Args...) on nodeName through its rex server.

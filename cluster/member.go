@@ -40,7 +40,7 @@ var errConnectionEnded = errors.New("cluster: connection to the member's node en
 func (r *Router) watchMember(ctx context.Context, m *member) {
 	defer close(m.done)
 	interval := r.opts.HealthInterval
-	timeout := r.opts.Delivery.ConnectTimeout
+	timeout := r.connectTimeout()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		conn, err := r.opts.Connector.Connect(pctx, gen.Atom(m.target.Node))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ergo.services/ergo/gen"
@@ -28,6 +29,9 @@ type Router struct {
 	disc   gen.PID // the discovery process, with Discovery
 
 	settleTimer *time.Timer
+	// connectTO is Delivery.ConnectTimeout (nanoseconds), which Reconfigure changes while the
+	// discovery and the health watches read it.
+	connectTO atomic.Int64
 
 	mu         sync.Mutex
 	members    map[string]*member
@@ -42,6 +46,9 @@ type Router struct {
 	err      error // under mu
 }
 
+// connectTimeout is the current Delivery.ConnectTimeout.
+func (r *Router) connectTimeout() time.Duration { return time.Duration(r.connectTO.Load()) }
+
 // Start checks opts, lays out the spill directory, starts every shard's connection manager,
 // the members' health watches and, with Discovery, the discovery process. Records may be
 // delivered at once; a shard connects as soon as it has a live owner.
@@ -55,6 +62,7 @@ func Start(ctx context.Context, opts Options) (*Router, error) {
 	opts.Connector = newSerialConnector(opts.Connector)
 	r := &Router{opts: opts, log: opts.Logger.With().Str("component", "cluster").Logger(),
 		members: map[string]*member{}, discovered: opts.Discovery == nil, done: make(chan struct{})}
+	r.connectTO.Store(int64(opts.Delivery.ConnectTimeout))
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
