@@ -87,3 +87,32 @@ func TestSlowBrainIsNotFlooded(t *testing.T) {
 		})
 	}
 }
+
+// TestBrainThatKeepsUpIsNotBusy: with brain.QueueLimit, a Brain that keeps up is never taken for
+// busy. Records sent past the limit of the bound (last measured plus sent since) are preceded by
+// a new measurement, not refused: 20,000 records at about 20,000 a second through a limit of
+// 1,000 messages arrive with no wait in Throttled.
+func TestBrainThatKeepsUpIsNotBusy(t *testing.T) {
+	const n = 20_000
+	b := erltest.StartBrain(t, erltest.BrainOptions{})
+	opts := agentOptions(t, b)
+	opts.BrainQueue = agent.QueueLimit{Max: 1_000}
+	a, err := agent.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAgent(t, a, 10*time.Second)
+	deliverAll(t, a, "keeps-up", 0, 10)
+	waitState(t, a, 10*time.Second, fsm.Streaming)
+	for i := 10; i < n; i += 500 {
+		deliverAll(t, a, "keeps-up", i, min(i+500, n))
+		time.Sleep(25 * time.Millisecond)
+	}
+	st, ok := b.WaitStats(30*time.Second, func(s erltest.Stats) bool { return s.Sources["keeps-up"].Received >= n })
+	if !ok || !st.Sources["keeps-up"].Exactly(n) {
+		t.Fatalf("Brain got %+v, want exactly %d in order", st.Sources["keeps-up"], n)
+	}
+	if stats := a.Stats(); stats.Manager.Busy != 0 {
+		t.Fatalf("a Brain that keeps up was taken for busy %d times: %+v", stats.Manager.Busy, stats)
+	}
+}

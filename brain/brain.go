@@ -431,10 +431,13 @@ func (t *brainTransport) room(ctx context.Context, n int) (int, error) {
 	if q.Max == 0 {
 		return n, nil
 	}
-	if !t.checkedAt.IsZero() && t.queued < q.Max {
-		return min(n, q.Max-t.queued), nil
-	}
-	if !t.checkedAt.IsZero() && time.Since(t.checkedAt) < q.Every {
+	// The bound is used while everything fits, or while it is too fresh to measure again; a
+	// send that would reach the limit measures first, so a Brain that keeps up is not taken
+	// for busy once every Max messages.
+	if !t.checkedAt.IsZero() && (t.queued+n <= q.Max || time.Since(t.checkedAt) < q.Every) {
+		if t.queued < q.Max {
+			return min(n, q.Max-t.queued), nil
+		}
 		return 0, fmt.Errorf("%w: %d messages queued or sent since (limit %d)", ErrBusy, t.queued, q.Max)
 	}
 	if c := t.conn; c != nil && c.Congested() {
