@@ -71,6 +71,13 @@ func testRefuseWhenFull(t *testing.T, cluster bool) {
 		t.Fatalf("Brain got %+v, want exactly %d in order", st.Sources[src], accepted)
 	}
 	waitState(t, a, 10*time.Second, fsm.Streaming)
+	// RAM holds a record until its delivery is confirmed: the room comes back with the last
+	// confirmation, a round trip after the Brain has the records.
+	for deadline := time.Now().Add(10 * time.Second); a.Stats().Confirmed < uint64(100+accepted); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("records not confirmed: %+v", a.Stats())
+		}
+	}
 	deliverAll(t, a, src, accepted, accepted+ring) // room again
 	if st, ok := b.WaitStats(30*time.Second, func(s erltest.Stats) bool { return s.Sources[src].Received >= int64(accepted+ring) }); !ok || !st.Sources[src].Exactly(int64(accepted+ring)) {
 		t.Fatalf("after the outage: %+v", st.Sources[src])
