@@ -22,6 +22,13 @@ const robustCookie = "robust"
 // silentListener accepts connections and never answers; it returns the port.
 func silentListener(t *testing.T) uint16 {
 	t.Helper()
+	addr := fakePeer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	return uint16(addr.(*net.TCPAddr).Port)
+}
+
+// fakePeer accepts connections and hands each to serve in its own goroutine; all end with the
+// test.
+func fakePeer(t *testing.T, serve func(c net.Conn)) net.Addr {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -39,7 +46,7 @@ func silentListener(t *testing.T) uint16 {
 			conns = append(conns, c)
 			mu.Unlock()
 			wg.Add(1)
-			go func() { defer wg.Done(); io.Copy(io.Discard, c) }()
+			go func() { defer wg.Done(); serve(c) }()
 		}
 	}()
 	t.Cleanup(func() {
@@ -51,7 +58,7 @@ func silentListener(t *testing.T) uint16 {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return uint16(l.Addr().(*net.TCPAddr).Port)
+	return l.Addr()
 }
 
 // fakeBrain is an Erlang node played by the test: it accepts one connection, runs the
